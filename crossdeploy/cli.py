@@ -1,0 +1,49 @@
+"""The `crossdeploy` command line (contract: shared/contracts/interfaces.md section 1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox cloud.")
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    world: Annotated[
+        Path | None, typer.Option(help="World file (default: the bundled demo world).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to bind; loopback by default.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 0,
+    state: Annotated[
+        Path | None, typer.Option(help="SQLite state file (default: a fresh temporary one).")
+    ] = None,
+) -> None:
+    """Start the sandbox cloud and print `sandbox listening on http://HOST:PORT` when ready."""
+    from pydantic import ValidationError
+
+    from sandbox.server import serve
+
+    try:
+        serve(world_path=world, host=host, port=port, state_path=state)
+    except (ValidationError, OSError, ValueError) as exc:
+        typer.echo(f"crossdeploy sandbox serve: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@sandbox_app.command("actions")
+def sandbox_actions() -> None:
+    """List the emulated actions per product, from the sandbox's route table."""
+    from sandbox.routes import PRODUCTS, ROUTES
+
+    for product in PRODUCTS:
+        routes = [r for r in ROUTES if r.product is product]
+        typer.echo(f"{product.code} {product.version} ({product.style}, {len(routes)} actions)")
+        for route in routes:
+            where = f"{route.method} {route.path}" if product.style == "ROA" else route.method
+            flag = "write" if route.write else "read"
+            typer.echo(f"  {route.action:<40} {flag:<5} {where}")

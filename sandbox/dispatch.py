@@ -1,0 +1,213 @@
+"""The sandbox cloud's request pipeline: identify, authenticate, inject faults, authorize, execute.
+
+Each API call runs its handler inside one store transaction, so it either takes full effect (and is
+durable before the reply leaves) or none. Every call, refused or not, is appended to the request
+log that `/_sandbox/requests` serves.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox import envelopes
+from sandbox.auth import Authenticator, Caller
+from sandbox.call import Call, Params, new_request_id
+from sandbox.errors import ApiError, internal_error, invalid_version, not_found_action
+from sandbox.faults import Faults
+from sandbox.policy import Decision, PolicyDocument, evaluate
+from sandbox.routes import Product, Route, RouteTable
+from sandbox.seed import seed_world
+from sandbox.services import ram
+from sandbox.store import Store
+from sandbox.wire import RPC_COMMON_PARAMS, Identified, RawRequest, identify
+from sandbox.world import World
+
+logger = logging.getLogger("sandbox")
+
+_HOST_REGION = re.compile(r"^[a-z]+(?:-vpc)?\.([a-z]{2}-[a-z0-9-]+)\.aliyuncs\.com(?::\d+)?$")
+_SECRET_FIELDS = ("secret", "security_token", "password", "AuthorizationToken")
+
+
+@dataclass
+class Reply:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Sandbox:
+    """One sandbox cloud: a world, its durable state, fault rules and the request log."""
+
+    def __init__(self, world: World, store: Store) -> None:
+        self.world = world
+        self.store = store
+        self.routes = RouteTable()
+        self.faults = Faults()
+        self.auth = Authenticator()
+        self._log: list[dict[str, Any]] = []
+        self._log_lock = threading.Lock()
+        self._uid_names = {a.uid: a.name for a in world.accounts}
+        with store.transaction() as tx:
+            if tx.get_meta("seeded") is None:
+                seed_world(tx, world)
+                tx.set_meta("seeded", "1")
+
+    # -- admin ---------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Back to the world file's initial state: resources, faults and the request log."""
+        with self.store.transaction() as tx:
+            tx.clear()
+            seed_world(tx, self.world)
+            tx.set_meta("seeded", "1")
+        self.faults.clear()
+        with self._log_lock:
+            self._log.clear()
+
+    def requests(self) -> list[dict[str, Any]]:
+        with self._log_lock:
+            return list(self._log)
+
+    def state(self) -> dict[str, Any]:
+        """Every resource per account (by name) and region; secret values masked."""
+        with self.store.transaction() as tx:
+            dump = tx.dump()
+        named = {self._uid_names.get(uid, uid or "global"): regions for uid, regions in dump.items()}
+        return _mask(named)
+
+    # -- the API pipeline ----------------------------------------------------------------------
+
+    def handle(self, raw: RawRequest) -> Reply:
+        request_id = new_request_id()
+        started = time.time()
+        entry: dict[str, Any] = {
+            "account": None,
+            "account_uid": None,
+            "product": None,
+            "action": raw.headers.get("x-acs-action") or dict(raw.query).get("Action"),
+            "write": False,
+            "started_at": started,
+            "request_id": request_id,
+        }
+        product: Product | None = None
+        try:
+            ident = identify(raw)
+            product, route = self._route(raw, ident)
+            entry.update(product=product.code, action=route.action, write=route.write)
+            with self.store.transaction() as tx:
+                caller = self.auth.authenticate(raw, ident, tx)
+            entry.update(account=caller.account_name, account_uid=caller.account)
+            payload, lost = self._execute(raw, ident, route, caller, request_id)
+            if lost:
+                raise ApiError(503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.")
+            reply = Reply(200, envelopes.success(product.envelope, payload, request_id))
+        except ApiError as err:
+            reply = self._error_reply(product, err, request_id)
+        except Exception:
+            logger.exception("sandbox handler failed (request %s)", request_id)
+            reply = self._error_reply(product, internal_error(), request_id)
+        entry.update(
+            status=reply.status,
+            code=None if reply.status < 400 else reply.body.get("Code"),
+            finished_at=time.time(),
+        )
+        with self._log_lock:
+            entry["seq"] = len(self._log) + 1
+            self._log.append(entry)
+        return reply
+
+    def _route(self, raw: RawRequest, ident: Identified) -> tuple[Product, Route]:
+        product = self.routes.product(ident.version)
+        if product is None:
+            raise invalid_version(ident.version)
+        if product.style == "RPC":
+            route = self.routes.rpc(ident.version, ident.action)
+        else:
+            route = self.routes.roa(ident.version, raw.method, raw.path)
+        if route is None:
+            raise not_found_action(ident.action or f"{raw.method} {raw.path}")
+        return product, route
+
+    def _execute(
+        self, raw: RawRequest, ident: Identified, route: Route, caller: Caller, request_id: str
+    ) -> tuple[dict[str, Any], bool]:
+        product = route.product
+        delay = self.faults.latency(product.code, route.action, caller.account_name)
+        if delay:
+            time.sleep(delay)
+        verdict = self.faults.judge(product.code, route.action, caller.account_name)
+        if verdict.error is not None:
+            raise verdict.error
+        params = Params(_parameters(raw, ident))
+        host_match = _HOST_REGION.match(raw.headers.get("host", ""))
+        with self.store.transaction() as tx:
+            call = Call(
+                route=route,
+                params=params,
+                caller=caller,
+                tx=tx,
+                world=self.world,
+                request_id=request_id,
+                host_region=host_match.group(1) if host_match else None,
+            )
+            _authorize(call)
+            payload = route.handler(call)
+        return payload, verdict.lose_response
+
+    def _error_reply(self, product: Product | None, err: ApiError, request_id: str) -> Reply:
+        envelope = product.envelope if product else "pop"
+        host = product.host if product else "sandbox.aliyuncs.com"
+        return Reply(err.status, envelopes.error(envelope, err, request_id, host))
+
+
+def _parameters(raw: RawRequest, ident: Identified) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for key, value in [*raw.query, *raw.form]:
+        if ident.scheme == "rpc-v1" and key in RPC_COMMON_PARAMS:
+            continue
+        values[key] = value
+    for key, value in raw.json_body().items():
+        if isinstance(value, str | int | float | bool):
+            values.setdefault(key, str(value))
+    return values
+
+
+def _authorize(call: Call) -> None:
+    """Assumed-role callers may only do what the role's attached policies allow."""
+    caller = call.caller
+    if caller.identity_type != "AssumedRoleUser" or call.route.action == "GetCallerIdentity":
+        return
+    documents = ram.role_permission_documents(call.tx, caller.account, caller.role_name)
+    resource = f"acs:{call.route.product.code}:*:{caller.account}:*"
+    decision = evaluate(documents, call.route.ram_action, resource)
+    if decision.allowed and caller.session_policy is not None:
+        session = PolicyDocument.parse(caller.session_policy, "permission")
+        decision = evaluate([session], call.route.ram_action, resource)
+    if decision.allowed:
+        return
+    if call.route.product.code == "cr":
+        raise ApiError(403, "NoPrivilege", "Access denied for this user.")
+    raise ApiError(
+        403,
+        "NoPermission",
+        "You are not authorized to do this action. You should be authorized by RAM.",
+        AccessDeniedDetail={
+            "AuthAction": call.route.ram_action,
+            "AuthPrincipalType": "AssumedRoleUser",
+            "AuthPrincipalDisplayName": f"{caller.role_name}:{caller.session_name}",
+            "NoPermissionType": "ExplicitDeny" if decision is Decision.DENY else "ImplicitDeny",
+        },
+    )
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: ("******" if k in _SECRET_FIELDS else _mask(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return value

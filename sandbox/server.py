@@ -1,0 +1,56 @@
+"""Serve the sandbox with uvicorn and announce the address once it accepts connections."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+import uvicorn
+
+from sandbox.app import create_app
+from sandbox.dispatch import Sandbox
+from sandbox.store import Store
+from sandbox.world import load_world
+
+
+def build(world_path: Path | None, state_path: Path | None) -> Sandbox:
+    """A sandbox over a world file and a state file (a fresh temporary one when not given)."""
+    world = load_world(world_path)
+    if state_path is None:
+        state_path = Path(tempfile.mkdtemp(prefix="crossdeploy-sandbox-")) / "state.sqlite"
+    return Sandbox(world, Store(state_path))
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """Prints `sandbox listening on http://HOST:PORT` once the socket is bound and serving."""
+
+    def __init__(self, config: uvicorn.Config, sock: socket.socket) -> None:
+        super().__init__(config)
+        self._sock = sock
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        host, port = self._sock.getsockname()[:2]
+        sys.stdout.write(f"sandbox listening on http://{host}:{port}\n")
+        sys.stdout.flush()
+
+
+def serve(
+    *,
+    world_path: Path | None,
+    host: str,
+    port: int,
+    state_path: Path | None,
+) -> None:
+    sandbox = build(world_path, state_path)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    config = uvicorn.Config(
+        create_app(sandbox), log_level="warning", access_log=False, lifespan="off"
+    )
+    server = _AnnouncingServer(config, sock)
+    server.run(sockets=[sock])

@@ -1,0 +1,582 @@
+"""RAM 2015-05-01: roles, custom policies with versions, and role attachments.
+
+Rules enforced as documented (reference section 3): name formats, policy grammar and size limits,
+at most five versions per policy, the default version cannot be deleted, policies and roles with
+attachments cannot be deleted. Role and policy names are unique regardless of case.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import re
+from typing import Any
+
+from sandbox.call import Call, iso_time
+from sandbox.errors import ApiError
+from sandbox.policy import PolicyDocument, PolicyError, PolicyKind
+from sandbox.services.ram_system_policies import SYSTEM_POLICIES
+from sandbox.store import Doc, Scope, Tx
+from sandbox.world import World
+
+ROLE = "ram_role"
+POLICY = "ram_policy"
+ATTACHMENT = "ram_attachment"
+
+MAX_VERSIONS = 5
+MAX_ROLES = 1000
+MAX_CUSTOM_POLICIES_PER_ROLE = 5
+MAX_SYSTEM_POLICIES_PER_ROLE = 20
+MAX_POLICIES = 1500
+
+_ROLE_NAME = re.compile(r"^[a-zA-Z0-9.\-]+$")
+_POLICY_NAME = re.compile(r"^[a-zA-Z0-9\-]+$")
+_VERSION_ID = re.compile(r"^v[1-9]\d{0,8}$")
+
+
+# -- lookups shared with STS and the permission gate ---------------------------------------------
+
+
+def find_role(tx: Tx, account: str, name: str) -> Doc | None:
+    return tx.get(Scope(account), ROLE, name.lower())
+
+
+def role_permission_documents(tx: Tx, account: str, role_name: str) -> list[PolicyDocument]:
+    """The default versions of every policy attached to a role, parsed."""
+    documents: list[PolicyDocument] = []
+    for link in _attachments(tx, account, role=role_name):
+        text = _policy_document_text(tx, account, link["PolicyType"], link["PolicyName"])
+        if text is not None:
+            documents.append(PolicyDocument.parse(text, "permission"))
+    return documents
+
+
+def trust_document(role: Doc) -> PolicyDocument:
+    return PolicyDocument.parse(str(role["AssumeRolePolicyDocument"]), "trust")
+
+
+def _policy_document_text(tx: Tx, account: str, policy_type: str, name: str) -> str | None:
+    if policy_type == "System":
+        entry = SYSTEM_POLICIES.get(name)
+        return entry[1] if entry else None
+    policy = tx.get(Scope(account), POLICY, name.lower())
+    if policy is None:
+        return None
+    return str(_version(policy, policy["DefaultVersion"])["PolicyDocument"])
+
+
+def _attachments(
+    tx: Tx, account: str, *, role: str | None = None, policy: tuple[str, str] | None = None
+) -> list[Doc]:
+    links = tx.list(Scope(account), ATTACHMENT)
+    if role is not None:
+        links = [x for x in links if x["RoleName"].lower() == role.lower()]
+    if policy is not None:
+        ptype, pname = policy
+        links = [
+            x for x in links if x["PolicyType"] == ptype and x["PolicyName"].lower() == pname.lower()
+        ]
+    return links
+
+
+def _attachment_id(role: str, policy_type: str, policy: str) -> str:
+    return f"{role.lower()}|{policy_type}|{policy.lower()}"
+
+
+# -- validation ------------------------------------------------------------------------------------
+
+
+def _role_name(call: Call, param: str = "RoleName") -> str:
+    name = call.params.str(param, required=True)
+    if len(name) > 64:
+        raise ApiError(400, "InvalidParameter.RoleName.Length", 'The parameter - "RoleName" beyond the length limit.')
+    if not _ROLE_NAME.match(name):
+        raise ApiError(400, "InvalidParameter.RoleName.InvalidChars", 'The parameter - "RoleName" contains invalid chars.')
+    return name
+
+
+def _policy_name(call: Call) -> str:
+    name = call.params.str("PolicyName", required=True)
+    if len(name) > 128:
+        raise ApiError(400, "InvalidParameter.PolicyName.Length", 'The parameter - "PolicyName" beyond the length limit.')
+    if not _POLICY_NAME.match(name):
+        raise ApiError(400, "InvalidParameter.PolicyName.InvalidChars", 'The parameter - "PolicyNam" contains invalid chars.')
+    return name
+
+
+def _policy_type(call: Call) -> str:
+    value = call.params.str("PolicyType", required=True)
+    if value not in ("System", "Custom"):
+        raise ApiError(400, "InvalidParameter.PolicyType", 'The parameter - "PolicyType" is incorrect.')
+    return value
+
+
+def _version_id(call: Call) -> str:
+    value = call.params.str("VersionId", required=True)
+    if not _VERSION_ID.match(value):
+        raise ApiError(400, "InvalidParameter.VersionId.Format", 'The format of the parameter - "VersionId" is incorrect.')
+    return value
+
+
+def _description(call: Call, param: str) -> str:
+    value = call.params.str(param)
+    if len(value) > 1024:
+        raise ApiError(400, "InvalidParameter.Description.Length", 'The parameter - "Description" beyond the length limit.')
+    return value
+
+
+def _max_session(call: Call, param: str, default: int | None) -> int | None:
+    if not call.params.str(param):
+        return default
+    value = call.params.int(param)
+    if not 3600 <= value <= 43200:
+        raise ApiError(400, f"InvalidParameter.{param}", f'The parameter - "{param}" must be between 3600 and 43200.')
+    return value
+
+
+def _checked_document(text: str, kind: PolicyKind, length_code: str, length_param: str) -> str:
+    limit = 6144 if kind == "permission" else 4096
+    size = len(text.encode()) if length_param == "PolicyDocument" else len(text)
+    if size > limit:
+        raise ApiError(400, length_code, f'The parameter - "{length_param}" beyond the length limit.')
+    try:
+        PolicyDocument.parse(text, kind)
+    except PolicyError as exc:
+        raise ApiError(400, "MalformedPolicyDocument", str(exc)) from None
+    return text
+
+
+def _role_or_404(call: Call, name: str) -> Doc:
+    role = find_role(call.tx, call.caller.account, name)
+    if role is None:
+        raise ApiError(404, "EntityNotExist.Role", "The role does not exist.")
+    return role
+
+
+def _policy_or_404(call: Call, name: str) -> Doc:
+    policy = call.tx.get(call.scope(), POLICY, name.lower())
+    if policy is None:
+        raise ApiError(404, "EntityNotExist.Policy", "The policy does not exist.")
+    return policy
+
+
+def _version(policy: Doc, version_id: str) -> Doc:
+    for version in policy["Versions"]:
+        if version["VersionId"] == version_id:
+            return dict(version)
+    raise ApiError(404, "EntityNotExist.Policy.Version", "The policy version does not exist.")
+
+
+# -- views -----------------------------------------------------------------------------------------
+
+
+_ROLE_FIELDS = (
+    "RoleId", "RoleName", "Arn", "Description", "AssumeRolePolicyDocument", "CreateDate",
+    "UpdateDate", "MaxSessionDuration", "AllowConsoleLogin",
+)
+
+
+def _role_view(role: Doc, *, full: bool = True) -> Doc:
+    view = {k: role[k] for k in _ROLE_FIELDS if k in role}
+    if full:
+        view["RolePrincipalName"] = f"{role['RoleName']}@role.{role['Account']}.onaliyunservice.com"
+        view["IsServiceLinkedRole"] = False
+    else:
+        view.pop("AssumeRolePolicyDocument", None)
+    return view
+
+
+def _version_view(policy: Doc, version: Doc) -> Doc:
+    return {**version, "IsDefaultVersion": version["VersionId"] == policy["DefaultVersion"]}
+
+
+def _policy_view(policy: Doc, attachments: int) -> Doc:
+    return {
+        "PolicyName": policy["PolicyName"],
+        "PolicyType": "Custom",
+        "Description": policy["Description"],
+        "DefaultVersion": policy["DefaultVersion"],
+        "CreateDate": policy["CreateDate"],
+        "UpdateDate": policy["UpdateDate"],
+        "AttachmentCount": attachments,
+        "PolicyDocument": _version(policy, policy["DefaultVersion"])["PolicyDocument"],
+    }
+
+
+# -- roles -----------------------------------------------------------------------------------------
+
+
+def _new_role(account: str, name: str, trust: str, description: str, max_session: int, now: float) -> Doc:
+    stamp = iso_time(now)
+    return {
+        "Account": account,
+        "RoleId": str(random.randint(3 * 10**17, 4 * 10**17 - 1)),
+        "RoleName": name,
+        "Arn": f"acs:ram::{account}:role/{name}",
+        "Description": description,
+        "AssumeRolePolicyDocument": trust,
+        "CreateDate": stamp,
+        "UpdateDate": stamp,
+        "MaxSessionDuration": max_session,
+        "AllowConsoleLogin": False,
+    }
+
+
+def create_role(call: Call) -> dict[str, Any]:
+    name = _role_name(call)
+    trust = _checked_document(
+        call.params.str("AssumeRolePolicyDocument", required=True),
+        "trust",
+        "InvalidParameter.AssumeRolePolicyDocument.Length",
+        "AssumeRolePolicyDocument",
+    )
+    description = _description(call, "Description")
+    max_session = _max_session(call, "MaxSessionDuration", 3600)
+    assert max_session is not None
+    if find_role(call.tx, call.caller.account, name) is not None:
+        raise ApiError(409, "EntityAlreadyExists.Role", "The role does already EXIST.")
+    if len(call.tx.list(call.scope(), ROLE)) >= MAX_ROLES:
+        raise ApiError(409, "LimitExceeded.Role", "The count of roles beyond the current limits.")
+    role = _new_role(call.caller.account, name, trust, description, max_session, call.now)
+    role["AllowConsoleLogin"] = call.params.bool("AllowConsoleLogin")
+    call.tx.put(call.scope(), ROLE, name.lower(), role)
+    view = _role_view(role)
+    view.pop("UpdateDate", None)
+    return {"Role": view}
+
+
+def get_role(call: Call) -> dict[str, Any]:
+    return {"Role": _role_view(_role_or_404(call, _role_name(call)))}
+
+
+def update_role(call: Call) -> dict[str, Any]:
+    role = _role_or_404(call, _role_name(call))
+    trust = call.params.str("NewAssumeRolePolicyDocument")
+    if trust:
+        role["AssumeRolePolicyDocument"] = _checked_document(
+            trust,
+            "trust",
+            "InvalidParameter.NewAssumeRolePolicyDocument.Length",
+            "NewAssumeRolePolicyDocument",
+        )
+    if "NewDescription" in call.params:
+        role["Description"] = _description(call, "NewDescription")
+    max_session = _max_session(call, "NewMaxSessionDuration", None)
+    if max_session is not None:
+        role["MaxSessionDuration"] = max_session
+    if "NewAllowConsoleLogin" in call.params:
+        role["AllowConsoleLogin"] = call.params.bool("NewAllowConsoleLogin")
+    role["UpdateDate"] = iso_time(call.now)
+    call.tx.put(call.scope(), ROLE, role["RoleName"].lower(), role)
+    return {"Role": _role_view(role)}
+
+
+def delete_role(call: Call) -> dict[str, Any]:
+    role = _role_or_404(call, _role_name(call))
+    if _attachments(call.tx, call.caller.account, role=role["RoleName"]):
+        raise ApiError(409, "DeleteConflict.Role.Policy", "The role CAN NOT has any attached policy while deleting the role.")
+    call.tx.delete(call.scope(), ROLE, role["RoleName"].lower())
+    return {}
+
+
+def _page(call: Call, items: list[Doc]) -> tuple[list[Doc], dict[str, Any]]:
+    """RAM's Marker/MaxItems paging; the marker is an opaque offset."""
+    max_items = call.params.int("MaxItems", default=100, minimum=1, maximum=1000)
+    marker = call.params.str("Marker")
+    start = 0
+    if marker:
+        try:
+            start = int(base64.urlsafe_b64decode(marker.encode()).decode())
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "InvalidParameter.Marker", 'The parameter - "Marker" is invalid.') from None
+    chunk = items[start : start + max_items]
+    truncated = start + max_items < len(items)
+    extra: dict[str, Any] = {"IsTruncated": truncated}
+    if truncated:
+        extra["Marker"] = base64.urlsafe_b64encode(str(start + max_items).encode()).decode()
+    return chunk, extra
+
+
+def list_roles(call: Call) -> dict[str, Any]:
+    roles = [_role_view(r, full=False) for r in call.tx.list(call.scope(), ROLE)]
+    chunk, extra = _page(call, roles)
+    return {"Roles": {"Role": chunk}, **extra}
+
+
+# -- policies --------------------------------------------------------------------------------------
+
+
+def create_policy(call: Call) -> dict[str, Any]:
+    name = _policy_name(call)
+    text = call.params.str("PolicyDocument", required=True)
+    if len(text) > 6144:
+        raise ApiError(400, "InvalidParameter.PolicyDocument.Length", 'The parameter - "PolicyName" beyond the length limit.')
+    document = _checked_document(text, "permission", "InvalidParameter.PolicyDocument.Length", "PolicyDocument")
+    description = _description(call, "Description")
+    if call.tx.get(call.scope(), POLICY, name.lower()) is not None:
+        raise ApiError(409, "EntityAlreadyExists.Policy", "The group does already EXIST.")
+    if len(call.tx.list(call.scope(), POLICY)) >= MAX_POLICIES:
+        raise ApiError(409, "LimitExceeded.Policy", "The count of policy beyond the current limits.")
+    policy = _new_policy(name, description, [document], call.now)
+    call.tx.put(call.scope(), POLICY, name.lower(), policy)
+    return {
+        "Policy": {
+            "PolicyName": name,
+            "PolicyType": "Custom",
+            "Description": description,
+            "DefaultVersion": "v1",
+            "CreateDate": policy["CreateDate"],
+        }
+    }
+
+
+def _new_policy(name: str, description: str, documents: list[str], now: float) -> Doc:
+    """A custom policy whose versions are `documents` in order; the last one is the default."""
+    stamp = iso_time(now)
+    versions = [
+        {"VersionId": f"v{i}", "PolicyDocument": doc, "CreateDate": stamp}
+        for i, doc in enumerate(documents, start=1)
+    ]
+    return {
+        "PolicyName": name,
+        "Description": description,
+        "CreateDate": stamp,
+        "UpdateDate": stamp,
+        "DefaultVersion": versions[-1]["VersionId"],
+        "Versions": versions,
+        "NextVersion": len(versions) + 1,
+    }
+
+
+def get_policy(call: Call) -> dict[str, Any]:
+    name, policy_type = _policy_name(call), _policy_type(call)
+    if policy_type == "System":
+        entry = SYSTEM_POLICIES.get(name)
+        if entry is None:
+            raise ApiError(404, "EntityNotExist.Policy", "The policy does not exist.")
+        description, text = entry
+        attached = len(_attachments(call.tx, call.caller.account, policy=("System", name)))
+        return {
+            "Policy": {
+                "PolicyName": name,
+                "PolicyType": "System",
+                "Description": description,
+                "DefaultVersion": "v1",
+                "AttachmentCount": attached,
+                "PolicyDocument": text,
+                "CreateDate": "2015-04-28T16:00:00Z",
+                "UpdateDate": "2015-04-28T16:00:00Z",
+            },
+            "DefaultPolicyVersion": {
+                "VersionId": "v1",
+                "IsDefaultVersion": True,
+                "PolicyDocument": text,
+                "CreateDate": "2015-04-28T16:00:00Z",
+            },
+        }
+    policy = _policy_or_404(call, name)
+    attached = len(_attachments(call.tx, call.caller.account, policy=("Custom", name)))
+    default = _version(policy, policy["DefaultVersion"])
+    return {"Policy": _policy_view(policy, attached), "DefaultPolicyVersion": {**default, "IsDefaultVersion": True}}
+
+
+def _system_versions(name: str) -> list[Doc]:
+    entry = SYSTEM_POLICIES.get(name)
+    if entry is None:
+        raise ApiError(404, "EntityNotExist.Policy", "The policy does not exist.")
+    return [{"VersionId": "v1", "IsDefaultVersion": True, "PolicyDocument": entry[1], "CreateDate": "2015-04-28T16:00:00Z"}]
+
+
+def get_policy_version(call: Call) -> dict[str, Any]:
+    name, policy_type, version_id = _policy_name(call), _policy_type(call), _version_id(call)
+    if policy_type == "System":
+        versions = [v for v in _system_versions(name) if v["VersionId"] == version_id]
+        if not versions:
+            raise ApiError(404, "EntityNotExist.Policy.Version", "The policy version does not exist.")
+        return {"PolicyVersion": versions[0]}
+    policy = _policy_or_404(call, name)
+    return {"PolicyVersion": _version_view(policy, _version(policy, version_id))}
+
+
+def create_policy_version(call: Call) -> dict[str, Any]:
+    name = _policy_name(call)
+    text = _checked_document(
+        call.params.str("PolicyDocument", required=True),
+        "permission",
+        "InvalidParameter.PolicyDocument.Length",
+        "PolicyDocument",
+    )
+    set_default = call.params.bool("SetAsDefault")
+    rotate = call.params.choice(
+        "RotateStrategy", ("None", "DeleteOldestNonDefaultVersionWhenLimitExceeded"), default="None"
+    )
+    policy = _policy_or_404(call, name)
+    if len(policy["Versions"]) >= MAX_VERSIONS:
+        if rotate == "None":
+            raise ApiError(409, "LimitExceeded.Policy.Version", "The count of policy version beyond the current limits.")
+        oldest = next(v for v in policy["Versions"] if v["VersionId"] != policy["DefaultVersion"])
+        policy["Versions"] = [v for v in policy["Versions"] if v is not oldest]
+    stamp = iso_time(call.now)
+    version = {"VersionId": f"v{policy['NextVersion']}", "PolicyDocument": text, "CreateDate": stamp}
+    policy["NextVersion"] += 1
+    policy["Versions"].append(version)
+    if set_default:
+        policy["DefaultVersion"] = version["VersionId"]
+    policy["UpdateDate"] = stamp
+    call.tx.put(call.scope(), POLICY, name.lower(), policy)
+    return {"PolicyVersion": _version_view(policy, version)}
+
+
+def list_policy_versions(call: Call) -> dict[str, Any]:
+    name, policy_type = _policy_name(call), _policy_type(call)
+    if policy_type == "System":
+        return {"PolicyVersions": {"PolicyVersion": _system_versions(name)}}
+    policy = _policy_or_404(call, name)
+    versions = [_version_view(policy, v) for v in reversed(policy["Versions"])]
+    return {"PolicyVersions": {"PolicyVersion": versions}}
+
+
+def delete_policy_version(call: Call) -> dict[str, Any]:
+    name, version_id = _policy_name(call), _version_id(call)
+    policy = _policy_or_404(call, name)
+    _version(policy, version_id)
+    if version_id == policy["DefaultVersion"]:
+        raise ApiError(409, "DeleteConflict.Policy.Version.Default", "The default policy version CAN NOT been deleted directly.")
+    policy["Versions"] = [v for v in policy["Versions"] if v["VersionId"] != version_id]
+    call.tx.put(call.scope(), POLICY, name.lower(), policy)
+    return {}
+
+
+def set_default_policy_version(call: Call) -> dict[str, Any]:
+    name, version_id = _policy_name(call), _version_id(call)
+    policy = _policy_or_404(call, name)
+    _version(policy, version_id)
+    policy["DefaultVersion"] = version_id
+    policy["UpdateDate"] = iso_time(call.now)
+    call.tx.put(call.scope(), POLICY, name.lower(), policy)
+    return {}
+
+
+def delete_policy(call: Call) -> dict[str, Any]:
+    name = _policy_name(call)
+    cascade = call.params.bool("CascadingDelete")
+    policy = _policy_or_404(call, name)
+    if _attachments(call.tx, call.caller.account, policy=("Custom", name)):
+        raise ApiError(409, "DeleteConflict.Policy.Role", "The policy CAN NOT been attached to any role while deleting the policy.")
+    if len(policy["Versions"]) > 1 and not cascade:
+        raise ApiError(409, "DeleteConflict.Policy.Version", "The policy CAN NOT has any version except the defaul version.")
+    call.tx.delete(call.scope(), POLICY, name.lower())
+    return {}
+
+
+# -- attachments -----------------------------------------------------------------------------------
+
+
+def _policy_exists(call: Call, policy_type: str, name: str) -> str:
+    """The policy's canonical name, or 404."""
+    if policy_type == "System":
+        if name not in SYSTEM_POLICIES:
+            raise ApiError(404, "EntityNotExist.Policy", "The policy does not exist.")
+        return name
+    return str(_policy_or_404(call, name)["PolicyName"])
+
+
+def attach_policy_to_role(call: Call) -> dict[str, Any]:
+    policy_type, policy_name, role_name = _policy_type(call), _policy_name(call), _role_name(call)
+    role = _role_or_404(call, role_name)
+    policy_name = _policy_exists(call, policy_type, policy_name)
+    key = _attachment_id(role["RoleName"], policy_type, policy_name)
+    if call.tx.get(call.scope(), ATTACHMENT, key) is not None:
+        raise ApiError(409, "EntityAlreadyExists.Role.Policy", "The policy has already been attached to the role.")
+    same_type = [x for x in _attachments(call.tx, call.caller.account, role=role["RoleName"]) if x["PolicyType"] == policy_type]
+    limit = MAX_CUSTOM_POLICIES_PER_ROLE if policy_type == "Custom" else MAX_SYSTEM_POLICIES_PER_ROLE
+    if len(same_type) >= limit:
+        raise ApiError(409, "LimitExceeded.Role.Policy", "The count of policies attached to the role beyond the current limits.")
+    call.tx.put(
+        call.scope(),
+        ATTACHMENT,
+        key,
+        {"RoleName": role["RoleName"], "PolicyName": policy_name, "PolicyType": policy_type, "AttachDate": iso_time(call.now)},
+    )
+    return {}
+
+
+def detach_policy_from_role(call: Call) -> dict[str, Any]:
+    policy_type, policy_name, role_name = _policy_type(call), _policy_name(call), _role_name(call)
+    role = _role_or_404(call, role_name)
+    policy_name = _policy_exists(call, policy_type, policy_name)
+    if not call.tx.delete(call.scope(), ATTACHMENT, _attachment_id(role["RoleName"], policy_type, policy_name)):
+        raise ApiError(404, "EntityNotExist.Role.Policy", "The policy is not attached to the role.")
+    return {}
+
+
+def list_policies_for_role(call: Call) -> dict[str, Any]:
+    role = _role_or_404(call, _role_name(call))
+    out = []
+    for link in _attachments(call.tx, call.caller.account, role=role["RoleName"]):
+        if link["PolicyType"] == "System":
+            description, default = SYSTEM_POLICIES[link["PolicyName"]][0], "v1"
+        else:
+            policy = call.tx.get(call.scope(), POLICY, link["PolicyName"].lower())
+            assert policy is not None
+            description, default = policy["Description"], policy["DefaultVersion"]
+        out.append({**link, "Description": description, "DefaultVersion": default})
+    for link in out:
+        link.pop("RoleName")
+    return {"Policies": {"Policy": out}}
+
+
+def list_entities_for_policy(call: Call) -> dict[str, Any]:
+    name, policy_type = _policy_name(call), _policy_type(call)
+    name = _policy_exists(call, policy_type, name)
+    roles = []
+    for link in _attachments(call.tx, call.caller.account, policy=(policy_type, name)):
+        role = find_role(call.tx, call.caller.account, link["RoleName"])
+        if role is not None:
+            roles.append(
+                {
+                    "RoleName": role["RoleName"],
+                    "RoleId": role["RoleId"],
+                    "Arn": role["Arn"],
+                    "Description": role["Description"],
+                    "AttachDate": link["AttachDate"],
+                }
+            )
+    return {"Roles": {"Role": roles}, "Users": {"User": []}, "Groups": {"Group": []}}
+
+
+# -- seeding ---------------------------------------------------------------------------------------
+
+
+def seed(tx: Tx, world: World) -> None:
+    """Create the world's pre-existing roles, policies and attachments."""
+    import time
+
+    now = time.time()
+    for account_name, ram in world.ram.items():
+        account = world.account(account_name).uid
+        scope = Scope(account)
+        for spec in ram.policies:
+            for text in (*spec.versions, spec.document):
+                PolicyDocument.parse(text, "permission")
+            policy = _new_policy(spec.name, spec.description, [*spec.versions, spec.document], now)
+            tx.put(scope, POLICY, spec.name.lower(), policy)
+        custom = {p.name.lower(): p.name for p in ram.policies}
+        for role_spec in ram.roles:
+            PolicyDocument.parse(role_spec.trust_policy, "trust")
+            role = _new_role(
+                account, role_spec.name, role_spec.trust_policy, role_spec.description,
+                role_spec.max_session_duration, now,
+            )
+            tx.put(scope, ROLE, role_spec.name.lower(), role)
+            for policy_name in role_spec.attached:
+                policy_type = "Custom" if policy_name.lower() in custom else "System"
+                if policy_type == "System" and policy_name not in SYSTEM_POLICIES:
+                    raise ValueError(f"ram.{account_name}: role {role_spec.name} attaches unknown policy {policy_name}")
+                canonical = custom.get(policy_name.lower(), policy_name)
+                tx.put(
+                    scope,
+                    ATTACHMENT,
+                    _attachment_id(role_spec.name, policy_type, canonical),
+                    {"RoleName": role_spec.name, "PolicyName": canonical, "PolicyType": policy_type, "AttachDate": iso_time(now)},
+                )

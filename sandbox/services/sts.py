@@ -1,0 +1,142 @@
+"""STS 2015-04-01: who am I, and AssumeRole, which mints expiring keys that act as the role.
+
+The world's long-term access keys and the temporary keys live in the store as `access_key`
+documents; `sandbox.auth` reads them to authenticate every request.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from typing import Any
+
+from sandbox.auth import KEY_KIND, KEY_SCOPE
+from sandbox.call import Call, iso_time
+from sandbox.errors import ApiError
+from sandbox.policy import PolicyDocument, PolicyError, trust_allows
+from sandbox.services import ram
+from sandbox.store import Tx
+from sandbox.world import World
+
+_ROLE_ARN = re.compile(r"^acs:ram::(\d{1,20}):role/([a-zA-Z0-9.\-]{1,64})$")
+_SESSION = re.compile(r"^[A-Za-z0-9.@\-_]{2,64}$")
+_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/\-]{2,1224}$")
+_ALNUM = string.ascii_letters + string.digits
+
+
+def _random(alphabet: str, length: int) -> str:
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def seed(tx: Tx, world: World) -> None:
+    for account in world.accounts:
+        for key in account.access_keys:
+            tx.put(
+                KEY_SCOPE,
+                KEY_KIND,
+                key.id,
+                {
+                    "secret": key.secret,
+                    "account": account.uid,
+                    "account_name": account.name,
+                    "identity_type": "Account",
+                },
+            )
+
+
+def get_caller_identity(call: Call) -> dict[str, Any]:
+    caller = call.caller
+    out: dict[str, Any] = {
+        "AccountId": caller.account,
+        "Arn": caller.arn,
+        "IdentityType": caller.identity_type,
+    }
+    if caller.identity_type == "AssumedRoleUser":
+        out.update(PrincipalId=f"{caller.role_id}:{caller.session_name}", RoleId=caller.role_id)
+    else:
+        out.update(PrincipalId=caller.account, UserId=caller.account)
+    return out
+
+
+def assume_role(call: Call) -> dict[str, Any]:
+    params = call.params
+    arn = params.str("RoleArn", required=True)
+    match = _ROLE_ARN.match(arn)
+    if match is None:
+        raise ApiError(400, "InvalidParameter.RoleArn", "The parameter RoleArn is wrongly formed.")
+    session = params.str("RoleSessionName", required=True)
+    if not _SESSION.match(session):
+        raise ApiError(
+            400,
+            "InvalidParameter.RoleSessionName",
+            "The parameter RoleSessionName is wrongly formed.",
+        )
+    external_id = params.str("ExternalId")
+    if external_id and not _EXTERNAL_ID.match(external_id):
+        raise ApiError(400, "InvalidParameter.ExternalId", "The parameter ExternalId is wrongly formed.")
+    session_policy = _session_policy(params.str("Policy"))
+    role_account, role_name = match.group(1), match.group(2)
+    role = ram.find_role(call.tx, role_account, role_name)
+    if role is None:
+        raise ApiError(404, "EntityNotExist.Role", "The specified Role not exists.")
+    duration = params.int("DurationSeconds", default=3600)
+    if not 900 <= duration <= int(role["MaxSessionDuration"]):
+        raise ApiError(
+            400,
+            "InvalidParameter.DurationSeconds",
+            f"The Min/Max value of DurationSeconds is 15min/{int(role['MaxSessionDuration']) // 3600}hr.",
+        )
+    context = {"sts:ExternalId": external_id} if external_id else {}
+    if not trust_allows(ram.trust_document(role), call.caller.principal, role_account, context).allowed:
+        raise ApiError(
+            403,
+            "NoPermission",
+            "You are not authorized to do this action. You should be authorized by RAM.",
+        )
+    expires_at = call.now + duration
+    key_id = "STS.NT" + _random(_ALNUM, 24)
+    key_secret = _random(_ALNUM, 44)
+    token = "CAIS" + _random(_ALNUM + "+/", 380)
+    account_name = next((a.name for a in call.world.accounts if a.uid == role_account), role_account)
+    call.tx.put(
+        KEY_SCOPE,
+        KEY_KIND,
+        key_id,
+        {
+            "secret": key_secret,
+            "security_token": token,
+            "expires_at": expires_at,
+            "account": role_account,
+            "account_name": account_name,
+            "identity_type": "AssumedRoleUser",
+            "role_name": role["RoleName"],
+            "role_id": role["RoleId"],
+            "session_name": session,
+            "session_policy": session_policy,
+        },
+    )
+    return {
+        "Credentials": {
+            "AccessKeyId": key_id,
+            "AccessKeySecret": key_secret,
+            "SecurityToken": token,
+            "Expiration": iso_time(expires_at),
+        },
+        "AssumedRoleUser": {
+            "Arn": f"acs:ram::{role_account}:role/{role['RoleName']}/{session}",
+            "AssumedRoleId": f"{role['RoleId']}:{session}",
+        },
+    }
+
+
+def _session_policy(text: str) -> str | None:
+    if not text:
+        return None
+    if len(text) > 2048:
+        raise ApiError(400, "InvalidParameter.PolicySize", "The policy size exceeds the limit.")
+    try:
+        PolicyDocument.parse(text, "permission")
+    except PolicyError as exc:
+        raise ApiError(400, "InvalidParameter.PolicyGrammar", f"The policy grammar is invalid: {exc}") from None
+    return text

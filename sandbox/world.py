@@ -1,0 +1,287 @@
+"""The world file: the accounts and resources that exist before anything runs.
+
+The schema is the contract in `shared/contracts/interfaces.md` section 3. Loading checks every
+cross-reference, so a typo in a world file fails at start-up with the path of the bad field rather
+than as a puzzling API answer later.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AccessKey(_Model):
+    id: str = Field(min_length=1)
+    secret: str = Field(min_length=1)
+
+
+class Account(_Model):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    uid: str = Field(pattern=r"^\d{16}$")
+    access_keys: list[AccessKey] = Field(min_length=1)
+
+
+class Timing(_Model):
+    change_order_seconds: float = Field(default=3.0, ge=0)
+
+
+class Eip(_Model):
+    id: str
+    ip: str
+
+    @field_validator("ip")
+    @classmethod
+    def _ipv4(cls, value: str) -> str:
+        ipaddress.IPv4Address(value)
+        return value
+
+
+class SnatEntry(_Model):
+    source_vswitch: str | None = None
+    source_cidr: str | None = None
+    ip: str
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SnatEntry:
+        if (self.source_vswitch is None) == (self.source_cidr is None):
+            raise ValueError("give exactly one of source_vswitch or source_cidr")
+        if self.source_cidr is not None:
+            ipaddress.IPv4Network(self.source_cidr)
+        return self
+
+
+class NatGateway(_Model):
+    id: str
+    name: str = ""
+    eips: list[Eip] = Field(default_factory=list)
+    snat: list[SnatEntry] = Field(default_factory=list)
+
+
+class VSwitch(_Model):
+    id: str
+    cidr: str
+    zone: str
+    name: str = ""
+
+
+class Vpc(_Model):
+    id: str
+    account: str
+    cidr: str
+    name: str = ""
+    vswitches: list[VSwitch] = Field(default_factory=list)
+    security_groups: list[str] = Field(default_factory=list)
+    nat_gateways: list[NatGateway] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _addresses(self) -> Vpc:
+        network = ipaddress.IPv4Network(self.cidr)
+        vswitch_ids = {v.id for v in self.vswitches}
+        for vsw in self.vswitches:
+            if not ipaddress.IPv4Network(vsw.cidr).subnet_of(network):
+                raise ValueError(f"vswitch {vsw.id} {vsw.cidr} is outside the VPC CIDR {self.cidr}")
+        for nat in self.nat_gateways:
+            ips = {e.ip for e in nat.eips}
+            for entry in nat.snat:
+                if entry.ip not in ips:
+                    raise ValueError(f"SNAT ip {entry.ip} is not an EIP of {nat.id}")
+                if entry.source_vswitch is not None and entry.source_vswitch not in vswitch_ids:
+                    raise ValueError(f"SNAT source_vswitch {entry.source_vswitch} is not in {self.id}")
+        return self
+
+
+class SaeNamespace(_Model):
+    id: str
+    name: str
+    account: str
+    vpc: str
+    vswitch: str
+    security_group: str
+
+    @field_validator("id")
+    @classmethod
+    def _region_prefixed(cls, value: str) -> str:
+        if not value or value.count(":") > 1:
+            raise ValueError("namespace id is <region> or <region>:<name>")
+        return value
+
+
+class AclEntry(_Model):
+    entry: str
+    comment: str = ""
+
+    @field_validator("entry")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        ipaddress.IPv4Network(value)
+        return value
+
+
+class InternetEndpoint(_Model):
+    enabled: bool = True
+    acl: list[AclEntry] = Field(default_factory=list)
+
+
+class LinkedVpc(_Model):
+    vpc: str
+    vswitch: str = ""
+
+
+class VpcEndpoint(_Model):
+    linked_vpcs: list[LinkedVpc] = Field(default_factory=list)
+    acl: list[AclEntry] = Field(default_factory=list)
+
+    @field_validator("linked_vpcs", mode="before")
+    @classmethod
+    def _ids_or_objects(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [{"vpc": v} if isinstance(v, str) else v for v in value]
+        return value
+
+
+class RegistryLogin(_Model):
+    username: str
+    password: str
+
+
+class Repo(_Model):
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tag_names_are_text(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
+        return value
+
+
+class AcrInstance(_Model):
+    id: str
+    name: str
+    account: str
+    edition: Literal["enterprise", "personal"] = "enterprise"
+    internet_endpoint: InternetEndpoint = Field(default_factory=InternetEndpoint)
+    vpc_endpoint: VpcEndpoint = Field(default_factory=VpcEndpoint)
+    login: RegistryLogin
+    repos: dict[str, Repo] = Field(default_factory=dict)
+
+    @field_validator("repos")
+    @classmethod
+    def _namespaced(cls, value: dict[str, Repo]) -> dict[str, Repo]:
+        for name in value:
+            if name.count("/") != 1:
+                raise ValueError(f"repo {name!r} must be <namespace>/<name>")
+        return value
+
+
+class Region(_Model):
+    vpcs: list[Vpc] = Field(default_factory=list)
+    cen: list[list[str]] = Field(default_factory=list)
+    sae_namespaces: list[SaeNamespace] = Field(default_factory=list)
+    acr_instances: list[AcrInstance] = Field(default_factory=list)
+
+    @field_validator("cen")
+    @classmethod
+    def _pairs(cls, value: list[list[str]]) -> list[list[str]]:
+        for pair in value:
+            if len(pair) != 2:
+                raise ValueError("each cen entry is a pair of VPC ids")
+        return value
+
+
+class RamRole(_Model):
+    name: str
+    trust_policy: str
+    description: str = ""
+    max_session_duration: int = 3600
+    attached: list[str] = Field(default_factory=list)
+
+
+class RamPolicy(_Model):
+    name: str
+    document: str
+    description: str = ""
+    versions: list[str] = Field(
+        default_factory=list,
+        description="Older non-default versions, oldest first; `document` is the default.",
+    )
+
+
+class RamAccount(_Model):
+    roles: list[RamRole] = Field(default_factory=list)
+    policies: list[RamPolicy] = Field(default_factory=list)
+
+
+class World(_Model):
+    timing: Timing = Field(default_factory=Timing)
+    accounts: list[Account] = Field(min_length=1)
+    regions: dict[str, Region] = Field(default_factory=dict)
+    ram: dict[str, RamAccount] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _references(self) -> World:
+        names = [a.name for a in self.accounts]
+        uids = [a.uid for a in self.accounts]
+        keys = [k.id for a in self.accounts for k in a.access_keys]
+        for what, values in (("account name", names), ("account uid", uids), ("key id", keys)):
+            if len(set(values)) != len(values):
+                raise ValueError(f"duplicate {what}")
+        known = set(names)
+        for account in self.ram:
+            if account not in known:
+                raise ValueError(f"ram: unknown account {account!r}")
+        for region_id, region in self.regions.items():
+            self._check_region(region_id, region, known)
+        return self
+
+    @staticmethod
+    def _check_region(region_id: str, region: Region, accounts: set[str]) -> None:
+        vpcs = {v.id: v for v in region.vpcs}
+        for vpc in region.vpcs:
+            if vpc.account not in accounts:
+                raise ValueError(f"{region_id}: vpc {vpc.id} has unknown account {vpc.account}")
+        for pair in region.cen:
+            for vpc_id in pair:
+                if vpc_id not in vpcs:
+                    raise ValueError(f"{region_id}: cen names unknown vpc {vpc_id}")
+        for ns in region.sae_namespaces:
+            vpc = vpcs.get(ns.vpc)
+            if vpc is None or vpc.account != ns.account:
+                raise ValueError(f"{region_id}: namespace {ns.id} names vpc {ns.vpc} not of its account")
+            if ns.vswitch not in {v.id for v in vpc.vswitches}:
+                raise ValueError(f"{region_id}: namespace {ns.id} names vswitch {ns.vswitch} not in {vpc.id}")
+            if ns.security_group not in vpc.security_groups:
+                raise ValueError(f"{region_id}: namespace {ns.id} names unknown security group")
+            if not (ns.id == region_id or ns.id.startswith(f"{region_id}:")):
+                raise ValueError(f"{region_id}: namespace id {ns.id} is not of this region")
+        for inst in region.acr_instances:
+            if inst.account not in accounts:
+                raise ValueError(f"{region_id}: acr instance {inst.id} has unknown account")
+            for link in inst.vpc_endpoint.linked_vpcs:
+                if link.vpc not in vpcs:
+                    raise ValueError(f"{region_id}: {inst.id} links unknown vpc {link.vpc}")
+
+    def account(self, name: str) -> Account:
+        return next(a for a in self.accounts if a.name == name)
+
+
+def bundled_world_path(name: str = "demo") -> Path:
+    """Path of a world file shipped with the package (`sandbox/worlds/<name>.yaml`)."""
+    return Path(str(resources.files("sandbox") / "worlds" / f"{name}.yaml"))
+
+
+def load_world(path: Path | str | None = None) -> World:
+    """Read and validate a world file; the bundled demo world when no path is given."""
+    source = Path(path) if path is not None else bundled_world_path()
+    data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    return World.model_validate(data)
