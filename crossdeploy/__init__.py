@@ -1,3 +1,3 @@
-"""sae-crossdeploy: deploy SAE apps in one Alibaba Cloud account from another account's ACR images."""
+"""sae-crossdeploy: deploy SAE apps in one account from another account's ACR images."""
 
 __version__ = "0.1.0"

@@ -1,1 +1,1 @@
-"""The sandbox cloud: a local Alibaba Cloud OpenAPI emulator that the official SDKs talk to unmodified."""
+"""The sandbox cloud: a local Alibaba Cloud OpenAPI emulator for the unmodified official SDKs."""

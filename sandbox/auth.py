@@ -1,4 +1,4 @@
-"""Who is calling: verify the signature, the clock, the nonce and the STS token, then name the caller.
+"""Who is calling: check signature, clock, nonce and STS token, then name the caller.
 
 Access keys live in the store (kind `access_key`, global scope): the world's long-term keys, and
 the temporary keys that STS AssumeRole mints. A request is refused with the gateway's codes:
@@ -12,8 +12,8 @@ import hmac
 import threading
 import time
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 from sandbox import signing
 from sandbox.errors import ApiError
@@ -112,19 +112,33 @@ class Authenticator:
     def _check_acs3(self, raw: RawRequest, tx: Tx) -> tuple[str, str, datetime | None, str]:
         algorithm, _, rest = raw.authorization.partition(" ")
         if algorithm != signing.ACS3:
-            raise _error(400, "InvalidSignatureMethod", f"Unsupported signature algorithm {algorithm}.")
+            raise _error(
+                400, "InvalidSignatureMethod", f"Unsupported signature algorithm {algorithm}."
+            )
         try:
             parts = dict(p.strip().split("=", 1) for p in rest.split(","))
-            key_id, signed, signature = parts["Credential"], parts["SignedHeaders"], parts["Signature"]
+            key_id, signed, signature = (
+                parts["Credential"],
+                parts["SignedHeaders"],
+                parts["Signature"],
+            )
         except (KeyError, ValueError):
             raise _error(
                 400, "IncompleteSignature", "The Authorization header is not well formed."
             ) from None
         secret = self._secret(tx, key_id)
         signed_headers = [h for h in signed.split(";") if h]
-        required = {"host", "x-acs-action", "x-acs-content-sha256", "x-acs-date",
-                    "x-acs-signature-nonce", "x-acs-version"}
-        present = {h for h in raw.headers if h.startswith("x-acs-") or h in ("host", "content-type")}
+        required = {
+            "host",
+            "x-acs-action",
+            "x-acs-content-sha256",
+            "x-acs-date",
+            "x-acs-signature-nonce",
+            "x-acs-version",
+        }
+        present = {
+            h for h in raw.headers if h.startswith("x-acs-") or h in ("host", "content-type")
+        }
         missing = sorted((required | present) - set(signed_headers))
         if missing:
             raise _error(400, "IncompleteSignature", f"Header {missing[0]} must be signed.")
@@ -146,8 +160,11 @@ class Authenticator:
         if not _constant_time_equal(expected, signature):
             raise _signature_mismatch("")
         stamp = _parse_iso(raw.headers.get("x-acs-date", ""))
-        return key_id, raw.headers.get("x-acs-signature-nonce", ""), stamp, raw.headers.get(
-            "x-acs-security-token", ""
+        return (
+            key_id,
+            raw.headers.get("x-acs-signature-nonce", ""),
+            stamp,
+            raw.headers.get("x-acs-security-token", ""),
         )
 
     def _check_rpc_v1(self, raw: RawRequest, tx: Tx) -> tuple[str, str, datetime | None, str]:
@@ -175,22 +192,33 @@ class Authenticator:
         if not _constant_time_equal(expected, signature):
             raise _signature_mismatch("")
         stamp = _parse_http_date(raw.headers.get("date", ""))
-        return key_id, raw.headers.get("x-acs-signature-nonce", ""), stamp, raw.headers.get(
-            "x-acs-security-token", ""
+        return (
+            key_id,
+            raw.headers.get("x-acs-signature-nonce", ""),
+            stamp,
+            raw.headers.get("x-acs-security-token", ""),
         )
 
     # -- common checks -------------------------------------------------------------------------
 
     def _check_clock(self, stamp: datetime | None) -> None:
         if stamp is None:
-            raise _error(400, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted.")
+            raise _error(
+                400,
+                "InvalidTimeStamp.Format",
+                "Specified time stamp or date value is not well formatted.",
+            )
         skew = abs((datetime.now(UTC) - stamp).total_seconds())
         if skew > MAX_CLOCK_SKEW_SECONDS:
-            raise _error(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
+            raise _error(
+                400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."
+            )
 
     def _remember_nonce(self, key_id: str, nonce: str) -> None:
         if not nonce:
-            raise _error(400, "MissingSignatureNonce", "SignatureNonce is mandatory for this request.")
+            raise _error(
+                400, "MissingSignatureNonce", "SignatureNonce is mandatory for this request."
+            )
         now = time.monotonic()
         with self._lock:
             if len(self._nonces) > 10_000:
@@ -198,7 +226,9 @@ class Authenticator:
                 self._nonces = {k: t for k, t in self._nonces.items() if t > horizon}
             slot = f"{key_id}/{nonce}"
             if slot in self._nonces:
-                raise _error(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
+                raise _error(
+                    400, "SignatureNonceUsed", "Specified signature nonce was used already."
+                )
             self._nonces[slot] = now
 
     def _check_token(self, tx: Tx, key_id: str, token: str) -> Caller:
@@ -214,9 +244,13 @@ class Authenticator:
                     "Specified SecurityToken mismatch with the AccessKey.",
                 )
             if float(doc["expires_at"]) <= time.time():
-                raise _error(400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
+                raise _error(
+                    400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."
+                )
         elif token:
-            raise _error(400, "InvalidSecurityToken.Malformed", "Specified SecurityToken is malformed.")
+            raise _error(
+                400, "InvalidSecurityToken.Malformed", "Specified SecurityToken is malformed."
+            )
         return Caller(
             account=str(doc["account"]),
             account_name=str(doc["account_name"]),

@@ -45,7 +45,7 @@ class Params:
     def items(self) -> list[tuple[str, str]]:
         return list(self._values.items())
 
-    def str(self, name: str, *, required: bool = False, default: str = "") -> str:
+    def text(self, name: str, *, required: bool = False, default: str = "") -> str:
         value = self._values.get(name)
         if value is None or value == "":
             if required:
@@ -56,10 +56,10 @@ class Params:
         return value
 
     def optional(self, name: str) -> str | None:
-        value = self.str(name)
+        value = self.text(name)
         return value if value else None
 
-    def int(
+    def integer(
         self,
         name: str,
         *,
@@ -68,7 +68,7 @@ class Params:
         maximum: int | None = None,
         required: bool = False,
     ) -> int:
-        text = self.str(name, required=required)
+        text = self.text(name, required=required)
         if not text:
             if default is None:
                 raise self._missing(name)
@@ -80,8 +80,8 @@ class Params:
             raise invalid_parameter(name, f"{value} is out of range [{minimum}, {maximum}]")
         return value
 
-    def bool(self, name: str, *, default: bool = False, required: bool = False) -> bool:
-        text = self.str(name, required=required).lower()
+    def flag(self, name: str, *, default: bool = False, required: bool = False) -> bool:
+        text = self.text(name, required=required).lower()
         if not text:
             return default
         if text in _TRUE:
@@ -90,8 +90,8 @@ class Params:
             return False
         raise invalid_parameter(name, f"{text!r} is not a boolean")
 
-    def json(self, name: str, *, required: bool = False) -> Any:
-        text = self.str(name, required=required)
+    def json_value(self, name: str, *, required: bool = False) -> Any:
+        text = self.text(name, required=required)
         if not text:
             return None
         try:
@@ -99,8 +99,10 @@ class Params:
         except (ValueError, RecursionError):
             raise invalid_parameter(name, "the value is not valid JSON") from None
 
-    def choice(self, name: str, options: tuple[str, ...], *, default: str = "", required: bool = False) -> str:
-        value = self.str(name, required=required, default=default)
+    def choice(
+        self, name: str, options: tuple[str, ...], *, default: str = "", required: bool = False
+    ) -> str:
+        value = self.text(name, required=required, default=default)
         if value and value not in options:
             raise invalid_parameter(name, f"{value!r} is not one of {', '.join(options)}")
         return value
@@ -125,7 +127,7 @@ class Call:
 
     def region(self) -> str:
         """The region a regional call targets: `RegionId`, else the endpoint host's region."""
-        region = self.params.str("RegionId") or self.host_region or ""
+        region = self.params.text("RegionId") or self.host_region or ""
         if not region:
             raise missing_parameter("RegionId")
         if region not in self.world.regions:

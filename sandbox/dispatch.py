@@ -77,8 +77,11 @@ class Sandbox:
         """Every resource per account (by name) and region; secret values masked."""
         with self.store.transaction() as tx:
             dump = tx.dump()
-        named = {self._uid_names.get(uid, uid or "global"): regions for uid, regions in dump.items()}
-        return _mask(named)
+        named = {
+            self._uid_names.get(uid, uid or "global"): regions for uid, regions in dump.items()
+        }
+        masked: dict[str, Any] = _mask(named)
+        return masked
 
     # -- the API pipeline ----------------------------------------------------------------------
 
@@ -97,14 +100,22 @@ class Sandbox:
         product: Product | None = None
         try:
             ident = identify(raw)
-            product, route = self._route(raw, ident)
-            entry.update(product=product.code, action=route.action, write=route.write)
+            product = self.routes.product(ident.version)
+            if product is None:
+                raise invalid_version(ident.version)
+            entry["product"] = product.code
             with self.store.transaction() as tx:
                 caller = self.auth.authenticate(raw, ident, tx)
             entry.update(account=caller.account_name, account_uid=caller.account)
+            route = self._route(raw, ident, product)
+            entry.update(action=route.action, write=route.write)
             payload, lost = self._execute(raw, ident, route, caller, request_id)
             if lost:
-                raise ApiError(503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.")
+                raise ApiError(
+                    503,
+                    "ServiceUnavailable",
+                    "The request has failed due to a temporary failure of the server.",
+                )
             reply = Reply(200, envelopes.success(product.envelope, payload, request_id))
         except ApiError as err:
             reply = self._error_reply(product, err, request_id)
@@ -121,17 +132,14 @@ class Sandbox:
             self._log.append(entry)
         return reply
 
-    def _route(self, raw: RawRequest, ident: Identified) -> tuple[Product, Route]:
-        product = self.routes.product(ident.version)
-        if product is None:
-            raise invalid_version(ident.version)
+    def _route(self, raw: RawRequest, ident: Identified, product: Product) -> Route:
         if product.style == "RPC":
             route = self.routes.rpc(ident.version, ident.action)
         else:
             route = self.routes.roa(ident.version, raw.method, raw.path)
         if route is None:
             raise not_found_action(ident.action or f"{raw.method} {raw.path}")
-        return product, route
+        return route
 
     def _execute(
         self, raw: RawRequest, ident: Identified, route: Route, caller: Caller, request_id: str
@@ -171,9 +179,9 @@ def _parameters(raw: RawRequest, ident: Identified) -> dict[str, str]:
         if ident.scheme == "rpc-v1" and key in RPC_COMMON_PARAMS:
             continue
         values[key] = value
-    for key, value in raw.json_body().items():
-        if isinstance(value, str | int | float | bool):
-            values.setdefault(key, str(value))
+    for key, item in raw.json_body().items():
+        if isinstance(item, str | int | float | bool):
+            values.setdefault(key, str(item))
     return values
 
 

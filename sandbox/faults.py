@@ -97,11 +97,14 @@ class Faults:
 
     def latency(self, product: str, action: str, account: str) -> float:
         with self._lock:
-            return sum(
-                a.rule.latency_ms
-                for a in self._rules
-                if a.rule.latency_ms and a.rule.matches(product, action, account)
-            ) / 1000.0
+            return (
+                sum(
+                    a.rule.latency_ms
+                    for a in self._rules
+                    if a.rule.latency_ms and a.rule.matches(product, action, account)
+                )
+                / 1000.0
+            )
 
     def judge(self, product: str, action: str, account: str) -> Verdict:
         """Decide the fate of one authenticated call; consumes counted rules."""

@@ -20,7 +20,7 @@ PolicyKind = Literal["permission", "trust"]
 
 PERMISSION_MAX_CHARS = 6144
 TRUST_MAX_CHARS = 4096
-"""The trust-policy limit is not documented (reference section 3.1); 4096 is the sandbox's choice."""
+"""Undocumented for trust policies (reference section 3.1); 4096 is the sandbox's choice."""
 
 _ACTION = re.compile(r"^(\*|[a-zA-Z0-9-]+:[a-zA-Z0-9*?]+)$")
 _PRINCIPAL_KINDS = ("RAM", "Service", "Federated")
@@ -112,11 +112,7 @@ class PolicyDocument:
 def _strings(value: Any, element: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
-    if (
-        not isinstance(value, list)
-        or not value
-        or not all(isinstance(v, str) and v for v in value)
-    ):
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
         raise PolicyError(f'The policy element "{element}" must be a string or a list of strings.')
     return tuple(value)
 
@@ -257,7 +253,10 @@ def _principal_matches(
     for entry in principals.get("RAM", ()):
         if entry == "*" or entry in (who.account, f"acs:ram::{who.account}:root"):
             return True
-        if who.kind == "role" and entry.lower() == f"acs:ram::{who.account}:role/{who.name}".lower():
+        if (
+            who.kind == "role"
+            and entry.lower() == f"acs:ram::{who.account}:role/{who.name}".lower()
+        ):
             return True
     return False
 

@@ -87,11 +87,25 @@ ROUTES: tuple[Route, ...] = (
     Route(CR, "ListInstanceEndpoint", cr.list_instance_endpoint),
     Route(CR, "GetInstanceEndpoint", cr.get_instance_endpoint),
     Route(CR, "UpdateInstanceEndpointStatus", cr.update_instance_endpoint_status, write=True),
-    Route(CR, "CreateInstanceEndpointAclPolicy", cr.create_instance_endpoint_acl_policy, write=True),
-    Route(CR, "DeleteInstanceEndpointAclPolicy", cr.delete_instance_endpoint_acl_policy, write=True),
+    Route(
+        CR, "CreateInstanceEndpointAclPolicy", cr.create_instance_endpoint_acl_policy, write=True
+    ),
+    Route(
+        CR, "DeleteInstanceEndpointAclPolicy", cr.delete_instance_endpoint_acl_policy, write=True
+    ),
     Route(CR, "GetInstanceVpcEndpoint", cr.get_instance_vpc_endpoint),
-    Route(CR, "CreateInstanceVpcEndpointLinkedVpc", cr.create_instance_vpc_endpoint_linked_vpc, write=True),
-    Route(CR, "DeleteInstanceVpcEndpointLinkedVpc", cr.delete_instance_vpc_endpoint_linked_vpc, write=True),
+    Route(
+        CR,
+        "CreateInstanceVpcEndpointLinkedVpc",
+        cr.create_instance_vpc_endpoint_linked_vpc,
+        write=True,
+    ),
+    Route(
+        CR,
+        "DeleteInstanceVpcEndpointLinkedVpc",
+        cr.delete_instance_vpc_endpoint_linked_vpc,
+        write=True,
+    ),
     Route(CR, "ListRepository", cr.list_repository),
     Route(CR, "GetRepository", cr.get_repository),
     Route(CR, "ListRepoTag", cr.list_repo_tag, permission="cr:ListRepositoryTag"),

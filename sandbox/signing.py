@@ -39,7 +39,9 @@ def acs3_signature(
 ) -> str:
     """Hex HMAC-SHA256 of the ACS3 string to sign. `headers` keys are lowercase."""
     canonical_query = "&".join(f"{k}={_rfc3986(v)}" for k, v in sorted(query))
-    canonical_headers = "".join(f"{name}:{headers.get(name, '').strip()}\n" for name in signed_headers)
+    canonical_headers = "".join(
+        f"{name}:{headers.get(name, '').strip()}\n" for name in signed_headers
+    )
     canonical_request = "\n".join(
         [
             method.upper(),
@@ -65,7 +67,12 @@ def rpc_v1_signature(*, secret: str, method: str, params: Sequence[tuple[str, st
 
 
 def roa_v1_signature(
-    *, secret: str, method: str, path: str, query: Sequence[tuple[str, str]], headers: Mapping[str, str]
+    *,
+    secret: str,
+    method: str,
+    path: str,
+    query: Sequence[tuple[str, str]],
+    headers: Mapping[str, str],
 ) -> str:
     """Base64 HMAC-SHA1 of the ROA string to sign. `headers` keys are lowercase."""
     parts = [

@@ -2,7 +2,7 @@
 
 One connection, one lock, one transaction per API call: a call's writes commit together, and the
 commit (WAL, synchronous=FULL) happens before the response is sent, so an acknowledged write
-survives `kill -9` of the server. Documents keep their insertion order (`seq`), which list calls use.
+survives `kill -9` of the server. Documents keep their insertion order (`seq`) for list calls.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class Tx:
         )
         return cur.rowcount > 0
 
-    def list(self, scope: Scope, kind: str) -> list[Doc]:
+    def all(self, scope: Scope, kind: str) -> list[Doc]:
         rows = self._conn.execute(
             "SELECT body FROM resources WHERE account=? AND region=? AND kind=? ORDER BY seq",
             (scope.account, scope.region, kind),

@@ -96,7 +96,9 @@ class Vpc(_Model):
                 if entry.ip not in ips:
                     raise ValueError(f"SNAT ip {entry.ip} is not an EIP of {nat.id}")
                 if entry.source_vswitch is not None and entry.source_vswitch not in vswitch_ids:
-                    raise ValueError(f"SNAT source_vswitch {entry.source_vswitch} is not in {self.id}")
+                    raise ValueError(
+                        f"SNAT source_vswitch {entry.source_vswitch} is not in {self.id}"
+                    )
         return self
 
 
@@ -247,9 +249,9 @@ class World(_Model):
     @staticmethod
     def _check_region(region_id: str, region: Region, accounts: set[str]) -> None:
         vpcs = {v.id: v for v in region.vpcs}
-        for vpc in region.vpcs:
-            if vpc.account not in accounts:
-                raise ValueError(f"{region_id}: vpc {vpc.id} has unknown account {vpc.account}")
+        for each in region.vpcs:
+            if each.account not in accounts:
+                raise ValueError(f"{region_id}: vpc {each.id} has unknown account {each.account}")
         for pair in region.cen:
             for vpc_id in pair:
                 if vpc_id not in vpcs:
@@ -257,9 +259,13 @@ class World(_Model):
         for ns in region.sae_namespaces:
             vpc = vpcs.get(ns.vpc)
             if vpc is None or vpc.account != ns.account:
-                raise ValueError(f"{region_id}: namespace {ns.id} names vpc {ns.vpc} not of its account")
+                raise ValueError(
+                    f"{region_id}: namespace {ns.id} names vpc {ns.vpc} not of its account"
+                )
             if ns.vswitch not in {v.id for v in vpc.vswitches}:
-                raise ValueError(f"{region_id}: namespace {ns.id} names vswitch {ns.vswitch} not in {vpc.id}")
+                raise ValueError(
+                    f"{region_id}: namespace {ns.id} names vswitch {ns.vswitch} not in {vpc.id}"
+                )
             if ns.security_group not in vpc.security_groups:
                 raise ValueError(f"{region_id}: namespace {ns.id} names unknown security group")
             if not (ns.id == region_id or ns.id.startswith(f"{region_id}:")):

@@ -68,13 +68,15 @@ def _policy_document_text(tx: Tx, account: str, policy_type: str, name: str) -> 
 def _attachments(
     tx: Tx, account: str, *, role: str | None = None, policy: tuple[str, str] | None = None
 ) -> list[Doc]:
-    links = tx.list(Scope(account), ATTACHMENT)
+    links = tx.all(Scope(account), ATTACHMENT)
     if role is not None:
         links = [x for x in links if x["RoleName"].lower() == role.lower()]
     if policy is not None:
         ptype, pname = policy
         links = [
-            x for x in links if x["PolicyType"] == ptype and x["PolicyName"].lower() == pname.lower()
+            x
+            for x in links
+            if x["PolicyType"] == ptype and x["PolicyName"].lower() == pname.lower()
         ]
     return links
 
@@ -87,50 +89,80 @@ def _attachment_id(role: str, policy_type: str, policy: str) -> str:
 
 
 def _role_name(call: Call, param: str = "RoleName") -> str:
-    name = call.params.str(param, required=True)
+    name = call.params.text(param, required=True)
     if len(name) > 64:
-        raise ApiError(400, "InvalidParameter.RoleName.Length", 'The parameter - "RoleName" beyond the length limit.')
+        raise ApiError(
+            400,
+            "InvalidParameter.RoleName.Length",
+            'The parameter - "RoleName" beyond the length limit.',
+        )
     if not _ROLE_NAME.match(name):
-        raise ApiError(400, "InvalidParameter.RoleName.InvalidChars", 'The parameter - "RoleName" contains invalid chars.')
+        raise ApiError(
+            400,
+            "InvalidParameter.RoleName.InvalidChars",
+            'The parameter - "RoleName" contains invalid chars.',
+        )
     return name
 
 
 def _policy_name(call: Call) -> str:
-    name = call.params.str("PolicyName", required=True)
+    name = call.params.text("PolicyName", required=True)
     if len(name) > 128:
-        raise ApiError(400, "InvalidParameter.PolicyName.Length", 'The parameter - "PolicyName" beyond the length limit.')
+        raise ApiError(
+            400,
+            "InvalidParameter.PolicyName.Length",
+            'The parameter - "PolicyName" beyond the length limit.',
+        )
     if not _POLICY_NAME.match(name):
-        raise ApiError(400, "InvalidParameter.PolicyName.InvalidChars", 'The parameter - "PolicyNam" contains invalid chars.')
+        raise ApiError(
+            400,
+            "InvalidParameter.PolicyName.InvalidChars",
+            'The parameter - "PolicyNam" contains invalid chars.',
+        )
     return name
 
 
 def _policy_type(call: Call) -> str:
-    value = call.params.str("PolicyType", required=True)
+    value = call.params.text("PolicyType", required=True)
     if value not in ("System", "Custom"):
-        raise ApiError(400, "InvalidParameter.PolicyType", 'The parameter - "PolicyType" is incorrect.')
+        raise ApiError(
+            400, "InvalidParameter.PolicyType", 'The parameter - "PolicyType" is incorrect.'
+        )
     return value
 
 
 def _version_id(call: Call) -> str:
-    value = call.params.str("VersionId", required=True)
+    value = call.params.text("VersionId", required=True)
     if not _VERSION_ID.match(value):
-        raise ApiError(400, "InvalidParameter.VersionId.Format", 'The format of the parameter - "VersionId" is incorrect.')
+        raise ApiError(
+            400,
+            "InvalidParameter.VersionId.Format",
+            'The format of the parameter - "VersionId" is incorrect.',
+        )
     return value
 
 
 def _description(call: Call, param: str) -> str:
-    value = call.params.str(param)
+    value = call.params.text(param)
     if len(value) > 1024:
-        raise ApiError(400, "InvalidParameter.Description.Length", 'The parameter - "Description" beyond the length limit.')
+        raise ApiError(
+            400,
+            "InvalidParameter.Description.Length",
+            'The parameter - "Description" beyond the length limit.',
+        )
     return value
 
 
 def _max_session(call: Call, param: str, default: int | None) -> int | None:
-    if not call.params.str(param):
+    if not call.params.text(param):
         return default
-    value = call.params.int(param)
+    value = call.params.integer(param)
     if not 3600 <= value <= 43200:
-        raise ApiError(400, f"InvalidParameter.{param}", f'The parameter - "{param}" must be between 3600 and 43200.')
+        raise ApiError(
+            400,
+            f"InvalidParameter.{param}",
+            f'The parameter - "{param}" must be between 3600 and 43200.',
+        )
     return value
 
 
@@ -138,7 +170,9 @@ def _checked_document(text: str, kind: PolicyKind, length_code: str, length_para
     limit = 6144 if kind == "permission" else 4096
     size = len(text.encode()) if length_param == "PolicyDocument" else len(text)
     if size > limit:
-        raise ApiError(400, length_code, f'The parameter - "{length_param}" beyond the length limit.')
+        raise ApiError(
+            400, length_code, f'The parameter - "{length_param}" beyond the length limit.'
+        )
     try:
         PolicyDocument.parse(text, kind)
     except PolicyError as exc:
@@ -171,8 +205,15 @@ def _version(policy: Doc, version_id: str) -> Doc:
 
 
 _ROLE_FIELDS = (
-    "RoleId", "RoleName", "Arn", "Description", "AssumeRolePolicyDocument", "CreateDate",
-    "UpdateDate", "MaxSessionDuration", "AllowConsoleLogin",
+    "RoleId",
+    "RoleName",
+    "Arn",
+    "Description",
+    "AssumeRolePolicyDocument",
+    "CreateDate",
+    "UpdateDate",
+    "MaxSessionDuration",
+    "AllowConsoleLogin",
 )
 
 
@@ -206,7 +247,9 @@ def _policy_view(policy: Doc, attachments: int) -> Doc:
 # -- roles -----------------------------------------------------------------------------------------
 
 
-def _new_role(account: str, name: str, trust: str, description: str, max_session: int, now: float) -> Doc:
+def _new_role(
+    account: str, name: str, trust: str, description: str, max_session: int, now: float
+) -> Doc:
     stamp = iso_time(now)
     return {
         "Account": account,
@@ -225,7 +268,7 @@ def _new_role(account: str, name: str, trust: str, description: str, max_session
 def create_role(call: Call) -> dict[str, Any]:
     name = _role_name(call)
     trust = _checked_document(
-        call.params.str("AssumeRolePolicyDocument", required=True),
+        call.params.text("AssumeRolePolicyDocument", required=True),
         "trust",
         "InvalidParameter.AssumeRolePolicyDocument.Length",
         "AssumeRolePolicyDocument",
@@ -235,10 +278,10 @@ def create_role(call: Call) -> dict[str, Any]:
     assert max_session is not None
     if find_role(call.tx, call.caller.account, name) is not None:
         raise ApiError(409, "EntityAlreadyExists.Role", "The role does already EXIST.")
-    if len(call.tx.list(call.scope(), ROLE)) >= MAX_ROLES:
+    if len(call.tx.all(call.scope(), ROLE)) >= MAX_ROLES:
         raise ApiError(409, "LimitExceeded.Role", "The count of roles beyond the current limits.")
     role = _new_role(call.caller.account, name, trust, description, max_session, call.now)
-    role["AllowConsoleLogin"] = call.params.bool("AllowConsoleLogin")
+    role["AllowConsoleLogin"] = call.params.flag("AllowConsoleLogin")
     call.tx.put(call.scope(), ROLE, name.lower(), role)
     view = _role_view(role)
     view.pop("UpdateDate", None)
@@ -251,7 +294,7 @@ def get_role(call: Call) -> dict[str, Any]:
 
 def update_role(call: Call) -> dict[str, Any]:
     role = _role_or_404(call, _role_name(call))
-    trust = call.params.str("NewAssumeRolePolicyDocument")
+    trust = call.params.text("NewAssumeRolePolicyDocument")
     if trust:
         role["AssumeRolePolicyDocument"] = _checked_document(
             trust,
@@ -265,7 +308,7 @@ def update_role(call: Call) -> dict[str, Any]:
     if max_session is not None:
         role["MaxSessionDuration"] = max_session
     if "NewAllowConsoleLogin" in call.params:
-        role["AllowConsoleLogin"] = call.params.bool("NewAllowConsoleLogin")
+        role["AllowConsoleLogin"] = call.params.flag("NewAllowConsoleLogin")
     role["UpdateDate"] = iso_time(call.now)
     call.tx.put(call.scope(), ROLE, role["RoleName"].lower(), role)
     return {"Role": _role_view(role)}
@@ -274,21 +317,27 @@ def update_role(call: Call) -> dict[str, Any]:
 def delete_role(call: Call) -> dict[str, Any]:
     role = _role_or_404(call, _role_name(call))
     if _attachments(call.tx, call.caller.account, role=role["RoleName"]):
-        raise ApiError(409, "DeleteConflict.Role.Policy", "The role CAN NOT has any attached policy while deleting the role.")
+        raise ApiError(
+            409,
+            "DeleteConflict.Role.Policy",
+            "The role CAN NOT has any attached policy while deleting the role.",
+        )
     call.tx.delete(call.scope(), ROLE, role["RoleName"].lower())
     return {}
 
 
 def _page(call: Call, items: list[Doc]) -> tuple[list[Doc], dict[str, Any]]:
     """RAM's Marker/MaxItems paging; the marker is an opaque offset."""
-    max_items = call.params.int("MaxItems", default=100, minimum=1, maximum=1000)
-    marker = call.params.str("Marker")
+    max_items = call.params.integer("MaxItems", default=100, minimum=1, maximum=1000)
+    marker = call.params.text("Marker")
     start = 0
     if marker:
         try:
             start = int(base64.urlsafe_b64decode(marker.encode()).decode())
         except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "InvalidParameter.Marker", 'The parameter - "Marker" is invalid.') from None
+            raise ApiError(
+                400, "InvalidParameter.Marker", 'The parameter - "Marker" is invalid.'
+            ) from None
     chunk = items[start : start + max_items]
     truncated = start + max_items < len(items)
     extra: dict[str, Any] = {"IsTruncated": truncated}
@@ -298,7 +347,7 @@ def _page(call: Call, items: list[Doc]) -> tuple[list[Doc], dict[str, Any]]:
 
 
 def list_roles(call: Call) -> dict[str, Any]:
-    roles = [_role_view(r, full=False) for r in call.tx.list(call.scope(), ROLE)]
+    roles = [_role_view(r, full=False) for r in call.tx.all(call.scope(), ROLE)]
     chunk, extra = _page(call, roles)
     return {"Roles": {"Role": chunk}, **extra}
 
@@ -308,15 +357,23 @@ def list_roles(call: Call) -> dict[str, Any]:
 
 def create_policy(call: Call) -> dict[str, Any]:
     name = _policy_name(call)
-    text = call.params.str("PolicyDocument", required=True)
+    text = call.params.text("PolicyDocument", required=True)
     if len(text) > 6144:
-        raise ApiError(400, "InvalidParameter.PolicyDocument.Length", 'The parameter - "PolicyName" beyond the length limit.')
-    document = _checked_document(text, "permission", "InvalidParameter.PolicyDocument.Length", "PolicyDocument")
+        raise ApiError(
+            400,
+            "InvalidParameter.PolicyDocument.Length",
+            'The parameter - "PolicyName" beyond the length limit.',
+        )
+    document = _checked_document(
+        text, "permission", "InvalidParameter.PolicyDocument.Length", "PolicyDocument"
+    )
     description = _description(call, "Description")
     if call.tx.get(call.scope(), POLICY, name.lower()) is not None:
         raise ApiError(409, "EntityAlreadyExists.Policy", "The group does already EXIST.")
-    if len(call.tx.list(call.scope(), POLICY)) >= MAX_POLICIES:
-        raise ApiError(409, "LimitExceeded.Policy", "The count of policy beyond the current limits.")
+    if len(call.tx.all(call.scope(), POLICY)) >= MAX_POLICIES:
+        raise ApiError(
+            409, "LimitExceeded.Policy", "The count of policy beyond the current limits."
+        )
     policy = _new_policy(name, description, [document], call.now)
     call.tx.put(call.scope(), POLICY, name.lower(), policy)
     return {
@@ -377,14 +434,24 @@ def get_policy(call: Call) -> dict[str, Any]:
     policy = _policy_or_404(call, name)
     attached = len(_attachments(call.tx, call.caller.account, policy=("Custom", name)))
     default = _version(policy, policy["DefaultVersion"])
-    return {"Policy": _policy_view(policy, attached), "DefaultPolicyVersion": {**default, "IsDefaultVersion": True}}
+    return {
+        "Policy": _policy_view(policy, attached),
+        "DefaultPolicyVersion": {**default, "IsDefaultVersion": True},
+    }
 
 
 def _system_versions(name: str) -> list[Doc]:
     entry = SYSTEM_POLICIES.get(name)
     if entry is None:
         raise ApiError(404, "EntityNotExist.Policy", "The policy does not exist.")
-    return [{"VersionId": "v1", "IsDefaultVersion": True, "PolicyDocument": entry[1], "CreateDate": "2015-04-28T16:00:00Z"}]
+    return [
+        {
+            "VersionId": "v1",
+            "IsDefaultVersion": True,
+            "PolicyDocument": entry[1],
+            "CreateDate": "2015-04-28T16:00:00Z",
+        }
+    ]
 
 
 def get_policy_version(call: Call) -> dict[str, Any]:
@@ -392,7 +459,9 @@ def get_policy_version(call: Call) -> dict[str, Any]:
     if policy_type == "System":
         versions = [v for v in _system_versions(name) if v["VersionId"] == version_id]
         if not versions:
-            raise ApiError(404, "EntityNotExist.Policy.Version", "The policy version does not exist.")
+            raise ApiError(
+                404, "EntityNotExist.Policy.Version", "The policy version does not exist."
+            )
         return {"PolicyVersion": versions[0]}
     policy = _policy_or_404(call, name)
     return {"PolicyVersion": _version_view(policy, _version(policy, version_id))}
@@ -401,23 +470,31 @@ def get_policy_version(call: Call) -> dict[str, Any]:
 def create_policy_version(call: Call) -> dict[str, Any]:
     name = _policy_name(call)
     text = _checked_document(
-        call.params.str("PolicyDocument", required=True),
+        call.params.text("PolicyDocument", required=True),
         "permission",
         "InvalidParameter.PolicyDocument.Length",
         "PolicyDocument",
     )
-    set_default = call.params.bool("SetAsDefault")
+    set_default = call.params.flag("SetAsDefault")
     rotate = call.params.choice(
         "RotateStrategy", ("None", "DeleteOldestNonDefaultVersionWhenLimitExceeded"), default="None"
     )
     policy = _policy_or_404(call, name)
     if len(policy["Versions"]) >= MAX_VERSIONS:
         if rotate == "None":
-            raise ApiError(409, "LimitExceeded.Policy.Version", "The count of policy version beyond the current limits.")
+            raise ApiError(
+                409,
+                "LimitExceeded.Policy.Version",
+                "The count of policy version beyond the current limits.",
+            )
         oldest = next(v for v in policy["Versions"] if v["VersionId"] != policy["DefaultVersion"])
         policy["Versions"] = [v for v in policy["Versions"] if v is not oldest]
     stamp = iso_time(call.now)
-    version = {"VersionId": f"v{policy['NextVersion']}", "PolicyDocument": text, "CreateDate": stamp}
+    version = {
+        "VersionId": f"v{policy['NextVersion']}",
+        "PolicyDocument": text,
+        "CreateDate": stamp,
+    }
     policy["NextVersion"] += 1
     policy["Versions"].append(version)
     if set_default:
@@ -441,7 +518,11 @@ def delete_policy_version(call: Call) -> dict[str, Any]:
     policy = _policy_or_404(call, name)
     _version(policy, version_id)
     if version_id == policy["DefaultVersion"]:
-        raise ApiError(409, "DeleteConflict.Policy.Version.Default", "The default policy version CAN NOT been deleted directly.")
+        raise ApiError(
+            409,
+            "DeleteConflict.Policy.Version.Default",
+            "The default policy version CAN NOT been deleted directly.",
+        )
     policy["Versions"] = [v for v in policy["Versions"] if v["VersionId"] != version_id]
     call.tx.put(call.scope(), POLICY, name.lower(), policy)
     return {}
@@ -459,12 +540,20 @@ def set_default_policy_version(call: Call) -> dict[str, Any]:
 
 def delete_policy(call: Call) -> dict[str, Any]:
     name = _policy_name(call)
-    cascade = call.params.bool("CascadingDelete")
+    cascade = call.params.flag("CascadingDelete")
     policy = _policy_or_404(call, name)
     if _attachments(call.tx, call.caller.account, policy=("Custom", name)):
-        raise ApiError(409, "DeleteConflict.Policy.Role", "The policy CAN NOT been attached to any role while deleting the policy.")
+        raise ApiError(
+            409,
+            "DeleteConflict.Policy.Role",
+            "The policy CAN NOT been attached to any role while deleting the policy.",
+        )
     if len(policy["Versions"]) > 1 and not cascade:
-        raise ApiError(409, "DeleteConflict.Policy.Version", "The policy CAN NOT has any version except the defaul version.")
+        raise ApiError(
+            409,
+            "DeleteConflict.Policy.Version",
+            "The policy CAN NOT has any version except the defaul version.",
+        )
     call.tx.delete(call.scope(), POLICY, name.lower())
     return {}
 
@@ -487,16 +576,35 @@ def attach_policy_to_role(call: Call) -> dict[str, Any]:
     policy_name = _policy_exists(call, policy_type, policy_name)
     key = _attachment_id(role["RoleName"], policy_type, policy_name)
     if call.tx.get(call.scope(), ATTACHMENT, key) is not None:
-        raise ApiError(409, "EntityAlreadyExists.Role.Policy", "The policy has already been attached to the role.")
-    same_type = [x for x in _attachments(call.tx, call.caller.account, role=role["RoleName"]) if x["PolicyType"] == policy_type]
-    limit = MAX_CUSTOM_POLICIES_PER_ROLE if policy_type == "Custom" else MAX_SYSTEM_POLICIES_PER_ROLE
+        raise ApiError(
+            409,
+            "EntityAlreadyExists.Role.Policy",
+            "The policy has already been attached to the role.",
+        )
+    same_type = [
+        x
+        for x in _attachments(call.tx, call.caller.account, role=role["RoleName"])
+        if x["PolicyType"] == policy_type
+    ]
+    limit = (
+        MAX_CUSTOM_POLICIES_PER_ROLE if policy_type == "Custom" else MAX_SYSTEM_POLICIES_PER_ROLE
+    )
     if len(same_type) >= limit:
-        raise ApiError(409, "LimitExceeded.Role.Policy", "The count of policies attached to the role beyond the current limits.")
+        raise ApiError(
+            409,
+            "LimitExceeded.Role.Policy",
+            "The count of policies attached to the role beyond the current limits.",
+        )
     call.tx.put(
         call.scope(),
         ATTACHMENT,
         key,
-        {"RoleName": role["RoleName"], "PolicyName": policy_name, "PolicyType": policy_type, "AttachDate": iso_time(call.now)},
+        {
+            "RoleName": role["RoleName"],
+            "PolicyName": policy_name,
+            "PolicyType": policy_type,
+            "AttachDate": iso_time(call.now),
+        },
     )
     return {}
 
@@ -505,7 +613,9 @@ def detach_policy_from_role(call: Call) -> dict[str, Any]:
     policy_type, policy_name, role_name = _policy_type(call), _policy_name(call), _role_name(call)
     role = _role_or_404(call, role_name)
     policy_name = _policy_exists(call, policy_type, policy_name)
-    if not call.tx.delete(call.scope(), ATTACHMENT, _attachment_id(role["RoleName"], policy_type, policy_name)):
+    if not call.tx.delete(
+        call.scope(), ATTACHMENT, _attachment_id(role["RoleName"], policy_type, policy_name)
+    ):
         raise ApiError(404, "EntityNotExist.Role.Policy", "The policy is not attached to the role.")
     return {}
 
@@ -565,18 +675,29 @@ def seed(tx: Tx, world: World) -> None:
         for role_spec in ram.roles:
             PolicyDocument.parse(role_spec.trust_policy, "trust")
             role = _new_role(
-                account, role_spec.name, role_spec.trust_policy, role_spec.description,
-                role_spec.max_session_duration, now,
+                account,
+                role_spec.name,
+                role_spec.trust_policy,
+                role_spec.description,
+                role_spec.max_session_duration,
+                now,
             )
             tx.put(scope, ROLE, role_spec.name.lower(), role)
             for policy_name in role_spec.attached:
                 policy_type = "Custom" if policy_name.lower() in custom else "System"
                 if policy_type == "System" and policy_name not in SYSTEM_POLICIES:
-                    raise ValueError(f"ram.{account_name}: role {role_spec.name} attaches unknown policy {policy_name}")
+                    raise ValueError(
+                        f"ram.{account_name}: role {role_spec.name} attaches unknown {policy_name}"
+                    )
                 canonical = custom.get(policy_name.lower(), policy_name)
                 tx.put(
                     scope,
                     ATTACHMENT,
                     _attachment_id(role_spec.name, policy_type, canonical),
-                    {"RoleName": role_spec.name, "PolicyName": canonical, "PolicyType": policy_type, "AttachDate": iso_time(now)},
+                    {
+                        "RoleName": role_spec.name,
+                        "PolicyName": canonical,
+                        "PolicyType": policy_type,
+                        "AttachDate": iso_time(now),
+                    },
                 )

@@ -61,34 +61,39 @@ def get_caller_identity(call: Call) -> dict[str, Any]:
 
 def assume_role(call: Call) -> dict[str, Any]:
     params = call.params
-    arn = params.str("RoleArn", required=True)
+    arn = params.text("RoleArn", required=True)
     match = _ROLE_ARN.match(arn)
     if match is None:
         raise ApiError(400, "InvalidParameter.RoleArn", "The parameter RoleArn is wrongly formed.")
-    session = params.str("RoleSessionName", required=True)
+    session = params.text("RoleSessionName", required=True)
     if not _SESSION.match(session):
         raise ApiError(
             400,
             "InvalidParameter.RoleSessionName",
             "The parameter RoleSessionName is wrongly formed.",
         )
-    external_id = params.str("ExternalId")
+    external_id = params.text("ExternalId")
     if external_id and not _EXTERNAL_ID.match(external_id):
-        raise ApiError(400, "InvalidParameter.ExternalId", "The parameter ExternalId is wrongly formed.")
-    session_policy = _session_policy(params.str("Policy"))
+        raise ApiError(
+            400, "InvalidParameter.ExternalId", "The parameter ExternalId is wrongly formed."
+        )
+    session_policy = _session_policy(params.text("Policy"))
     role_account, role_name = match.group(1), match.group(2)
     role = ram.find_role(call.tx, role_account, role_name)
     if role is None:
         raise ApiError(404, "EntityNotExist.Role", "The specified Role not exists.")
-    duration = params.int("DurationSeconds", default=3600)
+    duration = params.integer("DurationSeconds", default=3600)
     if not 900 <= duration <= int(role["MaxSessionDuration"]):
         raise ApiError(
             400,
             "InvalidParameter.DurationSeconds",
-            f"The Min/Max value of DurationSeconds is 15min/{int(role['MaxSessionDuration']) // 3600}hr.",
+            "The Min/Max value of DurationSeconds is "
+            f"15min/{int(role['MaxSessionDuration']) // 3600}hr.",
         )
     context = {"sts:ExternalId": external_id} if external_id else {}
-    if not trust_allows(ram.trust_document(role), call.caller.principal, role_account, context).allowed:
+    if not trust_allows(
+        ram.trust_document(role), call.caller.principal, role_account, context
+    ).allowed:
         raise ApiError(
             403,
             "NoPermission",
@@ -98,7 +103,9 @@ def assume_role(call: Call) -> dict[str, Any]:
     key_id = "STS.NT" + _random(_ALNUM, 24)
     key_secret = _random(_ALNUM, 44)
     token = "CAIS" + _random(_ALNUM + "+/", 380)
-    account_name = next((a.name for a in call.world.accounts if a.uid == role_account), role_account)
+    account_name = next(
+        (a.name for a in call.world.accounts if a.uid == role_account), role_account
+    )
     call.tx.put(
         KEY_SCOPE,
         KEY_KIND,
@@ -138,5 +145,7 @@ def _session_policy(text: str) -> str | None:
     try:
         PolicyDocument.parse(text, "permission")
     except PolicyError as exc:
-        raise ApiError(400, "InvalidParameter.PolicyGrammar", f"The policy grammar is invalid: {exc}") from None
+        raise ApiError(
+            400, "InvalidParameter.PolicyGrammar", f"The policy grammar is invalid: {exc}"
+        ) from None
     return text

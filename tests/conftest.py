@@ -1,0 +1,103 @@
+"""Shared fixtures: one sandbox process for the whole session, reset before every test that uses it.
+
+`sdk` builds official SDK clients pointed at the sandbox for a world account, with either the
+default ACS3 signature or the legacy v2 signatures, and optionally with STS credentials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sandbox.testing import SandboxAdmin, SandboxProcess
+from sandbox.world import World, load_world
+
+KEYS = {
+    "app": ("LTAIsandboxApp0001", "sandbox-app-secret"),
+    "registry": ("LTAIsandboxReg0001", "sandbox-registry-secret"),
+}
+UIDS = {"app": "1111111111111111", "registry": "2222222222222222"}
+
+
+@pytest.fixture(scope="session")
+def demo_world() -> World:
+    return load_world()
+
+
+@pytest.fixture(scope="session")
+def sandbox_process() -> Iterator[SandboxProcess]:
+    with SandboxProcess() as process:
+        yield process
+
+
+@pytest.fixture
+def admin(sandbox_process: SandboxProcess) -> Iterator[SandboxAdmin]:
+    """The admin client of a freshly reset sandbox."""
+    client = SandboxAdmin(sandbox_process.url)
+    client.reset()
+    yield client
+    client.close()
+
+
+class SdkFactory:
+    """Official SDK clients for the sandbox, built the way users configure them."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+
+    def config(
+        self,
+        account: str = "app",
+        *,
+        v2: bool = False,
+        key: tuple[str, str] | None = None,
+        token: str | None = None,
+    ) -> Any:
+        from alibabacloud_tea_openapi.utils_models import Config
+
+        key_id, secret = key or KEYS[account]
+        config = Config(
+            access_key_id=key_id,
+            access_key_secret=secret,
+            security_token=token,
+            endpoint=self.endpoint,
+            protocol="http",
+            region_id="cn-hangzhou",
+            read_timeout=30000,
+        )
+        if v2:
+            config.signature_algorithm = "v2"
+        return config
+
+    def sts(self, account: str = "app", **kw: Any) -> Any:
+        from alibabacloud_sts20150401.client import Client
+
+        return Client(self.config(account, **kw))
+
+    def ram(self, account: str = "registry", **kw: Any) -> Any:
+        from alibabacloud_ram20150501.client import Client
+
+        return Client(self.config(account, **kw))
+
+    def vpc(self, account: str = "app", **kw: Any) -> Any:
+        from alibabacloud_vpc20160428.client import Client
+
+        return Client(self.config(account, **kw))
+
+    def cr(self, account: str = "registry", **kw: Any) -> Any:
+        from alibabacloud_cr20181201.client import Client
+
+        return Client(self.config(account, **kw))
+
+    def sae(self, account: str = "app", **kw: Any) -> Any:
+        from alibabacloud_sae20190506.client import Client
+
+        return Client(self.config(account, **kw))
+
+
+@pytest.fixture
+def sdk(admin: SandboxAdmin, sandbox_process: SandboxProcess) -> SdkFactory:
+    """SDK clients against a freshly reset sandbox."""
+    return SdkFactory(sandbox_process.endpoint)
