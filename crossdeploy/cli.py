@@ -12,6 +12,14 @@ sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox cloud.")
 app.add_typer(sandbox_app, name="sandbox")
 
 
+@app.command("demo")
+def demo() -> None:
+    """Start a sandbox with the demo world and walk the cross-account path with the SDKs."""
+    from crossdeploy.demo import run_demo
+
+    raise typer.Exit(run_demo())
+
+
 @sandbox_app.command("serve")
 def sandbox_serve(
     world: Annotated[
@@ -24,14 +32,22 @@ def sandbox_serve(
     ] = None,
 ) -> None:
     """Start the sandbox cloud and print `sandbox listening on http://HOST:PORT` when ready."""
+    import yaml
     from pydantic import ValidationError
 
     from sandbox.server import serve
 
     try:
         serve(world_path=world, host=host, port=port, state_path=state)
-    except (ValidationError, OSError, ValueError) as exc:
-        typer.echo(f"crossdeploy sandbox serve: {exc}", err=True)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'world'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        typer.echo(f"crossdeploy sandbox serve: invalid world file: {problems}", err=True)
+        raise typer.Exit(2) from None
+    except (yaml.YAMLError, OSError, ValueError) as exc:
+        typer.echo(f"crossdeploy sandbox serve: {' '.join(str(exc).split())}", err=True)
         raise typer.Exit(2) from None
 
 

@@ -7,7 +7,6 @@ grammar. An explicit Deny wins over any Allow; no matching Allow is an implicit 
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import json
 import re
@@ -180,9 +179,10 @@ def _parse_conditions(raw: Any) -> dict[str, dict[str, tuple[str, ...]]]:
 
 
 def _glob(pattern: str, value: str, *, case_sensitive: bool) -> bool:
-    if not case_sensitive:
-        pattern, value = pattern.lower(), value.lower()
-    return fnmatch.fnmatchcase(value, pattern)
+    """RAM wildcards: `*` (any run) and `?` (one character); everything else is literal."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    flags = re.DOTALL if case_sensitive else re.DOTALL | re.IGNORECASE
+    return re.fullmatch(regex, value, flags) is not None
 
 
 def _conditions_hold(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sandbox.call import Call
-from sandbox.services import cr, ram, sts, vpc
+from sandbox.services import cr, ram, sae, sts, vpc
 
 Handler = Callable[[Call], dict[str, Any]]
 
@@ -111,6 +111,21 @@ ROUTES: tuple[Route, ...] = (
     Route(CR, "ListRepoTag", cr.list_repo_tag, permission="cr:ListRepositoryTag"),
     Route(CR, "GetRepoTag", cr.get_repo_tag, method="GET", permission="cr:GetRepositoryTag"),
     Route(CR, "GetAuthorizationToken", cr.get_authorization_token),
+    # SAE (ROA: found by method and path)
+    Route(
+        SAE,
+        "DescribeNamespaceList",
+        sae.describe_namespace_list,
+        method="GET",
+        path="/pop/v1/sam/namespace/describeNamespaceList",
+    ),
+    Route(
+        SAE,
+        "DescribeNamespace",
+        sae.describe_namespace,
+        method="GET",
+        path="/pop/v1/paas/namespace",
+    ),
 )
 
 

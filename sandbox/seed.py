@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sandbox.services import cr, ram, sts, vpc
+from sandbox.services import cr, ram, sae, sts, vpc
 from sandbox.store import Tx
 from sandbox.world import World
 
 
 def seed_world(tx: Tx, world: World) -> None:
-    for service in (sts, ram, vpc, cr):
+    for service in (sts, ram, vpc, cr, sae):
         service.seed(tx, world)

@@ -1,0 +1,93 @@
+"""SAE 2019-05-06 (ROA): namespaces so far; applications and change orders come next.
+
+SAE requests carry no region: the real service takes it from the endpoint host. Behind an
+endpoint override (`127.0.0.1:PORT`) the host names no region, so list calls then answer for
+every region of the caller's account, each item carrying its `RegionId`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.call import Call
+from sandbox.errors import ApiError
+from sandbox.store import Doc, Scope, Tx
+from sandbox.world import World
+
+NAMESPACE = "sae_namespace"
+
+
+def seed(tx: Tx, world: World) -> None:
+    uids = {a.name: a.uid for a in world.accounts}
+    for region_id, region in world.regions.items():
+        for ns in region.sae_namespaces:
+            tx.put(
+                Scope(uids[ns.account], region_id),
+                NAMESPACE,
+                ns.id,
+                {
+                    "NamespaceId": ns.id,
+                    "NamespaceName": ns.name,
+                    "NameSpaceShortId": ns.id.partition(":")[2] or ns.id,
+                    "RegionId": region_id,
+                    "VpcId": ns.vpc,
+                    "VSwitchId": ns.vswitch,
+                    "SecurityGroupId": ns.security_group,
+                    "NamespaceDescription": "",
+                },
+            )
+
+
+def _regions(call: Call) -> list[str]:
+    return [call.host_region] if call.host_region else list(call.world.regions)
+
+
+def find_namespace(tx: Tx, account: str, namespace_id: str) -> Doc | None:
+    """A namespace of the account, by its id (`<region>:<name>`, or the region for the default)."""
+    region = namespace_id.partition(":")[0]
+    return tx.get(Scope(account, region), NAMESPACE, namespace_id)
+
+
+def _namespace_or_404(call: Call) -> Doc:
+    namespace_id = call.params.text("NamespaceId")
+    short_id = call.params.text("NameSpaceShortId")
+    if not namespace_id and not short_id:
+        raise ApiError(
+            400, "InvalidParameter.NotEmpty", "You must specify the parameter NamespaceId."
+        )
+    found: Doc | None = None
+    if namespace_id:
+        found = find_namespace(call.tx, call.caller.account, namespace_id)
+    else:
+        for region in _regions(call):
+            for doc in call.tx.all(call.scope(region), NAMESPACE):
+                if doc["NameSpaceShortId"] == short_id:
+                    found = doc
+    if found is None:
+        raise ApiError(
+            404, "InvalidNamespaceId.NotFound", "The specified NamespaceId does not exist."
+        )
+    return found
+
+
+def describe_namespace_list(call: Call) -> dict[str, Any]:
+    call.params.flag("ContainCustom", default=True)
+    call.params.flag("HybridCloudExclude")
+    items = [
+        {
+            **{k: doc[k] for k in ("NamespaceId", "NamespaceName", "NameSpaceShortId", "RegionId")},
+            **{k: doc[k] for k in ("VpcId", "VSwitchId", "SecurityGroupId")},
+            "Custom": doc["NamespaceId"] != doc["RegionId"],
+            "Current": False,
+            "HybridCloudEnable": False,
+        }
+        for region in _regions(call)
+        for doc in call.tx.all(call.scope(region), NAMESPACE)
+    ]
+    return {"Data": items}
+
+
+def describe_namespace(call: Call) -> dict[str, Any]:
+    doc = _namespace_or_404(call)
+    keys = ("NamespaceId", "NamespaceName", "NameSpaceShortId", "RegionId", "NamespaceDescription")
+    return {"Data": {**{k: doc[k] for k in keys}, "EnableMicroRegistration": False}}
