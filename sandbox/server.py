@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
 import tempfile
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -15,12 +17,9 @@ from sandbox.store import Store
 from sandbox.world import load_world
 
 
-def build(world_path: Path | None, state_path: Path | None) -> Sandbox:
-    """A sandbox over a world file and a state file (a fresh temporary one when not given)."""
-    world = load_world(world_path)
-    if state_path is None:
-        state_path = Path(tempfile.mkdtemp(prefix="crossdeploy-sandbox-")) / "state.sqlite"
-    return Sandbox(world, Store(state_path))
+def build(world_path: Path | None, state_path: Path) -> Sandbox:
+    """A sandbox over a world file (the bundled demo when None) and a state file."""
+    return Sandbox(load_world(world_path), Store(state_path))
 
 
 class _AnnouncingServer(uvicorn.Server):
@@ -44,7 +43,22 @@ def serve(
     port: int,
     state_path: Path | None,
 ) -> None:
-    sandbox = build(world_path, state_path)
+    """Run until SIGINT/SIGTERM; without a state file, use a temporary one removed at exit."""
+    # uvicorn re-raises the signal that stopped it; make SIGTERM unwind (running the cleanup
+    # below) instead of killing the process where it stands.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    if state_path is not None:
+        _serve(build(world_path, state_path), host, port)
+        return
+    with tempfile.TemporaryDirectory(prefix="crossdeploy-sandbox-") as scratch:
+        _serve(build(world_path, Path(scratch) / "state.sqlite"), host, port)
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def _serve(sandbox: Sandbox, host: str, port: int) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets created with it, and
     # without it Nagle's algorithm meets the client's delayed ACK (about 40 ms per request).
@@ -55,4 +69,7 @@ def serve(
         create_app(sandbox), log_level="warning", access_log=False, lifespan="off"
     )
     server = _AnnouncingServer(config, sock)
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sandbox.store.close()
