@@ -45,7 +45,10 @@ def run_demo(console: Console | None = None) -> int:
     world = load_world()
     with SandboxProcess() as sandbox:
         console.print(f"[bold]Sandbox cloud[/] listening on {sandbox.url} (demo world)\n")
-        table = Table("step", "account", "what the sandbox answered", title="Cross-account path")
+        table = Table(title="Cross-account path")
+        table.add_column("step", no_wrap=True)
+        table.add_column("account", no_wrap=True)
+        table.add_column("what the sandbox answered", overflow="fold")
         for step, account, fact in _tour(sandbox.endpoint, world):
             table.add_row(step, account, fact)
         console.print(table)
