@@ -23,6 +23,7 @@ from sandbox.policy import Decision, PolicyDocument, evaluate
 from sandbox.routes import Product, Route, RouteTable
 from sandbox.seed import seed_world
 from sandbox.services import ram
+from sandbox.services.sae import engine
 from sandbox.store import Store
 from sandbox.wire import RPC_COMMON_PARAMS, Identified, RawRequest, identify
 from sandbox.world import World
@@ -30,7 +31,7 @@ from sandbox.world import World
 logger = logging.getLogger("sandbox")
 
 _HOST_REGION = re.compile(r"^[a-z]+(?:-vpc)?\.([a-z]{2}-[a-z0-9-]+)\.aliyuncs\.com(?::\d+)?$")
-_SECRET_FIELDS = ("secret", "security_token", "password", "AuthorizationToken")
+_SECRET_FIELDS = ("secret", "security_token", "password", "AuthorizationToken", "SecretData")
 
 
 @dataclass
@@ -56,6 +57,21 @@ class Sandbox:
             if tx.get_meta("seeded") is None:
                 seed_world(tx, world)
                 tx.set_meta("seeded", "1")
+
+    # -- background work -----------------------------------------------------------------------
+
+    def tick(self) -> int:
+        """Advance time-driven state (SAE change orders); returns how much is still moving."""
+        with self.store.transaction() as tx:
+            return engine.tick(tx, self.world, time.time())
+
+    def run_engine(self, stop: threading.Event, interval: float = 0.05) -> None:
+        """Tick until `stop` is set; errors are logged, never fatal to the server."""
+        while not stop.wait(interval):
+            try:
+                self.tick()
+            except Exception:
+                logger.exception("change-order engine tick failed")
 
     # -- admin ---------------------------------------------------------------------------------
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from sandbox.services import cr, ram, sae, sts, vpc
+from sandbox.services import cr, ram, sts, vpc
+from sandbox.services.sae import namespaces
 from sandbox.store import Tx
 from sandbox.world import World
 
 
 def seed_world(tx: Tx, world: World) -> None:
-    for service in (sts, ram, vpc, cr, sae):
+    for service in (sts, ram, vpc, cr, namespaces):
         service.seed(tx, world)

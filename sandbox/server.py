@@ -6,6 +6,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from types import FrameType
 
@@ -69,7 +70,12 @@ def _serve(sandbox: Sandbox, host: str, port: int) -> None:
         create_app(sandbox), log_level="warning", access_log=False, lifespan="off"
     )
     server = _AnnouncingServer(config, sock)
+    stop = threading.Event()
+    ticker = threading.Thread(target=sandbox.run_engine, args=(stop,), daemon=True)
+    ticker.start()
     try:
         server.run(sockets=[sock])
     finally:
+        stop.set()
+        ticker.join(5)
         sandbox.store.close()

@@ -33,6 +33,11 @@ class Account(_Model):
 
 class Timing(_Model):
     change_order_seconds: float = Field(default=3.0, ge=0)
+    minute_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Wall seconds per API minute (batch wait times), so tests can shorten them.",
+    )
 
 
 class Eip(_Model):

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from sandbox.world import World, load_world
+from sandbox.world import World, bundled_world_path, load_world
 
 KEYS = {
     "app": ("LTAIsandboxApp0001", "sandbox-app-secret"),
@@ -30,6 +31,35 @@ def demo_world() -> World:
 def sandbox_process() -> Iterator[SandboxProcess]:
     with SandboxProcess() as process:
         yield process
+
+
+FAST_TIMING = {"change_order_seconds": 0.6, "minute_seconds": 0.6}
+"""Change orders in 0.6 s and batch-wait minutes of 0.6 s: same rules, shorter waits."""
+
+
+@pytest.fixture(scope="session")
+def fast_sandbox_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+    """The demo world with short change orders, for tests that run many of them."""
+    data = yaml.safe_load(bundled_world_path().read_text())
+    data["timing"] = FAST_TIMING
+    path = tmp_path_factory.mktemp("fast-world") / "world.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with SandboxProcess(world=path) as process:
+        yield process
+
+
+@pytest.fixture
+def fast_admin(fast_sandbox_process: SandboxProcess) -> Iterator[SandboxAdmin]:
+    client = SandboxAdmin(fast_sandbox_process.url)
+    client.reset()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def fast_sdk(fast_admin: SandboxAdmin, fast_sandbox_process: SandboxProcess) -> SdkFactory:
+    """SDK clients against a freshly reset fast sandbox."""
+    return SdkFactory(fast_sandbox_process.endpoint)
 
 
 @pytest.fixture

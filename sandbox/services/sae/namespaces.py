@@ -1,4 +1,4 @@
-"""SAE 2019-05-06 (ROA): namespaces so far; applications and change orders come next.
+"""SAE namespaces: where an application runs (VPC, vSwitch, security group).
 
 SAE requests carry no region: the real service takes it from the endpoint host. Behind an
 endpoint override (`127.0.0.1:PORT`) the host names no region, so list calls then answer for
@@ -48,7 +48,8 @@ def find_namespace(tx: Tx, account: str, namespace_id: str) -> Doc | None:
     return tx.get(Scope(account, region), NAMESPACE, namespace_id)
 
 
-def _namespace_or_404(call: Call) -> Doc:
+def namespace_or_404(call: Call) -> Doc:
+    """The caller's namespace named by `NamespaceId` or `NameSpaceShortId`."""
     namespace_id = call.params.text("NamespaceId")
     short_id = call.params.text("NameSpaceShortId")
     if not namespace_id and not short_id:
@@ -88,6 +89,6 @@ def describe_namespace_list(call: Call) -> dict[str, Any]:
 
 
 def describe_namespace(call: Call) -> dict[str, Any]:
-    doc = _namespace_or_404(call)
+    doc = namespace_or_404(call)
     keys = ("NamespaceId", "NamespaceName", "NameSpaceShortId", "RegionId", "NamespaceDescription")
     return {"Data": {**{k: doc[k] for k in keys}, "EnableMicroRegistration": False}}

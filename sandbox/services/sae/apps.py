@@ -1,0 +1,914 @@
+"""SAE applications: create, deploy, roll back, stop, start, delete, and what they look like.
+
+Every mutating call validates synchronously (the documented 4xx codes) and then starts a change
+order; the engine carries it out in the background and calls back the `on_*` functions here to
+change the application's instances. One change order runs per application at a time
+(`Application.ChangerOrderRunning`).
+
+The application document (kind `sae_app`, scope = account and region) keeps the configuration
+as sent on the wire (`config`, by parameter name), the instances, and the versions recorded by
+every successful create or deploy, which RollbackApplication returns to.
+
+Codes the documentation does not give, chosen by the sandbox: a second application with the same
+name in a namespace gets 400 `Application.AlreadyExists`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import secrets
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sandbox.call import Call
+from sandbox.errors import ApiError
+from sandbox.services.sae.change_orders import (
+    CHANGE_ORDER,
+    STATUS_NAMES,
+    find_change_order,
+    is_active,
+    new_change_order,
+    split_batches,
+)
+from sandbox.services.sae.namespaces import find_namespace
+from sandbox.store import Doc, Scope, Tx
+
+APP = "sae_app"
+
+CREATE_PARAMS = frozenset(
+    """AcrAssumeRoleArn AgentVersion AppDescription AppName AppSource AutoConfig Command
+    CommandArgs Cpu CustomHostAlias CustomImageNetworkType Deploy DiskSize Dotnet
+    EdasContainerVersion EnableCpuBurst EnableEbpf EnableNamespaceAgentVersion
+    EnableNamespaceSlsConfig EnableNewArms EnablePrometheus Envs GpuConfig
+    HeadlessPvtzDiscoverySvc Html ImagePullSecrets ImageUrl IsStateful JarStartArgs
+    JarStartOptions Jdk KafkaConfigs Labels Liveness LokiConfigs Memory MicroRegistration
+    MicroserviceEngineConfig MountDesc MountHost NamespaceId NasConfigs NasId NewSaeVersion
+    OidcRoleName PackageType PackageUrl PackageVersion PhpArmsConfigLocation
+    PhpConfigLocation PostStart PreStop ProgrammingLanguage PvtzDiscoverySvc Python
+    PythonModules RaspConfig Readiness Replicas ResourceType SaeVersion SecretMountDesc
+    SecurityGroupId SlsConfigs SlsLogEnvTags StartupProbe TerminationGracePeriodSeconds
+    Timezone TomcatConfig VSwitchId VpcId WarStartOptions WebContainer AcrInstanceId
+    AssociateEip BaseAppId ConfigMapMountDesc EmptyDirDesc EnableSidecarResourceIsolated
+    InitContainersConfig MicroRegistrationConfig OssAkId OssAkSecret OssMountDescs Php
+    PhpConfig ServiceTags SidecarContainersConfig""".split()
+)
+DEPLOY_PARAMS = frozenset(
+    """AcrAssumeRoleArn AgentVersion AlbIngressReadinessGate AppId
+    AutoEnableApplicationScalingRule BatchWaitTime ChangeOrderDesc Command CommandArgs Cpu
+    CustomHostAlias CustomImageNetworkType Deploy Dotnet EdasContainerVersion EnableAhas
+    EnableCpuBurst EnableGreyTagRoute EnableNamespaceAgentVersion EnableNewArms
+    EnablePrometheus Envs GpuConfig Html ImagePullSecrets ImageUrl JarStartArgs
+    JarStartOptions Jdk KafkaConfigs Labels Liveness LokiConfigs MaxSurgeInstanceRatio
+    MaxSurgeInstances Memory MicroRegistration MicroserviceEngineConfig
+    MinReadyInstanceRatio MinReadyInstances MountDesc MountHost NasConfigs NasId
+    NewSaeVersion OidcRoleName PackageType PackageUrl PackageVersion PhpArmsConfigLocation
+    PhpConfigLocation PostStart PreStop PvtzDiscoverySvc Python PythonModules RaspConfig
+    Readiness Replicas SecretMountDesc SecurityGroupId SlsConfigs SlsLogEnvTags StartupProbe
+    TerminationGracePeriodSeconds Timezone TomcatConfig UpdateStrategy VSwitchId
+    WarStartOptions WebContainer AcrInstanceId AssociateEip ConfigMapMountDesc EmptyDirDesc
+    EnableSidecarResourceIsolated InitContainersConfig MicroRegistrationConfig OssAkId
+    OssAkSecret OssMountDescs Php PhpConfig ServiceTags SidecarContainersConfig
+    SwimlanePvtzDiscoverySvc""".split()
+)
+_NOT_CONFIG = frozenset({"AppId", "Deploy", "ChangeOrderDesc", "AutoEnableApplicationScalingRule"})
+_HIDDEN = frozenset({"OssAkSecret"})
+"""Write-only parameters: stored, never returned."""
+
+INT_FIELDS = frozenset(
+    """BatchWaitTime Cpu DiskSize MaxSurgeInstanceRatio MaxSurgeInstances Memory
+    MinReadyInstanceRatio MinReadyInstances Replicas TerminationGracePeriodSeconds""".split()
+)
+BOOL_FIELDS = frozenset(
+    """AssociateEip EnableGreyTagRoute EnableIdle EnableNamespaceAgentVersion EnableNewArms
+    EnablePrometheus IsStateful""".split()
+)
+LIST_FIELDS = frozenset(
+    """ConfigMapMountDesc EmptyDirDesc InitContainersConfig MountDesc OssMountDescs
+    SidecarContainersConfig SecretMountDesc RaspConfig""".split()
+)
+JSON_FIELDS = LIST_FIELDS | frozenset(
+    [
+        "Envs",
+        "CommandArgs",
+        "Liveness",
+        "Readiness",
+        "StartupProbe",
+        "PostStart",
+        "PreStop",
+        "UpdateStrategy",
+        "SlsConfigs",
+        "NasConfigs",
+        "KafkaConfigs",
+        "CustomHostAlias",
+        "Labels",
+        "MicroRegistrationConfig",
+        "LokiConfigs",
+        "GpuConfig",
+    ]
+)
+
+CPU_FOR_MEMORY = {
+    1024: (500, 1000),
+    2048: (500, 1000, 2000),
+    4096: (1000, 2000, 4000),
+    8192: (2000, 4000, 8000),
+    12288: (12000,),
+    16384: (4000, 8000, 16000),
+    24576: (12000,),
+    32768: (16000,),
+    65536: (8000, 16000, 32000),
+    131072: (32000,),
+}
+MAX_REPLICAS = 50
+PACKAGE_TYPES = ("Image", "FatJar", "War", "PhpZip", "PythonZip", "DotnetZip")
+_APP_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{0,35}$")
+PULL_BACKOFF_SECONDS = 10.0
+"""After this long, a failed pull shows as ImagePullBackOff rather than ErrImagePull."""
+
+
+def _ms(epoch: float) -> int:
+    return int(epoch * 1000)
+
+
+def _invalid(name: str, reason: str) -> ApiError:
+    return ApiError(
+        400, "InvalidParameter.WithMessage", f"The parameter is invalid {{{name}}}: {reason}"
+    )
+
+
+def _not_empty(name: str) -> ApiError:
+    return ApiError(400, "InvalidParameter.NotEmpty", f"You must specify the parameter {name}.")
+
+
+# -- lookups ---------------------------------------------------------------------------------------
+
+
+def _regions(call: Call) -> list[str]:
+    return [call.host_region] if call.host_region else list(call.world.regions)
+
+
+def find_app(tx: Tx, scope: Scope, app_id: str) -> Doc | None:
+    return tx.get(scope, APP, app_id)
+
+
+def app_or_404(call: Call, *, not_found: str = "InvalidApplication.NotFound") -> tuple[Scope, Doc]:
+    """The caller's application named by `AppId`: 404 `InvalidAppId.NotFound` for reads,
+    400 `InvalidApplication.NotFound` for changes (reference 2.9)."""
+    app_id = call.params.text("AppId")
+    if not app_id:
+        raise _not_empty("AppId")
+    for region in _regions(call):
+        app = call.tx.get(call.scope(region), APP, app_id)
+        if app is not None:
+            return call.scope(region), app
+    if not_found == "InvalidAppId.NotFound":
+        raise ApiError(404, not_found, "The specified AppId does not exist.")
+    raise ApiError(400, not_found, "The current application does not exist.")
+
+
+def namespace_of(tx: Tx, scope: Scope, app: Doc) -> Doc | None:
+    return find_namespace(tx, scope.account, app["NamespaceId"])
+
+
+def _running_order(tx: Tx, scope: Scope, app: Doc) -> Doc | None:
+    last = app.get("last_change_order_id")
+    if not last:
+        return None
+    found = find_change_order(tx, scope.account, last, [scope.region])
+    return found[1] if found and is_active(found[1]) else None
+
+
+def _require_idle(tx: Tx, scope: Scope, app: Doc) -> None:
+    if _running_order(tx, scope, app) is not None:
+        raise ApiError(
+            400,
+            "Application.ChangerOrderRunning",
+            "An application change process is in progress. Please try again later.",
+        )
+
+
+# -- validation ------------------------------------------------------------------------------------
+
+
+def _collect(call: Call, allowed: frozenset[str]) -> dict[str, str]:
+    return {k: v for k, v in call.params.items() if k in allowed and k not in _NOT_CONFIG}
+
+
+def _check_json(config: Mapping[str, str]) -> None:
+    for name in JSON_FIELDS & config.keys():
+        try:
+            value = json.loads(config[name])
+        except ValueError:
+            raise _invalid(name, "the value is not valid JSON") from None
+        if name in LIST_FIELDS and not isinstance(value, list):
+            raise _invalid(name, "the value must be a JSON array")
+    if "Envs" in config:
+        envs = json.loads(config["Envs"])
+        if not isinstance(envs, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("name"), str) and e["name"] for e in envs
+        ):
+            raise _invalid("Envs", 'expected a JSON array of {"name": ..., "value": ...}')
+    if "CommandArgs" in config:
+        args = json.loads(config["CommandArgs"])
+        if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+            raise _invalid("CommandArgs", "expected a JSON array of strings")
+
+
+def _int(config: Mapping[str, str], name: str) -> int | None:
+    text = config.get(name, "")
+    if text == "":
+        return None
+    if not re.fullmatch(r"-?\d{1,9}", text):
+        raise _invalid(name, f"{text!r} is not an integer")
+    return int(text)
+
+
+def _check_config(config: Mapping[str, str]) -> None:
+    """The documented synchronous checks on a complete configuration."""
+    for name in INT_FIELDS & config.keys():
+        _int(config, name)
+    for name in BOOL_FIELDS & config.keys():
+        if config[name].lower() not in ("true", "false"):
+            raise _invalid(name, f"{config[name]!r} is not a boolean")
+    package = config.get("PackageType", "")
+    if not package:
+        raise _not_empty("PackageType")
+    if package not in PACKAGE_TYPES and not package.startswith("IMAGE_PHP_"):
+        raise ApiError(
+            400, "InvalidPackageType.NotFound", "The package type must be War, FatJar, or Image."
+        )
+    if package != "Image":
+        raise _invalid("PackageType", "the sandbox runs container images only (PackageType=Image)")
+    if not config.get("ImageUrl"):
+        raise _not_empty("ImageUrl")
+    cpu, memory = _int(config, "Cpu"), _int(config, "Memory")
+    if cpu is None:
+        raise _not_empty("Cpu")
+    if memory is None:
+        raise _not_empty("Memory")
+    if cpu not in CPU_FOR_MEMORY.get(memory, ()):
+        raise ApiError(
+            400,
+            "InvalidInstanceSpecification.Unsupported",
+            f"The instance specification is not supported: CPU [{cpu}], memory [{memory}].",
+        )
+    replicas = _int(config, "Replicas")
+    if replicas is None:
+        raise _not_empty("Replicas")
+    if replicas < 0:
+        raise _invalid("Replicas", "must not be negative")
+    if replicas > MAX_REPLICAS:
+        raise ApiError(
+            400,
+            "NoComputeResourceQuota.App.Exceed",
+            f"You can create {MAX_REPLICAS} instances for each application. Please submit a "
+            "ticket to raise the quota.",
+        )
+    min_ready = _int(config, "MinReadyInstances")
+    if min_ready is not None and replicas > 0 and min_ready >= replicas:
+        raise ApiError(
+            400,
+            "MinReadyInstances.Not.Smaller.Replicas",
+            "The minimum number of available instances must be less than the number of "
+            "application instances.",
+        )
+    wait = _int(config, "BatchWaitTime")
+    if wait is not None and wait < 0:
+        raise ApiError(
+            400, "BatchWaitTime.Not.Smaller.Zero", "BatchWaitTime must not be smaller than zero."
+        )
+    grace = _int(config, "TerminationGracePeriodSeconds")
+    if grace is not None and not 1 <= grace <= 300:
+        raise _invalid("TerminationGracePeriodSeconds", "must be between 1 and 300")
+    secret = config.get("ImagePullSecrets", "")
+    if secret and not secret.isdigit():
+        raise _invalid("ImagePullSecrets", "must be the numeric id of an SAE secret")
+    _check_json(config)
+    _rollout(config)
+
+
+def _rollout(config: Mapping[str, str]) -> tuple[int, str, float]:
+    """(batches, release type, seconds to wait between batches) from UpdateStrategy."""
+    if not config.get("UpdateStrategy"):
+        return 1, "auto", 0.0
+    strategy = json.loads(config["UpdateStrategy"])
+    if not isinstance(strategy, dict) or strategy.get("type") not in (
+        "BatchUpdate",
+        "GrayBatchUpdate",
+    ):
+        raise _invalid("UpdateStrategy", 'type must be "BatchUpdate" or "GrayBatchUpdate"')
+    batch = strategy.get("batchUpdate") or {}
+    if not isinstance(batch, dict):
+        raise _invalid("UpdateStrategy", "batchUpdate must be an object")
+    count, release, wait = (
+        batch.get("batch", 1),
+        batch.get("releaseType", "auto"),
+        batch.get("batchWaitTime", 0),
+    )
+    if not isinstance(count, int) or not 1 <= count <= MAX_REPLICAS:
+        raise _invalid("UpdateStrategy", "batchUpdate.batch must be an integer from 1")
+    if release not in ("auto", "manual"):
+        raise _invalid("UpdateStrategy", 'batchUpdate.releaseType must be "auto" or "manual"')
+    if not isinstance(wait, int | float) or wait < 0:
+        raise _invalid("UpdateStrategy", "batchUpdate.batchWaitTime must be a non-negative number")
+    gray = strategy.get("grayUpdate") or {}
+    extra = (
+        1
+        if strategy["type"] == "GrayBatchUpdate" and isinstance(gray, dict) and gray.get("gray")
+        else 0
+    )
+    return count + extra, str(release), float(wait) * 60.0
+
+
+def _check_network(call: Call, namespace: Doc, config: dict[str, str]) -> None:
+    """VpcId / VSwitchId / SecurityGroupId must be the namespace's (or omitted: filled in)."""
+    vpc = config.get("VpcId") or namespace["VpcId"]
+    if vpc != namespace["VpcId"]:
+        owned = {
+            v.id for r in call.world.regions.values() for v in r.vpcs if _owner(call, v.account)
+        }
+        if vpc not in owned:
+            raise ApiError(404, "InvalidVpcId.NotFound", "The specified VpcId does not exist.")
+        raise _invalid(
+            "VpcId", f"namespace {namespace['NamespaceId']} is bound to {namespace['VpcId']}"
+        )
+    vswitch = config.get("VSwitchId") or namespace["VSwitchId"]
+    region = call.world.regions[namespace["RegionId"]]
+    world_vpc = next(v for v in region.vpcs if v.id == vpc)
+    if vswitch not in {s.id for s in world_vpc.vswitches}:
+        raise ApiError(400, "vswitch.not.exist", "The specified VSwitch does not exist.")
+    group = config.get("SecurityGroupId") or namespace["SecurityGroupId"]
+    if group not in world_vpc.security_groups:
+        raise _invalid("SecurityGroupId", f"{group} is not a security group of {vpc}")
+    config.update(VpcId=vpc, VSwitchId=vswitch, SecurityGroupId=group)
+
+
+def _owner(call: Call, account_name: str) -> bool:
+    return call.world.account(account_name).uid == call.caller.account
+
+
+def _namespace_for(call: Call) -> Doc:
+    namespace_id = call.params.text("NamespaceId") or call.host_region or ""
+    if not namespace_id:
+        raise _not_empty("NamespaceId")
+    if namespace_id != namespace_id.lower():
+        raise ApiError(
+            400,
+            "InvalidNamespace.WithUppercase",
+            "This namespace does not support creating SAE apps because it contains uppercase "
+            "letters.",
+        )
+    namespace = find_namespace(call.tx, call.caller.account, namespace_id)
+    if namespace is None:
+        raise ApiError(
+            404, "InvalidNamespaceId.NotFound", "The specified NamespaceId does not exist."
+        )
+    return namespace
+
+
+# -- instances -------------------------------------------------------------------------------------
+
+
+def _new_instances(
+    tx: Tx, scope: Scope, app: Doc, image: str, count: int, status: str, at: float
+) -> list[Doc]:
+    vswitch = tx.get(scope, "vswitch", app["config"].get("VSwitchId", ""))
+    network = ipaddress.IPv4Network(vswitch["CidrBlock"]) if vswitch else None
+    made = []
+    for _ in range(count):
+        app["instance_seq"] = int(app.get("instance_seq", 0)) + 1
+        address = str(network.network_address + 10 + app["instance_seq"]) if network else ""
+        made.append(
+            {
+                "InstanceId": f"{app['AppName']}-{secrets.token_hex(5)}-{secrets.token_hex(3)[:5]}",
+                "ImageUrl": image,
+                "status": status,
+                "since": at,
+                "InstanceContainerIp": address,
+                "VSwitchId": app["config"].get("VSwitchId", ""),
+                "PackageVersion": app["config"].get("PackageVersion", ""),
+            }
+        )
+    return made
+
+
+def _save(tx: Tx, scope: Scope, app: Doc) -> None:
+    tx.put(scope, APP, app["AppId"], app)
+
+
+def on_pull_failed(tx: Tx, scope: Scope, order: Doc, batch: int, at: float) -> None:
+    """New instances of the failed batch cannot pull; the old ones keep serving."""
+    app = find_app(tx, scope, order["AppId"])
+    if app is None:
+        return
+    running = [i for i in app["instances"] if i["status"] == "Running"]
+    size = int(order["pipelines"][batch]["instances"])
+    image = order["target"].get("ImageUrl", "")
+    app["instances"] = running + _new_instances(tx, scope, app, image, size, "ErrImagePull", at)
+    _save(tx, scope, app)
+
+
+def on_batch_started(tx: Tx, scope: Scope, order: Doc, batch: int, at: float) -> None:
+    """This batch's instances now run the target image, replacing as many old ones."""
+    app = find_app(tx, scope, order["AppId"])
+    if app is None:
+        return
+    size = int(order["pipelines"][batch]["instances"])
+    image = order["target"].get("ImageUrl", "")
+    fresh = [i for i in app["instances"] if i.get("order") == order["ChangeOrderId"]]
+    old = [
+        i
+        for i in app["instances"]
+        if i.get("order") != order["ChangeOrderId"] and i["status"] == "Running"
+    ]
+    started = _new_instances(tx, scope, app, image, size, "Running", at)
+    for instance in started:
+        instance["order"] = order["ChangeOrderId"]
+    app["instances"] = old[size:] + fresh + started
+    app["stopped"] = False
+    _save(tx, scope, app)
+
+
+def on_change_order_succeeded(tx: Tx, scope: Scope, order: Doc, now: float) -> None:
+    app = find_app(tx, scope, order["AppId"])
+    if app is None:
+        return
+    if order["kind"] in ("CoCreateApp", "CoDeploy", "CoRollback", "CoStartApplication"):
+        target = order["target"]
+        replicas = int(target.get("Replicas", "0"))
+        keep = [i for i in app["instances"] if i.get("order") == order["ChangeOrderId"]][:replicas]
+        missing = replicas - len(keep)
+        app["instances"] = keep + _new_instances(
+            tx, scope, app, target.get("ImageUrl", ""), missing, "Running", now
+        )
+        app["stopped"] = False
+        if order["kind"] in ("CoCreateApp", "CoDeploy"):
+            app["version_seq"] = int(app.get("version_seq", 0)) + 1
+            app["versions"].append(
+                {
+                    "Id": f"{app['AppId'][:8]}-v{app['version_seq']}",
+                    "CreateTime": str(_ms(now)),
+                    "config": dict(target),
+                }
+            )
+    _save(tx, scope, app)
+
+
+def on_stopped(tx: Tx, scope: Scope, order: Doc, at: float) -> None:
+    app = find_app(tx, scope, order["AppId"])
+    if app is not None:
+        app["instances"] = []
+        app["stopped"] = order["kind"] == "CoStopApplication"
+        _save(tx, scope, app)
+
+
+def on_deleted(tx: Tx, scope: Scope, order: Doc) -> None:
+    tx.delete(scope, APP, order["AppId"])
+
+
+# -- change-order starters -------------------------------------------------------------------------
+
+
+def _start(
+    call: Call, scope: Scope, app: Doc, co_type: str, target: dict[str, str], description: str = ""
+) -> Doc:
+    replicas = int(target.get("Replicas", "0") or 0)
+    if co_type in ("CoDeploy", "CoRollback"):
+        count, release, wait = _rollout(target)
+        batches = split_batches(replicas, count)
+    else:
+        release, wait = "auto", 0.0
+        batches = [replicas]
+    order = new_change_order(
+        call.tx,
+        scope,
+        app=app,
+        co_type=co_type,
+        target=target,
+        batches=batches,
+        release=release,
+        batch_wait_s=wait * call.world.timing.minute_seconds / 60.0,
+        total_seconds=call.world.timing.change_order_seconds,
+        now=call.now,
+        description=description,
+    )
+    app["last_change_order_id"] = order["ChangeOrderId"]
+    _save(call.tx, scope, app)
+    return order
+
+
+def roll_back_to_last_version(call: Call, scope: Scope, app_id: str) -> Doc | None:
+    """Start a rollback to the newest recorded version; None when there is none."""
+    app = find_app(call.tx, scope, app_id)
+    if app is None or not app["versions"]:
+        return None
+    target = dict(app["versions"][-1]["config"])
+    app["config"] = target
+    return _start(call, scope, app, "CoRollback", target)
+
+
+# -- handlers --------------------------------------------------------------------------------------
+
+
+def create_application(call: Call) -> dict[str, Any]:
+    name = call.params.text("AppName")
+    if not name:
+        raise _not_empty("AppName")
+    if not _APP_NAME.match(name) or name.endswith("-"):
+        raise _invalid(
+            "AppName",
+            "use 1-36 letters, digits or hyphens, starting with a letter and not ending with "
+            "a hyphen",
+        )
+    namespace = _namespace_for(call)
+    config = _collect(call, CREATE_PARAMS)
+    config["NamespaceId"] = namespace["NamespaceId"]
+    _check_config(config)
+    _check_network(call, namespace, config)
+    scope = Scope(call.caller.account, namespace["RegionId"])
+    if any(
+        a["AppName"] == name and a["NamespaceId"] == namespace["NamespaceId"]
+        for a in call.tx.all(scope, APP)
+    ):
+        raise ApiError(
+            400,
+            "Application.AlreadyExists",
+            f"An application named {name} already exists in {namespace['NamespaceId']}.",
+        )
+    app: Doc = {
+        "AppId": str(uuid.uuid4()),
+        "AppName": name,
+        "NamespaceId": namespace["NamespaceId"],
+        "RegionId": namespace["RegionId"],
+        "CreateTime": _ms(call.now),
+        "config": config,
+        "instances": [],
+        "versions": [],
+        "stopped": True,
+        "deleting": False,
+        "last_change_order_id": "",
+    }
+    _save(call.tx, scope, app)
+    change_order_id = ""
+    if call.params.flag("Deploy", default=True):
+        change_order_id = _start(call, scope, app, "CoCreateApp", dict(config))["ChangeOrderId"]
+    return {"Data": {"AppId": app["AppId"], "ChangeOrderId": change_order_id}}
+
+
+def deploy_application(call: Call) -> dict[str, Any]:
+    scope, app = app_or_404(call)
+    if app["deleting"]:
+        raise ApiError(
+            400,
+            "Application.InvalidStatus",
+            "The application status is abnormal. Please try again later.",
+        )
+    _require_idle(call.tx, scope, app)
+    config = {**app["config"], **_collect(call, DEPLOY_PARAMS)}
+    _check_config(config)
+    namespace = namespace_of(call.tx, scope, app)
+    assert namespace is not None
+    _check_network(call, namespace, config)
+    app["config"] = config
+    description = call.params.text("ChangeOrderDesc")
+    if app["stopped"] and not call.params.flag("Deploy"):
+        order = _start(call, scope, app, "CoConfigOnly", dict(config), description)
+    elif app["stopped"]:
+        order = _start(call, scope, app, "CoStartApplication", dict(config), description)
+    else:
+        order = _start(call, scope, app, "CoDeploy", dict(config), description)
+    return {
+        "Data": {
+            "AppId": app["AppId"],
+            "ChangeOrderId": order["ChangeOrderId"],
+            "IsNeedApproval": False,
+        }
+    }
+
+
+def rollback_application(call: Call) -> dict[str, Any]:
+    scope, app = app_or_404(call)
+    version_id = call.params.text("VersionId")
+    if not version_id:
+        raise _not_empty("VersionId")
+    version = next((v for v in app["versions"] if v["Id"] == version_id), None)
+    if version is None:
+        raise _invalid("VersionId", f"{version_id} is not a version of this application")
+    _require_idle(call.tx, scope, app)
+    target = dict(version["config"])
+    overrides = {
+        k: call.params.text(k)
+        for k in ("MinReadyInstances", "UpdateStrategy", "BatchWaitTime")
+        if call.params.text(k)
+    }
+    target.update(overrides)
+    _check_config(target)
+    app["config"] = target
+    order = _start(call, scope, app, "CoRollback", target)
+    return {"Data": {"ChangeOrderId": order["ChangeOrderId"], "IsNeedApproval": False}}
+
+
+def stop_application(call: Call) -> dict[str, Any]:
+    scope, app = app_or_404(call)
+    _require_idle(call.tx, scope, app)
+    if app["stopped"]:
+        raise ApiError(
+            400,
+            "Application.InvalidStatus",
+            "The application status is abnormal. Please try again later.",
+        )
+    order = _start(call, scope, app, "CoStopApplication", dict(app["config"]))
+    return {"Data": {"ChangeOrderId": order["ChangeOrderId"]}}
+
+
+def start_application(call: Call) -> dict[str, Any]:
+    scope, app = app_or_404(call)
+    _require_idle(call.tx, scope, app)
+    if not app["stopped"]:
+        raise ApiError(
+            400,
+            "Application.InvalidStatus",
+            "The application status is abnormal. Please try again later.",
+        )
+    order = _start(call, scope, app, "CoStartApplication", dict(app["config"]))
+    return {"Data": {"ChangeOrderId": order["ChangeOrderId"]}}
+
+
+def delete_application(call: Call) -> dict[str, Any]:
+    scope, app = app_or_404(call)
+    _require_idle(call.tx, scope, app)
+    app["deleting"] = True
+    order = _start(call, scope, app, "CoDeleteApp", dict(app["config"]))
+    return {"Data": {"ChangeOrderId": order["ChangeOrderId"]}}
+
+
+# -- views -----------------------------------------------------------------------------------------
+
+
+def _typed(name: str, value: str) -> Any:
+    if name in INT_FIELDS:
+        return int(value)
+    if name in BOOL_FIELDS:
+        return value.lower() == "true"
+    if name in LIST_FIELDS:
+        return json.loads(value)
+    return value
+
+
+def config_view(app: Doc, config: Mapping[str, str]) -> Doc:
+    """DescribeApplicationConfig's Data: every stored parameter, typed as the SDK model says."""
+    data: Doc = {k: _typed(k, v) for k, v in config.items() if k not in _HIDDEN and k != "Labels"}
+    if "Labels" in config:
+        labels = json.loads(config["Labels"])
+        if isinstance(labels, dict):
+            data["Tags"] = [{"Key": k, "Value": str(v)} for k, v in labels.items()]
+    data.update(
+        AppId=app["AppId"],
+        AppName=app["AppName"],
+        RegionId=app["RegionId"],
+        NamespaceId=app["NamespaceId"],
+    )
+    return data
+
+
+def describe_application_config(call: Call) -> dict[str, Any]:
+    _, app = app_or_404(call, not_found="InvalidAppId.NotFound")
+    version_id = call.params.text("VersionId")
+    config = app["config"]
+    if version_id:
+        version = next((v for v in app["versions"] if v["Id"] == version_id), None)
+        if version is None:
+            raise _invalid("VersionId", f"{version_id} is not a version of this application")
+        config = version["config"]
+    return {"Data": config_view(app, config)}
+
+
+def _container_status(instance: Doc, now: float) -> str:
+    if (
+        instance["status"] == "ErrImagePull"
+        and now - float(instance["since"]) > PULL_BACKOFF_SECONDS
+    ):
+        return "ImagePullBackOff"
+    return str(instance["status"])
+
+
+def _running(app: Doc) -> int:
+    return sum(1 for i in app["instances"] if i["status"] == "Running")
+
+
+def describe_application_status(call: Call) -> dict[str, Any]:
+    scope, app = app_or_404(call, not_found="InvalidAppId.NotFound")
+    last = app.get("last_change_order_id") or ""
+    found = find_change_order(call.tx, scope.account, last, [scope.region]) if last else None
+    order = found[1] if found else None
+    broken = any(i["status"] != "Running" for i in app["instances"])
+    if app["stopped"]:
+        current = "STOPPED"
+    elif app["instances"]:
+        current = "RUNNING"
+    else:
+        current = "UNKNOWN"
+    return {
+        "Data": {
+            "AppId": app["AppId"],
+            "CurrentStatus": current,
+            "SubStatus": "RUNNING_BUT_HAS_ERROR" if broken and _running(app) else "NORMAL",
+            "RunningInstances": _running(app),
+            "LastChangeOrderId": last,
+            "LastChangeOrderStatus": STATUS_NAMES.get(int(order["Status"]), "") if order else "",
+            "LastChangeOrderRunning": bool(order and is_active(order)),
+            "CreateTime": str(app["CreateTime"]),
+            "ArmsAdvancedEnabled": "false",
+            "EnableAgent": False,
+            "FileSizeLimit": 0,
+        }
+    }
+
+
+def _group_id(app: Doc) -> str:
+    return f"{app['AppId']}-default"
+
+
+def describe_application_groups(call: Call) -> dict[str, Any]:
+    _, app = app_or_404(call, not_found="InvalidAppId.NotFound")
+    config = app["config"]
+    group = {
+        "GroupId": _group_id(app),
+        "GroupName": "_DEFAULT_GROUP",
+        "GroupType": 0,
+        "Replicas": int(config.get("Replicas", "0")),
+        "RunningInstances": _running(app),
+        "ImageUrl": config.get("ImageUrl", ""),
+        "PackageType": config.get("PackageType", ""),
+        "PackageVersion": config.get("PackageVersion", ""),
+    }
+    return {"Data": [group]}
+
+
+def describe_application_instances(call: Call) -> dict[str, Any]:
+    scope, app = app_or_404(call, not_found="InvalidAppId.NotFound")
+    group_id = call.params.text("GroupId")
+    if not group_id:
+        raise _not_empty("GroupId")
+    if group_id != _group_id(app):
+        raise _invalid("GroupId", f"{group_id} is not a group of this application")
+    page = call.params.integer("CurrentPage", default=1, minimum=1)
+    size = call.params.integer("PageSize", default=10, minimum=1, maximum=10000)
+    wanted = call.params.text("InstanceId")
+    pipeline_id = call.params.text("PipelineId")
+    instances = [i for i in app["instances"] if not wanted or i["InstanceId"] == wanted]
+    if pipeline_id:
+        orders = {
+            o["ChangeOrderId"]: o
+            for o in call.tx.all(scope, CHANGE_ORDER)
+            if o["AppId"] == app["AppId"]
+        }
+        instances = [
+            i
+            for i in instances
+            if any(
+                p["PipelineId"] == pipeline_id
+                for p in orders.get(i.get("order", ""), {}).get("pipelines", [])
+            )
+        ]
+    if call.params.flag("Reverse"):
+        instances = list(reversed(instances))
+    chunk = instances[(page - 1) * size : page * size]
+    items = []
+    for instance in chunk:
+        status = _container_status(instance, call.now)
+        items.append(
+            {
+                "InstanceId": instance["InstanceId"],
+                "GroupId": _group_id(app),
+                "ImageUrl": instance["ImageUrl"],
+                "InstanceContainerStatus": status,
+                "MainContainerStatus": status,
+                "InstanceHealthStatus": "WithoutHealthCheckConfig"
+                if status == "Running"
+                else "Unhealthy",
+                "InstanceContainerRestarts": 0,
+                "InstanceContainerIp": instance["InstanceContainerIp"],
+                "VSwitchId": instance["VSwitchId"],
+                "CreateTimeStamp": _ms(float(instance["since"])),
+                "Timestamp": _ms(float(instance["since"])),
+                "PackageVersion": instance["PackageVersion"],
+                "UnhealthyMessage": ""
+                if status == "Running"
+                else f'Back-off pulling image "{instance["ImageUrl"]}"',
+                "TrafficStatus": "",
+                "DebugStatus": False,
+            }
+        )
+    return {
+        "Data": {
+            "Instances": items,
+            "CurrentPage": page,
+            "PageSize": size,
+            "TotalSize": len(instances),
+        }
+    }
+
+
+def list_app_versions(call: Call) -> dict[str, Any]:
+    _, app = app_or_404(call, not_found="InvalidAppId.NotFound")
+    versions = [
+        {
+            "Id": v["Id"],
+            "Type": "image",
+            "CreateTime": v["CreateTime"],
+            "BuildPackageUrl": v["config"].get("ImageUrl", ""),
+            "WarUrl": "",
+        }
+        for v in reversed(app["versions"])
+    ]
+    return {"Data": versions}
+
+
+def list_applications(call: Call) -> dict[str, Any]:
+    """AppName matches as a substring, as the console's search does: filter for the exact name."""
+    page = call.params.integer("CurrentPage", default=1, minimum=1)
+    size = call.params.integer("PageSize", default=10, minimum=0, maximum=10000)
+    name = call.params.text("AppName")
+    namespace_id = call.params.text("NamespaceId")
+    field, value = call.params.text("FieldType"), call.params.text("FieldValue")
+    apps = [a for region in _regions(call) for a in call.tx.all(call.scope(region), APP)]
+    if namespace_id:
+        apps = [a for a in apps if a["NamespaceId"] == namespace_id]
+    if name:
+        apps = [a for a in apps if name in a["AppName"]]
+    if field == "appName" and value:
+        apps = [a for a in apps if value in a["AppName"]]
+    elif field == "appIds" and value:
+        ids = set(value.split(","))
+        apps = [a for a in apps if a["AppId"] in ids]
+    chunk = apps[(page - 1) * size : page * size] if size else []
+    items = []
+    for app in chunk:
+        config = app["config"]
+        items.append(
+            {
+                "AppId": app["AppId"],
+                "AppName": app["AppName"],
+                "AppDescription": config.get("AppDescription", ""),
+                "NamespaceId": app["NamespaceId"],
+                "NamespaceName": app["NamespaceId"].partition(":")[2] or app["NamespaceId"],
+                "RegionId": app["RegionId"],
+                "Cpu": int(config.get("Cpu", "0")),
+                "Mem": int(config.get("Memory", "0")),
+                "Instances": int(config.get("Replicas", "0")),
+                "RunningInstances": _running(app),
+                "ImageUrl": config.get("ImageUrl", ""),
+                "PackageUrl": "",
+                "VpcId": config.get("VpcId", ""),
+                "AppDeletingStatus": bool(app["deleting"]),
+                "Tags": [],
+            }
+        )
+    paging = {"CurrentPage": page, "PageSize": size, "TotalSize": len(apps)}
+    return {"Data": {"Applications": items, **paging}, **paging}
+
+
+def apps_in_namespace(tx: Tx, account: str, namespace: Doc) -> list[Doc]:
+    return [
+        a
+        for a in tx.all(Scope(account, namespace["RegionId"]), APP)
+        if a["NamespaceId"] == namespace["NamespaceId"]
+    ]
+
+
+def describe_namespace_resources(call: Call) -> dict[str, Any]:
+    """DescribeNamespaceResources: a namespace's network plus its applications' activity."""
+    from sandbox.services.sae.namespaces import namespace_or_404
+
+    namespace = namespace_or_404(call)
+    scope = Scope(call.caller.account, namespace["RegionId"])
+    apps = apps_in_namespace(call.tx, call.caller.account, namespace)
+    orders = [
+        o for o in call.tx.all(scope, CHANGE_ORDER) if o["AppId"] in {a["AppId"] for a in apps}
+    ]
+    last = orders[-1] if orders else None
+    keys = (
+        "NamespaceId",
+        "NamespaceName",
+        "NameSpaceShortId",
+        "VpcId",
+        "VSwitchId",
+        "SecurityGroupId",
+    )
+    return {
+        "Data": {
+            **{k: namespace[k] for k in keys},
+            "BelongRegion": namespace["RegionId"],
+            "Description": namespace.get("NamespaceDescription", ""),
+            "AppCount": len(apps),
+            "LastChangeOrderId": last["ChangeOrderId"] if last else "",
+            "LastChangeOrderRunning": bool(last and is_active(last)),
+            "LastChangeOrderStatus": STATUS_NAMES.get(int(last["Status"]), "") if last else "",
+            "TenantId": call.caller.account,
+            "UserId": call.caller.account,
+        }
+    }

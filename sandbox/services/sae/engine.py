@@ -1,0 +1,169 @@
+"""Moves SAE change orders forward in time, in the background, as the real service does.
+
+Each tick runs in one store transaction: every active change order advances through the tasks
+whose time has come. Task times chain (a task starts when the previous one ended, not when the
+tick noticed), so a change order takes `timing.change_order_seconds` however coarse the ticks.
+The "Pull image" task asks `image_pull.judge_image_pull` at the moment it completes, so changes
+made to either account while the order runs count, as they would in the real cloud.
+"""
+
+from __future__ import annotations
+
+from sandbox.services.sae import apps
+from sandbox.services.sae.change_orders import (
+    ABORTED,
+    ACTIVE_INDEX,
+    AUTO_WAIT,
+    CHANGE_ORDER,
+    FAILED,
+    PREPARING,
+    RUNNING,
+    SUCCESS,
+    SYSTEM_FAIL,
+    WAIT_CONFIRM,
+    clock,
+    is_active,
+)
+from sandbox.services.sae.image_pull import judge_image_pull
+from sandbox.store import GLOBAL, Doc, Scope, Tx
+from sandbox.world import World
+
+INDEX_SCOPE = Scope("", GLOBAL)
+
+
+def tick(tx: Tx, world: World, now: float) -> int:
+    """Advance every active change order; returns how many are still active."""
+    active = 0
+    for ref in tx.all(INDEX_SCOPE, ACTIVE_INDEX):
+        scope = Scope(ref["account"], ref["region"])
+        order = tx.get(scope, CHANGE_ORDER, ref["id"])
+        if order is not None and is_active(order):
+            _advance(tx, world, scope, order, now)
+            tx.put(scope, CHANGE_ORDER, order["ChangeOrderId"], order)
+        if order is None or not is_active(order):
+            tx.delete(INDEX_SCOPE, ACTIVE_INDEX, ref["id"])
+        else:
+            active += 1
+    return active
+
+
+def _ms(epoch: float) -> int:
+    return int(epoch * 1000)
+
+
+def _advance(tx: Tx, world: World, scope: Scope, order: Doc, now: float) -> None:
+    if order["Status"] == PREPARING:
+        order["Status"] = RUNNING
+        order["cursor"] = order["created_at"]
+    while True:
+        if order["Status"] == WAIT_CONFIRM:
+            return
+        if order["Status"] == AUTO_WAIT:
+            if now < order["wait_until"]:
+                return
+            order["Status"] = RUNNING
+            order["cursor"] = order["wait_until"]
+        if order["Status"] != RUNNING:
+            return
+        pipeline = order["pipelines"][order["current"]]
+        if pipeline["Status"] == PREPARING:
+            pipeline["Status"] = RUNNING
+            pipeline["StartTime"] = _ms(order["cursor"])
+        step = _next_task(pipeline)
+        if step is None:
+            _finish_pipeline(tx, scope, order, pipeline, now)
+            continue
+        stage, task = step
+        if task["Status"] == PREPARING:
+            task["Status"] = RUNNING
+            task["started_at"] = order["cursor"]
+            stage["Status"] = RUNNING
+        ends = float(task["started_at"]) + float(task["seconds"])
+        if now < ends:
+            return
+        order["cursor"] = ends
+        pipeline["UpdateTime"] = _ms(ends)
+        if not _complete(tx, world, scope, order, task, ends):
+            _fail(stage, task, pipeline, order, ends)
+            return
+        task["Status"] = SUCCESS
+        if all(t["Status"] == SUCCESS for t in stage["tasks"]):
+            stage["Status"] = SUCCESS
+
+
+def _next_task(pipeline: Doc) -> tuple[Doc, Doc] | None:
+    for stage in pipeline["stages"]:
+        for task in stage["tasks"]:
+            if task["Status"] != SUCCESS:
+                return stage, task
+    return None
+
+
+def _finish_pipeline(tx: Tx, scope: Scope, order: Doc, pipeline: Doc, now: float) -> None:
+    pipeline["Status"] = SUCCESS
+    if order["current"] + 1 < len(order["pipelines"]):
+        order["current"] += 1
+        if order["BatchType"] == "manual":
+            order["Status"] = WAIT_CONFIRM
+        elif float(order["BatchWaitTime"]) > 0:
+            order["Status"] = AUTO_WAIT
+            order["wait_until"] = float(order["cursor"]) + float(order["BatchWaitTime"])
+        return
+    order["Status"] = SUCCESS
+    order["ErrorMessage"] = "success"
+    order["FinishTime"] = clock(order["cursor"])
+    apps.on_change_order_succeeded(tx, scope, order, now)
+
+
+def _complete(tx: Tx, world: World, scope: Scope, order: Doc, task: Doc, at: float) -> bool:
+    """Carry out a task's effect; False when it fails (the task's messages are set)."""
+    kind = task["kind"]
+    batch = int(order["current"])
+    if kind == "pull":
+        app = apps.find_app(tx, scope, order["AppId"])
+        namespace = apps.namespace_of(tx, scope, app) if app else None
+        if app is None or namespace is None:
+            task["ErrorMessage"] = "The application or its namespace no longer exists."
+            order["Status"] = SYSTEM_FAIL
+            return False
+        verdict = judge_image_pull(
+            tx,
+            world,
+            app_account=scope.account,
+            region=scope.region,
+            namespace=namespace,
+            config=order["target"],
+            now=at,
+        )
+        order["pull"] = {"ok": verdict.ok, "reason": verdict.reason}
+        if not verdict.ok:
+            task["ErrorMessage"] = verdict.message
+            task["Message"] = verdict.message
+            task["ErrorCode"] = "ImagePullFailed"
+            apps.on_pull_failed(tx, scope, order, batch, at)
+            return False
+        task["Message"] = f'Successfully pulled image "{order["target"].get("ImageUrl", "")}".'
+    elif kind == "start":
+        apps.on_batch_started(tx, scope, order, batch, at)
+        task["Message"] = f"{order['pipelines'][batch]['instances']} instance(s) started."
+    elif kind == "stop":
+        apps.on_stopped(tx, scope, order, at)
+        task["Message"] = "Instances stopped."
+    elif kind == "delete":
+        apps.on_deleted(tx, scope, order)
+        task["Message"] = "Application released."
+    else:
+        task["Message"] = "Done."
+    return True
+
+
+def _fail(stage: Doc, task: Doc, pipeline: Doc, order: Doc, at: float) -> None:
+    task["Status"] = FAILED
+    stage["Status"] = FAILED
+    pipeline["Status"] = FAILED
+    if order["Status"] != SYSTEM_FAIL:
+        order["Status"] = FAILED
+    order["ErrorMessage"] = task["ErrorMessage"]
+    order["FinishTime"] = clock(at)
+    for later in order["pipelines"][order["current"] + 1 :]:
+        later["Status"] = ABORTED

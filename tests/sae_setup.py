@@ -1,0 +1,137 @@
+"""Shared steps for SAE tests, done through the official SDKs as a user (or our flow) would.
+
+`ready_cross_account` prepares account B (pull role trusted by A's SAE, pull policy attached,
+A's NAT EIP whitelisted); `create_app` creates the demo application; `wait_for` polls a change
+order to a terminal or waiting status.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from alibabacloud_cr20181201 import models as cr_models
+from alibabacloud_ram20150501 import models as ram_models
+from alibabacloud_sae20190506 import models as sae_models
+
+from sandbox.testing import SandboxAdmin
+from tests.conftest import UIDS, SdkFactory
+
+IMAGE = "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1"
+PULL_ACTIONS = [
+    "cr:GetAuthorizationToken",
+    "cr:ListInstanceEndpoint",
+    "cr:PullRepository",
+    "cr:GetRepository",
+    "cr:ListRepositoryTag",
+]
+TERMINAL = {2, 3, 6, 10}
+
+
+def sae_trust(app_uid: str = UIDS["app"]) -> str:
+    statement = {
+        "Effect": "Allow",
+        "Action": "sts:AssumeRole",
+        "Principal": {"Service": [f"{app_uid}@sae.aliyuncs.com"]},
+    }
+    return json.dumps({"Version": "1", "Statement": [statement]})
+
+
+def pull_policy(actions: list[str] | None = None) -> str:
+    statement = {"Effect": "Allow", "Action": actions or PULL_ACTIONS, "Resource": "*"}
+    return json.dumps({"Version": "1", "Statement": [statement]})
+
+
+def grant_pull_role(sdk: SdkFactory, name: str = "sae-pull") -> str:
+    ram = sdk.ram("registry")
+    role = ram.create_role(
+        ram_models.CreateRoleRequest(role_name=name, assume_role_policy_document=sae_trust())
+    ).body.role
+    ram.create_policy(
+        ram_models.CreatePolicyRequest(policy_name=name, policy_document=pull_policy())
+    )
+    ram.attach_policy_to_role(
+        ram_models.AttachPolicyToRoleRequest(policy_type="Custom", policy_name=name, role_name=name)
+    )
+    return str(role.arn)
+
+
+def whitelist(sdk: SdkFactory, entry: str = "47.96.10.20/32") -> None:
+    sdk.cr("registry").create_instance_endpoint_acl_policy(
+        cr_models.CreateInstanceEndpointAclPolicyRequest(
+            instance_id="cri-demo", endpoint_type="internet", entry=entry, comment="tests"
+        )
+    )
+
+
+def ready_cross_account(sdk: SdkFactory) -> str:
+    """Account B set up for account A's SAE to pull shop/web; returns the role ARN."""
+    arn = grant_pull_role(sdk)
+    whitelist(sdk)
+    return arn
+
+
+def create_app(sdk: SdkFactory, role_arn: str, **params: Any) -> tuple[str, str]:
+    """Create `shop-web` (2 x 1 core / 2 GiB) from IMAGE; returns (AppId, ChangeOrderId)."""
+    request: dict[str, Any] = {
+        "app_name": "shop-web",
+        "namespace_id": "cn-hangzhou:demo",
+        "package_type": "Image",
+        "image_url": IMAGE,
+        "acr_instance_id": "cri-demo",
+        "acr_assume_role_arn": role_arn,
+        "cpu": 1000,
+        "memory": 2048,
+        "replicas": 2,
+        **params,
+    }
+    data = sdk.sae().create_application(sae_models.CreateApplicationRequest(**request)).body.data
+    return str(data.app_id), str(data.change_order_id)
+
+
+def describe(sdk: SdkFactory, change_order_id: str) -> Any:
+    request = sae_models.DescribeChangeOrderRequest(change_order_id=change_order_id)
+    return sdk.sae().describe_change_order(request).body.data
+
+
+def wait_for(
+    sdk: SdkFactory, change_order_id: str, until: set[int] = TERMINAL, timeout: float = 30
+) -> Any:
+    """Poll DescribeChangeOrder until its status is in `until`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        data = describe(sdk, change_order_id)
+        if data.status in until:
+            return data
+        if time.monotonic() > deadline:
+            raise AssertionError(f"change order {change_order_id} stuck in status {data.status}")
+        time.sleep(0.05)
+
+
+def tasks(sdk: SdkFactory, pipeline_id: str) -> list[Any]:
+    request = sae_models.DescribePipelineRequest(pipeline_id=pipeline_id)
+    data = sdk.sae().describe_pipeline(request).body.data
+    return [task for stage in data.stage_list for task in stage.task_list]
+
+
+def instances(sdk: SdkFactory, app_id: str) -> list[Any]:
+    sae = sdk.sae()
+    group = sae.describe_application_groups(
+        sae_models.DescribeApplicationGroupsRequest(app_id=app_id)
+    ).body.data[0]
+    request = sae_models.DescribeApplicationInstancesRequest(
+        app_id=app_id, group_id=group.group_id, page_size=100
+    )
+    return list(sae.describe_application_instances(request).body.data.instances)
+
+
+def status(sdk: SdkFactory, app_id: str) -> Any:
+    request = sae_models.DescribeApplicationStatusRequest(app_id=app_id)
+    return sdk.sae().describe_application_status(request).body.data
+
+
+def pull_reason(admin: SandboxAdmin, change_order_id: str) -> str:
+    """The sandbox's own record of why a pull failed (never part of an API answer)."""
+    order = admin.state()["app"]["cn-hangzhou"]["sae_change_order"][change_order_id]
+    return str((order.get("pull") or {}).get("reason", ""))
