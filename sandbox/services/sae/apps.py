@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from crossdeploy.sae_facts import CPU_FOR_MEMORY, MAX_REPLICAS, valid_app_name
 from sandbox.call import Call
 from sandbox.errors import ApiError
 from sandbox.services.sae.change_orders import (
@@ -110,21 +111,7 @@ JSON_FIELDS = LIST_FIELDS | frozenset(
     ]
 )
 
-CPU_FOR_MEMORY = {
-    1024: (500, 1000),
-    2048: (500, 1000, 2000),
-    4096: (1000, 2000, 4000),
-    8192: (2000, 4000, 8000),
-    12288: (12000,),
-    16384: (4000, 8000, 16000),
-    24576: (12000,),
-    32768: (16000,),
-    65536: (8000, 16000, 32000),
-    131072: (32000,),
-}
-MAX_REPLICAS = 50
 PACKAGE_TYPES = ("Image", "FatJar", "War", "PhpZip", "PythonZip", "DotnetZip")
-_APP_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{0,35}$")
 PULL_BACKOFF_SECONDS = 10.0
 """After this long, a failed pull shows as ImagePullBackOff rather than ErrImagePull."""
 
@@ -517,7 +504,7 @@ def create_application(call: Call) -> dict[str, Any]:
     name = call.params.text("AppName")
     if not name:
         raise _not_empty("AppName")
-    if not _APP_NAME.match(name) or name.endswith("-"):
+    if not valid_app_name(name):
         raise _invalid(
             "AppName",
             "use 1-36 letters, digits or hyphens, starting with a letter and not ending with "

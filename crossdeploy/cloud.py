@@ -1,0 +1,96 @@
+"""Every Alibaba Cloud call goes through `call`: retries by error code, errors by code.
+
+Retried, with exponential backoff and full jitter (tenacity): throttling (`Throttling*`), HTTP
+5xx, and network failures (the SDK's UnretryableException around a connection error). Anything
+else is raised at once as `CloudError`, carrying the service's code, HTTP status and message: the
+SDK's messages hold no credentials, and this module adds none.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from alibabacloud_tea_openapi.exceptions import AlibabaCloudException, ThrottlingException
+from darabonba.exceptions import UnretryableException
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+logger = logging.getLogger("crossdeploy.cloud")
+
+T = TypeVar("T")
+
+RETRYABLE_CODES = frozenset(
+    {"ServiceUnavailable", "InternalError", "SystemError", "ServiceTimeout", "UnknownError"}
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    initial_seconds: float = 0.2
+    max_seconds: float = 8.0
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+class CloudError(Exception):
+    """A failed call, by code. `code` is '' for network failures."""
+
+    def __init__(self, action: str, code: str, status: int | None, message: str) -> None:
+        self.action = action
+        self.code = code
+        self.status = status
+        self.message = message
+        detail = f"{code} ({status})" if code else "network error"
+        super().__init__(f"{action} failed: {detail}: {message}")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Throttling, server errors and network errors, judged by class, status and code."""
+    if isinstance(exc, ThrottlingException):
+        return True
+    if isinstance(exc, AlibabaCloudException):
+        code = str(getattr(exc, "code", "") or "")
+        status = int(getattr(exc, "status_code", 0) or 0)
+        return code.startswith("Throttling") or status >= 500 or code in RETRYABLE_CODES
+    return isinstance(exc, UnretryableException | ConnectionError | TimeoutError)
+
+
+def _describe(action: str, exc: BaseException) -> CloudError:
+    if isinstance(exc, AlibabaCloudException):
+        code = str(getattr(exc, "code", "") or "")
+        status = getattr(exc, "status_code", None)
+        data = getattr(exc, "data", None) or {}
+        message = str(data.get("Message") or getattr(exc, "message", "") or code)
+        return CloudError(action, code, int(status) if status else None, message)
+    return CloudError(action, "", None, type(exc).__name__)
+
+
+def call(action: str, fn: Callable[..., T], *args: Any, retry: RetryPolicy = DEFAULT_RETRY) -> T:
+    """Run one SDK call; retry transient failures; raise CloudError for the rest."""
+
+    def log_retry(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        reason = _describe(action, exc) if exc else action
+        logger.warning("retrying (attempt %d): %s", state.attempt_number, reason)
+
+    retrying = Retrying(
+        stop=stop_after_attempt(retry.attempts),
+        wait=wait_random_exponential(multiplier=retry.initial_seconds, max=retry.max_seconds),
+        retry=retry_if_exception(is_retryable),
+        before_sleep=log_retry,
+        reraise=True,
+    )
+    try:
+        return retrying(fn, *args)
+    except (AlibabaCloudException, UnretryableException, ConnectionError, TimeoutError) as exc:
+        raise _describe(action, exc) from None
