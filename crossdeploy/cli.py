@@ -51,6 +51,20 @@ def sandbox_serve(
         raise typer.Exit(2) from None
 
 
+@sandbox_app.command("blocks")
+def sandbox_blocks(
+    url: Annotated[str, typer.Option(help="Sandbox URL, as printed by `sandbox serve`.")],
+    world: Annotated[
+        Path | None, typer.Option(help="World file (default: the bundled demo world).")
+    ] = None,
+) -> None:
+    """Save one AlibabaCloudCredentials block per world account, named sandbox-<account>."""
+    from crossdeploy.sandbox_blocks import save_sandbox_blocks
+
+    for name in save_sandbox_blocks(url, world):
+        typer.echo(f"saved block alibaba-cloud-credentials/{name}")
+
+
 @sandbox_app.command("actions")
 def sandbox_actions() -> None:
     """List the emulated actions per product, from the sandbox's route table."""

@@ -23,6 +23,15 @@ UIDS = {"app": "1111111111111111", "registry": "2222222222222222"}
 
 
 @pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One Prefect test server (temporary SQLite) for the whole session, started on first use."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
 def demo_world() -> World:
     return load_world()
 
@@ -131,3 +140,44 @@ class SdkFactory:
 def sdk(admin: SandboxAdmin, sandbox_process: SandboxProcess) -> SdkFactory:
     """SDK clients against a freshly reset sandbox."""
     return SdkFactory(sandbox_process.endpoint)
+
+
+def sandbox_credentials(url: str, account: str, **fields: Any) -> Any:
+    """An AlibabaCloudCredentials block for a world account, pointed at a sandbox."""
+    from pydantic import SecretStr
+
+    from blocks import AlibabaCloudCredentials
+
+    key_id, secret = KEYS[account]
+    return AlibabaCloudCredentials(
+        access_key_id=key_id, access_key_secret=SecretStr(secret), endpoint=url, **fields
+    )
+
+
+@pytest.fixture
+def creds(admin: SandboxAdmin, sandbox_process: SandboxProcess) -> dict[str, Any]:
+    """Credential blocks of both demo accounts against a freshly reset sandbox."""
+    return {a: sandbox_credentials(sandbox_process.url, a) for a in KEYS}
+
+
+@pytest.fixture
+def fast_creds(fast_admin: SandboxAdmin, fast_sandbox_process: SandboxProcess) -> dict[str, Any]:
+    """Credential blocks of both demo accounts against a freshly reset fast sandbox."""
+    return {a: sandbox_credentials(fast_sandbox_process.url, a) for a in KEYS}
+
+
+DEMO_SPEC: dict[str, Any] = {
+    "accounts": {"app": "sandbox-app", "registry": "sandbox-registry"},
+    "app": {
+        "name": "shop-web",
+        "region": "cn-hangzhou",
+        "namespace": "cn-hangzhou:demo",
+        "cpu": 1000,
+        "memory": 2048,
+        "replicas": 2,
+    },
+    "image": {
+        "url": "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1",
+        "instance_id": "cri-demo",
+    },
+}

@@ -226,6 +226,21 @@ def variant(*edits: Edit) -> Data:
 # -- cases -----------------------------------------------------------------------------------------
 
 
+def docker_config(
+    logins: Mapping[str, tuple[str, str]], *, plain: bool = True, auth: bool = True
+) -> str:
+    """base64 of a docker config.json with one `auths` entry per registry host, holding the login
+    as `username` + `password` (`plain`) and/or as `auth` (base64 of `user:password`)."""
+    auths: dict[str, dict[str, str]] = {}
+    for host, (username, password) in logins.items():
+        entry = auths.setdefault(host, {})
+        if plain:
+            entry.update(username=username, password=password)
+        if auth:
+            entry["auth"] = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return base64.b64encode(json.dumps({"auths": auths}).encode()).decode()
+
+
 @dataclass(frozen=True)
 class SecretSpec:
     """A `kubernetes.io/dockerconfigjson` SAE secret holding one registry login."""
@@ -240,12 +255,8 @@ class SecretSpec:
     """Write the login as `auth` (base64 `user:pass`) instead of username and password."""
 
     def dockerconfigjson(self) -> str:
-        if self.as_auth:
-            pair = f"{self.username}:{self.password}".encode()
-            entry = {"auth": base64.b64encode(pair).decode()}
-        else:
-            entry = {"username": self.username, "password": self.password}
-        return base64.b64encode(json.dumps({"auths": {self.host: entry}}).encode()).decode()
+        login = {self.host: (self.username, self.password)}
+        return docker_config(login, plain=not self.as_auth, auth=self.as_auth)
 
     def secret_data(self) -> dict[str, str]:
         """The key -> value map (CreateSecret's inner `SecretData`)."""

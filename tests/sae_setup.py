@@ -7,7 +7,6 @@ order to a terminal or waiting status.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -16,31 +15,11 @@ from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_sae20190506 import models as sae_models
 
 from sandbox.testing import SandboxAdmin
-from tests.conftest import UIDS, SdkFactory
+from tests.conftest import SdkFactory
+from tests.pull_worlds import pull_policy, sae_trust
 
 IMAGE = "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1"
-PULL_ACTIONS = [
-    "cr:GetAuthorizationToken",
-    "cr:ListInstanceEndpoint",
-    "cr:PullRepository",
-    "cr:GetRepository",
-    "cr:ListRepositoryTag",
-]
 TERMINAL = {2, 3, 6, 10}
-
-
-def sae_trust(app_uid: str = UIDS["app"]) -> str:
-    statement = {
-        "Effect": "Allow",
-        "Action": "sts:AssumeRole",
-        "Principal": {"Service": [f"{app_uid}@sae.aliyuncs.com"]},
-    }
-    return json.dumps({"Version": "1", "Statement": [statement]})
-
-
-def pull_policy(actions: list[str] | None = None) -> str:
-    statement = {"Effect": "Allow", "Action": actions or PULL_ACTIONS, "Resource": "*"}
-    return json.dumps({"Version": "1", "Statement": [statement]})
 
 
 def grant_pull_role(sdk: SdkFactory, name: str = "sae-pull") -> str:
@@ -131,7 +110,7 @@ def status(sdk: SdkFactory, app_id: str) -> Any:
     return sdk.sae().describe_application_status(request).body.data
 
 
-def pull_reason(admin: SandboxAdmin, change_order_id: str) -> str:
+def pull_reason(admin: SandboxAdmin, change_order_id: str, region: str = "cn-hangzhou") -> str:
     """The sandbox's own record of why a pull failed (never part of an API answer)."""
-    order = admin.state()["app"]["cn-hangzhou"]["sae_change_order"][change_order_id]
+    order = admin.state()["app"][region]["sae_change_order"][change_order_id]
     return str((order.get("pull") or {}).get("reason", ""))

