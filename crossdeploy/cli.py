@@ -12,9 +12,54 @@ sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox cloud.")
 app.add_typer(sandbox_app, name="sandbox")
 
 
+SpecArg = Annotated[Path, typer.Argument(help="Deploy spec (YAML).", exists=False)]
+
+
+@app.command("plan")
+def plan(spec_path: SpecArg) -> None:
+    """Check every precondition in both accounts and print the plan; changes nothing."""
+    from crossdeploy.render import console
+    from crossdeploy.runner import read_spec, report, run_deploy
+
+    out = console()
+    spec = read_spec(out, spec_path)
+    if spec is None:
+        raise typer.Exit(2)
+    raise typer.Exit(report(out, run_deploy(spec, dry_run=True)))
+
+
+@app.command("deploy")
+def deploy(
+    spec_path: SpecArg,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only.")] = False,
+) -> None:
+    """Run the cross_account_deploy flow for the spec."""
+    from crossdeploy.render import console
+    from crossdeploy.runner import read_spec, report, run_deploy
+
+    out = console()
+    spec = read_spec(out, spec_path)
+    if spec is None:
+        raise typer.Exit(2)
+    raise typer.Exit(report(out, run_deploy(spec, dry_run=dry_run)))
+
+
+@app.command("teardown")
+def teardown(spec_path: SpecArg) -> None:
+    """Remove what deploy created for the spec (app, secret, whitelist entries, role, policy)."""
+    from crossdeploy.render import console
+    from crossdeploy.runner import read_spec, report, run_teardown
+
+    out = console()
+    spec = read_spec(out, spec_path)
+    if spec is None:
+        raise typer.Exit(2)
+    raise typer.Exit(report(out, run_teardown(spec)))
+
+
 @app.command("demo")
 def demo() -> None:
-    """Start a sandbox with the demo world and walk the cross-account path with the SDKs."""
+    """Start a sandbox cloud, register its blocks and deploy the demo app across two accounts."""
     from crossdeploy.demo import run_demo
 
     raise typer.Exit(run_demo())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -10,7 +12,9 @@ from crossdeploy.plan import BLOCKED, OK, Plan
 
 
 def console() -> Console:
-    return Console(emoji=False, highlight=False)
+    """Rich console; 140 columns when the output is not a terminal (logs, pipes, CI)."""
+    width = shutil.get_terminal_size((140, 40)).columns
+    return Console(emoji=False, highlight=False, width=max(width, 100))
 
 
 def print_plan(out: Console, plan: Plan) -> None:

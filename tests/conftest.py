@@ -6,6 +6,7 @@ default ACS3 signature or the legacy v2 signatures, and optionally with STS cred
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,8 @@ import yaml
 
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from sandbox.world import World, bundled_world_path, load_world
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 KEYS = {
     "app": ("LTAIsandboxApp0001", "sandbox-app-secret"),

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from prefect.blocks.core import Block
-from prefect.testing.standard_test_suites import BlockStandardTestSuite
+from prefect.testing.standard_test_suites.blocks import BlockStandardTestSuite
 from pydantic import SecretStr
 
 from blocks import AcrRegistryLogin, AlibabaCloudCredentials
@@ -40,6 +40,7 @@ def test_saved_blocks_load_and_reach_the_sandbox(
     assert names == ["sandbox-app", "sandbox-registry"]
     for name, account in zip(names, ("app", "registry"), strict=True):
         loaded = AlibabaCloudCredentials.load(name)
+        assert isinstance(loaded, AlibabaCloudCredentials)
         assert loaded.endpoint == sandbox_process.url
         identity = loaded.get_client("sts").get_caller_identity().body
         assert identity.account_id == UIDS[account]

@@ -1,4 +1,4 @@
-"""`crossdeploy demo` runs against its own sandbox and shows each fact of the cross-account path."""
+"""`crossdeploy demo` (what `make demo` runs) deploys the demo app across the two accounts."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from rich.console import Console
 from crossdeploy.demo import run_demo
 
 
-def test_demo_walks_the_cross_account_path() -> None:
+def test_demo_deploys_and_a_rerun_changes_nothing(prefect_harness: None) -> None:
     out = io.StringIO()
     assert run_demo(Console(file=out, width=200, emoji=False)) == 0
     text = out.getvalue()
-    assert "A = 1111111111111111, B = 2222222222222222" in text
-    assert "vsw-app-h → ngw-app → EIP 47.96.10.20" in text
-    assert "shop/web:1.1 on cri-demo (sha256:bbbb)" in text
-    assert "acs:ram::2222222222222222:role/sae-pull-shop-web" in text
-    assert "refused (NoPermission)" in text
+    assert "Saved Prefect block alibaba-cloud-credentials/sandbox-app" in text
+    assert "add 47.96.10.20/32" in text
+    assert "4 changes (3 in account B, 1 in account A)." in text
+    assert "shop-web is RUNNING: 2 of 2 instances running" in text
+    assert "in cn-hangzhou:demo: RUNNING, 2 instances running" in text
+    assert "shop-web already matches the spec; no change order was started." in text

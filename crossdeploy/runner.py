@@ -1,0 +1,65 @@
+"""Run the flows for the CLI and turn their outcome into printed text and an exit code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from crossdeploy.cloud import CloudError
+from crossdeploy.plan import Plan
+from crossdeploy.render import print_plan
+from crossdeploy.spec import DeploySpec, SpecError, load_spec
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    ok: bool
+    message: str
+    plan: Plan | None = None
+
+
+def read_spec(out: Console, path: Path) -> DeploySpec | None:
+    try:
+        return load_spec(path)
+    except SpecError as exc:
+        out.print(str(exc), markup=False)
+        return None
+
+
+def run_deploy(spec: DeploySpec, *, dry_run: bool) -> RunOutcome:
+    """Run `cross_account_deploy` in this process; never raises for expected failures."""
+    from flows.cross_account_deploy import DeployError, cross_account_deploy
+
+    state = cross_account_deploy(spec=spec, dry_run=dry_run, return_state=True)
+    if state.is_completed():
+        result = state.result()
+        return RunOutcome(True, result.message, result.plan)
+    error = state.result(raise_on_failure=False)
+    if isinstance(error, DeployError):
+        return RunOutcome(False, error.message, error.plan)
+    if isinstance(error, CloudError | ValueError):
+        return RunOutcome(False, str(error))
+    return RunOutcome(False, f"the deploy flow ended {state.name}: {error}")
+
+
+def run_teardown(spec: DeploySpec) -> RunOutcome:
+    from flows.teardown import teardown
+
+    state = teardown(spec=spec, return_state=True)
+    if state.is_completed():
+        result = state.result()
+        lines = [result.message] + [
+            f"  {c.account} {c.resource_type} {c.resource_id}: {c.action}" for c in result.removed
+        ]
+        return RunOutcome(True, "\n".join(lines))
+    return RunOutcome(False, f"teardown ended {state.name}: {state.result(raise_on_failure=False)}")
+
+
+def report(out: Console, outcome: RunOutcome) -> int:
+    if outcome.plan is not None:
+        print_plan(out, outcome.plan)
+        out.print()
+    out.print(outcome.message, markup=False, style=None if outcome.ok else "red")
+    return 0 if outcome.ok else 1

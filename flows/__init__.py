@@ -1,0 +1,1 @@
+"""Prefect flows of sae-crossdeploy: the cross-account deploy and its teardown."""

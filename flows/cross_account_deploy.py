@@ -1,0 +1,158 @@
+"""The cross-account deploy flow: plan, then apply, deploy, follow, verify, and explain failures.
+
+    plan     both accounts inspected at once; a markdown artifact; stop if anything is BLOCKED
+    apply    account B: pull role + policy (or account A: the registry secret), whitelist
+    deploy   create the app, or deploy it only when its configuration differs
+    follow   the change order, with a progress artifact
+    verify   RUNNING with all replicas
+    on failure: the failed stage and task, the instances, the root cause found by re-checking
+    the pull path, then a rollback to the last good version when `rollback_on_failure`.
+
+Every change emits a Prefect event and is recorded in the ledger that `teardown` reverses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from crossdeploy import audit
+from crossdeploy.diagnosis import diagnose, roll_back
+from crossdeploy.plan import Change, Plan
+from crossdeploy.planner import Accounts, Inspection, inspect_all, make_plan, resolve_accounts
+from crossdeploy.spec import DeploySpec
+from tasks.application import ApplicationResult, apply_application, inspect_application
+from tasks.change_order import follow
+from tasks.pull_policy import apply_pull_policy
+from tasks.pull_role import apply_pull_role
+from tasks.registry_secret import apply_registry_secret
+from tasks.verify import verify_app
+from tasks.whitelist import apply_whitelist
+
+Outcome = Literal["planned", "unchanged", "deployed"]
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    outcome: Outcome
+    message: str
+    plan: Plan
+    app_id: str | None = None
+    change_order_id: str | None = None
+    changes: tuple[Change, ...] = ()
+
+
+@dataclass
+class DeployError(Exception):
+    """The deploy did not happen or did not land; `message` says why in words."""
+
+    message: str
+    plan: Plan | None = None
+    changes: tuple[Change, ...] = field(default_factory=tuple)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+_apply_role = task(name="pull-role", cache_policy=NO_CACHE)(apply_pull_role)
+_apply_policy = task(name="pull-policy", cache_policy=NO_CACHE)(apply_pull_policy)
+_apply_whitelist = task(name="whitelist", cache_policy=NO_CACHE)(apply_whitelist)
+_apply_secret = task(name="registry-secret", cache_policy=NO_CACHE)(apply_registry_secret)
+_apply_app = task(name="application", cache_policy=NO_CACHE)(apply_application)
+
+
+def _publish_plan(spec: DeploySpec, plan: Plan) -> None:
+    create_markdown_artifact(
+        plan.to_markdown(), key=f"plan-{spec.app.name}", description=plan.summary()
+    )
+
+
+def _apply_access(
+    spec: DeploySpec, accounts: Accounts, found: Inspection
+) -> tuple[list[Change], int | None]:
+    """Role, policy and whitelist in B (concurrently), or the secret in A; returns changes and
+    the secret id the app must use."""
+    changes: list[Change] = []
+    whitelist_f = _apply_whitelist.submit(accounts.registry, found.whitelist)
+    secret_id = None
+    if found.role is not None and found.policy is not None:
+        changes += _apply_role.submit(accounts.registry, found.role).result()
+        changes += _apply_policy.submit(accounts.registry, found.policy).result()
+    if found.secret is not None and accounts.login is not None:
+        result = _apply_secret.submit(accounts.app, found.secret, accounts.login).result()
+        changes += list(result.changes)
+        secret_id = result.secret_id
+    changes += whitelist_f.result()
+    return changes, secret_id
+
+
+def _deploy_app(
+    spec: DeploySpec, accounts: Accounts, found: Inspection, secret_id: int | None
+) -> ApplicationResult:
+    state = found.app
+    if found.secret is not None and secret_id != found.secret.secret_id:
+        state = inspect_application(
+            accounts.app,
+            spec,
+            role_arn=None,
+            secret_id=secret_id,
+            instance_id=found.image.instance_id,
+            vpc_id=found.network.vpc_id or None,
+            vswitch_id=found.network.vswitch_id or None,
+        )
+    return _apply_app.submit(accounts.app, state).result()
+
+
+def _record(spec: DeploySpec, accounts: Accounts, changes: list[Change]) -> None:
+    audit.emit_changes(spec, accounts.uids, changes)
+    audit.record(spec, changes)
+
+
+@flow(name="cross-account-deploy", log_prints=True)
+def cross_account_deploy(spec: DeploySpec, dry_run: bool = False) -> DeployResult:
+    """Deploy an SAE app in account A from a private image in account B's ACR."""
+    logger = get_run_logger()
+    accounts = resolve_accounts(spec)
+    found = inspect_all(spec, accounts)
+    plan = make_plan(spec, accounts, found)
+    _publish_plan(spec, plan)
+    logger.info("%s", plan.summary())
+    if plan.blocked:
+        reasons = "\n".join(f"  {r.step}: {r.reason}" for r in plan.blocked)
+        raise DeployError(f"The plan is blocked; nothing was changed.\n{reasons}", plan)
+    if dry_run:
+        return DeployResult("planned", plan.summary() + " Dry run: nothing changed.", plan)
+
+    changes, secret_id = _apply_access(spec, accounts, found)
+    _record(spec, accounts, changes)
+    app = _deploy_app(spec, accounts, found, secret_id)
+    _record(spec, accounts, list(app.changes))
+    changes += app.changes
+    if app.change_order_id is None:
+        message = f"{spec.app.name} already matches the spec; no change order was started."
+        return DeployResult("unchanged", message, plan, app.app_id, None, tuple(changes))
+
+    outcome = follow(
+        accounts.app,
+        app.change_order_id,
+        timeout_seconds=spec.rollout.timeout_seconds,
+        region=spec.app.region,
+    )
+    if outcome.succeeded:
+        verified = verify_app(accounts.app, app.app_id, spec.app.replicas)
+        if verified.ok:
+            message = f"{spec.app.name} is RUNNING: {verified.summary()}"
+            return DeployResult(
+                "deployed", message, plan, app.app_id, app.change_order_id, tuple(changes)
+            )
+        raise DeployError(f"The change order succeeded but {verified.summary()}", plan)
+
+    report = diagnose(spec, accounts, outcome, app.app_id)
+    if spec.rollout.rollback_on_failure and not outcome.timed_out:
+        report += "\n" + roll_back(spec, accounts, app.app_id)
+    logger.error("%s", report)
+    raise DeployError(report, plan, tuple(changes))

@@ -1,0 +1,1 @@
+"""Prefect tasks: the deploy steps, each with inspect (plan, read-only) and apply (act)."""

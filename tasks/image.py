@@ -1,0 +1,242 @@
+"""Account B: the image the app will run exists, and which instance, repository and digest it is.
+
+Read-only: nothing here writes, so `apply_image` and `remove_image` do nothing; they exist so
+every step has the same shape. The instance id is what SAE needs as `AcrInstanceId`; when the spec
+omits it, it is found by the instance name in the image's domain. Personal Edition repositories
+are invisible to the Enterprise API, so they are not checked (a missing tag shows when SAE pulls).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from alibabacloud_cr20181201 import models as cr_models
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+
+from crossdeploy.cloud import CloudError, call
+from crossdeploy.image_ref import ImageRef
+from crossdeploy.plan import BLOCKED, OK, Change, PlanRow
+from crossdeploy.spec import DeploySpec
+
+STEP = "image"
+NEWEST_SHOWN = 5
+_MAX_TAG_PAGES = 10
+
+
+@dataclass(frozen=True)
+class ImageState:
+    edition: Literal["enterprise", "personal"]
+    instance_id: str | None
+    """The Enterprise instance (`AcrInstanceId`); None for Personal Edition or when not found."""
+    repo_id: str | None
+    digest: str | None
+    """The tag's manifest digest; None when not checked or missing."""
+    rows: tuple[PlanRow, ...]
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    state: ImageState
+    changes: tuple[Change, ...] = ()
+
+
+class _BlockedError(Exception):
+    """A precondition the run cannot fix: what is there now, and the cause and fix."""
+
+    def __init__(self, now: str, reason: str) -> None:
+        super().__init__(reason)
+        self.now = now
+        self.reason = reason
+
+
+def inspect_image(creds_b: Any, spec: DeploySpec) -> ImageState:
+    """Resolve the image in account B: instance, repository, tag digest. Reads only."""
+    ref = spec.image.ref
+    extra = _region_rows(ref, spec.app.region)
+    if ref.edition == "personal":
+        row = PlanRow(
+            STEP, "B", f"{ref.repository}:{ref.tag}", "not checked (Personal Edition)", "exists",
+            OK, "The ACR API cannot see Personal Edition repositories; SAE reports a missing tag "
+            "when it pulls.",
+        )  # fmt: skip
+        return ImageState("personal", None, None, None, (row, *extra))
+    cr = creds_b.get_client("cr")
+    instance_id: str | None = None
+    repo_id: str | None = None
+    try:
+        instance_id, note = _instance_id(cr, ref, spec.image.instance_id)
+        repo_id = _repo_id(cr, instance_id, ref)
+        digest = _digest(cr, instance_id, repo_id, ref)
+    except _BlockedError as stop:
+        where = instance_id or spec.image.instance_id or ref.instance_name
+        row = PlanRow(
+            STEP, "B", f"{ref.repository}:{ref.tag} on {where}", stop.now, "exists", BLOCKED,
+            stop.reason,
+        )  # fmt: skip
+        return ImageState("enterprise", instance_id, repo_id, None, (row, *extra))
+    row = PlanRow(
+        STEP, "B", f"{ref.repository}:{ref.tag} on {instance_id}", f"exists ({_short(digest)})",
+        "exists", OK, note,
+    )  # fmt: skip
+    return ImageState("enterprise", instance_id, repo_id, digest, (row, *extra))
+
+
+def apply_image(creds_b: Any, state: ImageState) -> list[Change]:
+    """Nothing to write: the image is account B's to push."""
+    return []
+
+
+def remove_image(creds_b: Any, changes: list[Change]) -> list[Change]:
+    """Nothing to undo: this step never writes."""
+    return []
+
+
+@task(name="image", cache_policy=NO_CACHE)
+def ensure_image(creds_b: Any, spec: DeploySpec) -> ImageResult:
+    """Check the image in account B (nothing is written)."""
+    state = inspect_image(creds_b, spec)
+    logger = get_run_logger()
+    for row in state.rows:
+        logger.info("image %s: %s (%s)", row.resource, row.now, row.action)
+    return ImageResult(state, tuple(apply_image(creds_b, state)))
+
+
+# -- lookups -------------------------------------------------------------------------------------
+
+
+def _instance_id(cr: Any, ref: ImageRef, given: str | None) -> tuple[str, str]:
+    """(instance id, note for the plan). The instance must be the one the domain names."""
+    if not given:
+        found = _by_name(cr, ref)
+        if found is None:
+            raise _BlockedError(
+                f"no instance named {ref.instance_name}",
+                f"Account B has no ACR Enterprise instance named {ref.instance_name!r} in "
+                f"{ref.region} (the name in {ref.host}). Check image.url, and that "
+                "accounts.registry is the account that owns the image.",
+            )
+        return found, f"image.instance_id is omitted; {ref.host} is instance {found}."
+    try:
+        body = call(
+            "cr:GetInstance", cr.get_instance, cr_models.GetInstanceRequest(instance_id=given)
+        ).body
+    except CloudError as exc:
+        if exc.code != "INSTANCE_NOT_EXIST":
+            raise
+        found = _by_name(cr, ref)
+        fix = f"set image.instance_id: {found}" if found else "check image.instance_id"
+        raise _BlockedError(
+            f"no instance {given}",
+            f"Account B has no ACR Enterprise instance {given}; {fix} (the instance of "
+            f"{ref.host}).",
+        ) from None
+    if body.instance_name != ref.instance_name:
+        found = _by_name(cr, ref)
+        fix = (
+            f"set image.instance_id: {found}"
+            if found
+            else f"account B has no instance named {ref.instance_name!r}: check image.url"
+        )
+        raise _BlockedError(
+            f"{given} is {body.instance_name!r}",
+            f"AcrInstanceId is not the image's instance: {given} is named "
+            f"{body.instance_name!r}, but {ref.host} belongs to an instance named "
+            f"{ref.instance_name!r}; {fix}. With the wrong instance SAE gets a token for the "
+            "wrong registry and the pull is refused.",
+        )
+    return given, ""
+
+
+def _by_name(cr: Any, ref: ImageRef) -> str | None:
+    """The id of account B's Enterprise instance with the domain's instance name, if any."""
+    request = cr_models.ListInstanceRequest(instance_name=ref.instance_name, page_size=100)
+    instances = call("cr:ListInstance", cr.list_instance, request).body.instances or []
+    for instance in instances:
+        if instance.instance_name == ref.instance_name and instance.region_id in (None, ref.region):
+            return str(instance.instance_id)
+    return None
+
+
+def _repo_id(cr: Any, instance_id: str, ref: ImageRef) -> str:
+    request = cr_models.GetRepositoryRequest(
+        instance_id=instance_id, repo_namespace_name=ref.namespace, repo_name=ref.repo
+    )
+    try:
+        return str(call("cr:GetRepository", cr.get_repository, request).body.repo_id)
+    except CloudError as exc:
+        if exc.code != "REPO_NOT_EXIST":
+            raise
+    listing = cr_models.ListRepositoryRequest(
+        instance_id=instance_id, repo_namespace_name=ref.namespace, page_size=100
+    )
+    repos = call("cr:ListRepository", cr.list_repository, listing).body.repositories or []
+    names = sorted(f"{r.repo_namespace_name}/{r.repo_name}" for r in repos)
+    there = (
+        f"repositories in {ref.namespace}: {', '.join(names)}"
+        if names
+        else (f"namespace {ref.namespace} has no repositories")
+    )
+    raise _BlockedError(
+        "repository missing",
+        f"{ref.repository} does not exist on {instance_id} ({there}). Push the image, or fix "
+        "image.url.",
+    )
+
+
+def _digest(cr: Any, instance_id: str, repo_id: str, ref: ImageRef) -> str:
+    request = cr_models.GetRepoTagRequest(instance_id=instance_id, repo_id=repo_id, tag=ref.tag)
+    try:
+        return str(call("cr:GetRepoTag", cr.get_repo_tag, request).body.digest)
+    except CloudError as exc:
+        if exc.code != "TAG_NOT_EXIST":
+            raise
+    newest = _newest_tags(cr, instance_id, repo_id)
+    there = f"newest tags: {', '.join(newest)}" if newest else "the repository has no tags"
+    raise _BlockedError(
+        "tag missing",
+        f"Tag {ref.tag} does not exist in {ref.repository} ({there}). Push {ref.tag}, or set "
+        "image.url to an existing tag.",
+    )
+
+
+def _newest_tags(cr: Any, instance_id: str, repo_id: str) -> list[str]:
+    """The most recently created tags, newest first (every page read, then sorted)."""
+    images: list[Any] = []
+    for page in range(1, _MAX_TAG_PAGES + 1):
+        request = cr_models.ListRepoTagRequest(
+            instance_id=instance_id, repo_id=repo_id, page_no=page, page_size=100
+        )
+        body = call("cr:ListRepoTag", cr.list_repo_tag, request).body
+        images += body.images or []
+        if len(images) >= int(body.total_count or 0) or not body.images:
+            break
+    images.sort(key=lambda image: _millis(image.image_create), reverse=True)
+    return [str(image.tag) for image in images[:NEWEST_SHOWN]]
+
+
+def _millis(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _short(digest: str) -> str:
+    algorithm, _, hexdigits = digest.partition(":")
+    return f"{algorithm}:{hexdigits[:12]}…" if len(hexdigits) > 12 else digest
+
+
+def _region_rows(ref: ImageRef, app_region: str) -> tuple[PlanRow, ...]:
+    if ref.region == app_region:
+        return ()
+    return (
+        PlanRow(
+            STEP, "B", ref.host, f"image in {ref.region}", f"app in {app_region}", OK,
+            f"The image is in {ref.region} and the app in {app_region}: this works over the "
+            f"public domain only ({ref.domains()[0]}), through the app's NAT gateway and the "
+            "internet whitelist; a -vpc domain is reachable only within its own region.",
+        ),
+    )  # fmt: skip

@@ -1,0 +1,284 @@
+"""Account A's network: where the namespace's instances run and how they reach the registry.
+
+Reads only. SAE pulls the image from inside the namespace's vSwitch, so a public registry domain
+needs an internet egress: an SNAT entry covering that vSwitch on an internet NAT gateway of the
+VPC. Its IP (the EIP) is what account B's registry whitelist must allow. Over the `-vpc` domain no
+egress is needed; whether the VPC can reach the registry (link or CEN) is the whitelist step's
+concern, which is why the VPC CIDR and CEN attachments are collected here too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from alibabacloud_sae20190506 import models as sae_models
+from alibabacloud_vpc20160428 import models as vpc_models
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from blocks import AlibabaCloudCredentials
+from crossdeploy.cloud import call
+from crossdeploy.plan import BLOCKED, OK, PlanRow
+from crossdeploy.spec import DeploySpec
+
+_PAGE_SIZE = 50
+"""The VPC API's largest page."""
+
+
+@dataclass(frozen=True)
+class NetworkState:
+    namespace_id: str
+    region: str
+    vpc_id: str
+    vpc_cidr: str
+    vswitch_id: str
+    vswitch_cidr: str
+    security_group_id: str
+    egress_ip: str | None
+    """The SNAT IP SAE's pulls leave from; None without an internet egress."""
+    nat_gateway_id: str | None
+    cen_ids: tuple[str, ...]
+    egress_ips: tuple[str, ...] = ()
+    """Every IP of the covering SNAT entry (an entry may hold several); egress_ip is the first."""
+    rows: tuple[PlanRow, ...] = ()
+
+    @property
+    def blocked(self) -> bool:
+        return any(row.blocked for row in self.rows)
+
+
+@dataclass(frozen=True)
+class SnatEntry:
+    nat_gateway_id: str
+    source_vswitch_id: str
+    source_cidr: str
+    ips: tuple[str, ...]
+
+
+def covering_entry(
+    entries: list[SnatEntry], vswitch_id: str, vswitch_cidr: str
+) -> SnatEntry | None:
+    """The SNAT entry that carries the vSwitch's traffic: the most specific one wins.
+
+    An entry for the vSwitch itself is as specific as its CIDR and wins a tie with a CIDR entry of
+    the same prefix; wider CIDR entries (a whole VPC) lose to narrower ones.
+    """
+    own = ipaddress.ip_network(vswitch_cidr, strict=False)
+    best: tuple[int, int] | None = None
+    chosen: SnatEntry | None = None
+    for entry in entries:
+        if not entry.ips:
+            continue
+        if entry.source_vswitch_id == vswitch_id:
+            rank = (own.prefixlen, 1)
+        elif entry.source_cidr and _contains(entry.source_cidr, own):
+            rank = (ipaddress.ip_network(entry.source_cidr, strict=False).prefixlen, 0)
+        else:
+            continue
+        if best is None or rank > best:
+            best, chosen = rank, entry
+    return chosen
+
+
+def _contains(cidr: str, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    try:
+        outer = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
+    return outer.version == network.version and network.subnet_of(outer)  # type: ignore[arg-type]
+
+
+def _pages(fetch: Callable[[int], Any], items: Callable[[Any], list[Any] | None]) -> Iterator[Any]:
+    """Every item of a PageNumber/TotalCount listing (VPC API style)."""
+    number = 1
+    seen = 0
+    while True:
+        body = fetch(number)
+        chunk = items(body) or []
+        yield from chunk
+        seen += len(chunk)
+        if not chunk or seen >= int(body.total_count or 0):
+            return
+        number += 1
+
+
+def inspect_network(creds_a: AlibabaCloudCredentials, spec: DeploySpec) -> NetworkState:
+    """Find the namespace's VPC, vSwitch and internet egress; BLOCKED when a pull cannot work."""
+    region, namespace_id = spec.app.region, spec.app.namespace_id
+    sae = creds_a.get_client("sae")
+    listing = call(
+        "sae:DescribeNamespaceList",
+        sae.describe_namespace_list,
+        sae_models.DescribeNamespaceListRequest(),
+    ).body.data
+    namespaces = [n for n in listing or [] if not n.region_id or n.region_id == region]
+    namespace = next((n for n in namespaces if n.namespace_id == namespace_id), None)
+    if namespace is None:
+        known = ", ".join(sorted(str(n.namespace_id) for n in namespaces)) or "none"
+        return _unresolved(
+            spec,
+            resource=namespace_id,
+            now="missing",
+            reason=(
+                f"SAE namespace {namespace_id} does not exist in account A in {region}, so there "
+                "is nowhere to run the app. Create it in the SAE console (with a VPC and "
+                f"vSwitch), or set app.namespace to an existing one ({known})."
+            ),
+        )
+    if not namespace.vpc_id or not namespace.v_switch_id:
+        return _unresolved(
+            spec,
+            resource=namespace_id,
+            now="no VPC bound",
+            reason=(
+                f"SAE namespace {namespace_id} has no VPC and vSwitch yet, so its egress cannot "
+                "be checked. Bind one in the SAE console, or use a namespace that has one."
+            ),
+        )
+    vpc_id, vswitch_id = str(namespace.vpc_id), str(namespace.v_switch_id)
+    vpc = creds_a.get_client("vpc")
+    vswitch = call(
+        "vpc:DescribeVSwitchAttributes",
+        vpc.describe_vswitch_attributes,
+        vpc_models.DescribeVSwitchAttributesRequest(region_id=region, v_switch_id=vswitch_id),
+    ).body
+    attributes = call(
+        "vpc:DescribeVpcAttribute",
+        vpc.describe_vpc_attribute,
+        vpc_models.DescribeVpcAttributeRequest(region_id=region, vpc_id=vpc_id),
+    ).body
+    cens = attributes.associated_cens.associated_cen if attributes.associated_cens else None
+    nat_ids = _internet_nat_gateways(vpc, region, vpc_id)
+    entries = [entry for nat_id in nat_ids for entry in _snat_entries(vpc, region, nat_id)]
+    egress = covering_entry(entries, vswitch_id, str(vswitch.cidr_block))
+    base = NetworkState(
+        namespace_id=namespace_id,
+        region=region,
+        vpc_id=vpc_id,
+        vpc_cidr=str(attributes.cidr_block or ""),
+        vswitch_id=vswitch_id,
+        vswitch_cidr=str(vswitch.cidr_block or ""),
+        security_group_id=str(namespace.security_group_id or ""),
+        egress_ip=egress.ips[0] if egress else None,
+        nat_gateway_id=egress.nat_gateway_id if egress else None,
+        cen_ids=tuple(str(c.cen_id) for c in cens or []),
+        egress_ips=egress.ips if egress else (),
+    )
+    return _with_row(base, spec, nat_ids)
+
+
+def apply_network(creds_a: AlibabaCloudCredentials, state: NetworkState) -> NetworkState:
+    """Nothing to write: the network is account A's to design; the run only reads it."""
+    return state
+
+
+@task(name="network", cache_policy=NO_CACHE)
+def ensure_network(creds_a: AlibabaCloudCredentials, spec: DeploySpec) -> NetworkState:
+    """The namespace's network and egress (read-only); BLOCKED rows are left to the flow."""
+    return inspect_network(creds_a, spec)
+
+
+# -- internals -------------------------------------------------------------------------------------
+
+
+def _internet_nat_gateways(vpc: Any, region: str, vpc_id: str) -> list[str]:
+    def fetch(number: int) -> Any:
+        request = vpc_models.DescribeNatGatewaysRequest(
+            region_id=region,
+            vpc_id=vpc_id,
+            network_type="internet",
+            page_number=number,
+            page_size=_PAGE_SIZE,
+        )
+        return call("vpc:DescribeNatGateways", vpc.describe_nat_gateways, request).body
+
+    gateways = _pages(
+        fetch, lambda body: body.nat_gateways.nat_gateway if body.nat_gateways else []
+    )
+    return [str(g.nat_gateway_id) for g in gateways if g.status != "Deleting"]
+
+
+def _snat_entries(vpc: Any, region: str, nat_id: str) -> list[SnatEntry]:
+    def fetch(number: int) -> Any:
+        request = vpc_models.DescribeSnatTableEntriesRequest(
+            region_id=region, nat_gateway_id=nat_id, page_number=number, page_size=_PAGE_SIZE
+        )
+        return call("vpc:DescribeSnatTableEntries", vpc.describe_snat_table_entries, request).body
+
+    def items(body: Any) -> list[Any] | None:
+        return body.snat_table_entries.snat_table_entry if body.snat_table_entries else []
+
+    return [
+        SnatEntry(
+            nat_gateway_id=nat_id,
+            source_vswitch_id=str(e.source_vswitch_id or ""),
+            source_cidr=str(e.source_cidr or ""),
+            ips=tuple(ip.strip() for ip in str(e.snat_ip or "").split(",") if ip.strip()),
+        )
+        for e in _pages(fetch, items)
+        if e.status != "Deleting"
+    ]
+
+
+def _unresolved(spec: DeploySpec, *, resource: str, now: str, reason: str) -> NetworkState:
+    row = PlanRow("network", "A", resource, now, "VPC and vSwitch", BLOCKED, reason)
+    return NetworkState(
+        namespace_id=spec.app.namespace_id,
+        region=spec.app.region,
+        vpc_id="",
+        vpc_cidr="",
+        vswitch_id="",
+        vswitch_cidr="",
+        security_group_id="",
+        egress_ip=None,
+        nat_gateway_id=None,
+        cen_ids=(),
+        rows=(row,),
+    )
+
+
+def _with_row(state: NetworkState, spec: DeploySpec, nat_ids: list[str]) -> NetworkState:
+    ref = spec.image.ref
+    vpc_domain = ref.domains()[1]
+    vsw = state.vswitch_id
+    if state.egress_ip:
+        row = PlanRow(
+            "network",
+            "A",
+            f"{vsw} → {state.nat_gateway_id} → {state.egress_ip}",
+            "egress via SNAT",
+            "VPC domain" if ref.over_vpc else "egress",
+            OK,
+        )
+    elif ref.over_vpc:
+        row = PlanRow(
+            "network",
+            "A",
+            f"{vsw} → {state.vpc_id}",
+            "no internet egress",
+            "VPC domain",
+            OK,
+            f"{ref.host} is reached inside the VPC, so no internet egress is needed.",
+        )
+    else:
+        if nat_ids:
+            now = "no SNAT entry on any NAT"
+            fix = f"Add an SNAT entry for {vsw} on {', '.join(nat_ids)}"
+        else:
+            now = f"no internet NAT gateway in {state.vpc_id}"
+            fix = f"Add an internet NAT gateway to {state.vpc_id} with an SNAT entry for {vsw}"
+        row = PlanRow(
+            "network",
+            "A",
+            vsw,
+            now,
+            "egress",
+            BLOCKED,
+            f"{vsw} ({state.vswitch_cidr}) has no way to the internet, so SAE cannot reach "
+            f"{ref.host}. {fix}, use a namespace whose vSwitch has one, or pull over the VPC "
+            f"domain ({vpc_domain}).",
+        )
+    return replace(state, rows=(row,))

@@ -1,0 +1,405 @@
+"""Account B: the registry lets account A's SAE in over the network path the image URL picks.
+
+Over the public domain, the Enterprise instance's internet endpoint must be on and its ACL must
+admit the app's egress EIP (an entry that contains it counts: 47.96.0.0/16 admits 47.96.10.20).
+An empty ACL on an enabled endpoint admits everyone; adding an entry would shut out everyone
+else, so it is left alone. Over the `-vpc` domain the app's VPC must be linked to the instance's
+VPC endpoint, or CEN-connected to a linked VPC whose endpoint ACL holds the app's VPC CIDR. No
+call in our reach writes either (account B cannot link account A's VPC, and the ACL calls take
+only the internet endpoint), so a missing one is BLOCKED with the console fix.
+
+Teardown switches the endpoint off again if this tool switched it on, and removes exactly the
+entries it added, but never empties the ACL of an endpoint that stays on (that would open it to
+the whole Internet).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from alibabacloud_cr20181201 import models as cr_models
+from alibabacloud_vpc20160428 import models as vpc_models
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+
+from crossdeploy.cloud import CloudError, call
+from crossdeploy.image_ref import ImageRef
+from crossdeploy.plan import BLOCKED, OK, SKIP, Change, PlanRow
+from crossdeploy.spec import DeploySpec
+
+STEP = "whitelist"
+ENDPOINT = "cr.internet-endpoint"
+ENTRY = "cr.acl-entry"
+MODULE = "Registry"
+INTERNET = "internet"
+ENABLED_BY_SERVICE = "added by ACR when the internet endpoint was enabled"
+
+logger = logging.getLogger("crossdeploy.tasks.whitelist")
+
+
+@dataclass(frozen=True)
+class WhitelistState:
+    instance_id: str | None
+    enable: bool
+    """Switch the instance's internet endpoint on."""
+    add: tuple[str, ...]
+    """Entries (CIDR) to add to the internet ACL."""
+    comment: str
+    rows: tuple[PlanRow, ...]
+
+
+@dataclass(frozen=True)
+class WhitelistResult:
+    state: WhitelistState
+    changes: tuple[Change, ...]
+
+
+@dataclass(frozen=True)
+class _Internet:
+    enabled: bool
+    entries: tuple[str, ...]
+
+
+def inspect_whitelist(
+    creds_b: Any,
+    spec: DeploySpec,
+    *,
+    instance_id: str | None,
+    egress_ip: str | None,
+    vpc_id: str,
+    vpc_cidr: str,
+    cen_connected_vpcs: Collection[str] = (),
+    app_cen_ids: Collection[str] = (),
+) -> WhitelistState:
+    """Decide what the registry must admit for the app to pull. Reads only.
+
+    `instance_id` is `ImageState.instance_id`; `egress_ip` the EIP the app's vSwitch reaches the
+    Internet with (None when it has none); `vpc_id`/`vpc_cidr` the app's VPC. CEN: VPCs in
+    `cen_connected_vpcs` count as connected to the app's VPC, and so does a VPC of account B that
+    is attached to one of `app_cen_ids` (the CEN instances of the app's VPC, as DescribeVpcAttribute
+    in account A lists them; B's side is read here).
+    """
+    ref = spec.image.ref
+    comment = f"sae-crossdeploy:{spec.app.name}"
+
+    def done(*rows: PlanRow, enable: bool = False, add: tuple[str, ...] = ()) -> WhitelistState:
+        return WhitelistState(instance_id, enable, add, comment, rows)
+
+    if spec.network.whitelist == "none":
+        return done(
+            PlanRow(
+                STEP, "B", f"{instance_id or ref.host} whitelist", "not checked", "as it is", SKIP,
+                "network.whitelist is none: the registry's whitelist is managed by hand.",
+            )
+        )  # fmt: skip
+    if ref.edition == "personal":
+        return done(PlanRow(STEP, "B", ref.host, "no whitelist (Personal Edition)", "-", OK))
+    if not instance_id:
+        return done(
+            PlanRow(
+                STEP, "B", f"{ref.host} whitelist", "not checked", "admits the app", BLOCKED,
+                "The whitelist belongs to the image's ACR instance, which the image step could "
+                "not find; fix the image row first.",
+            )
+        )  # fmt: skip
+    cr = creds_b.get_client("cr")
+    if ref.over_vpc:
+        cen = _Cen(set(cen_connected_vpcs), set(app_cen_ids), creds_b, ref.region)
+        return done(_vpc_row(cr, spec, ref, instance_id, vpc_id, vpc_cidr, cen))
+    row, enable, add = _internet_plan(cr, spec, instance_id, egress_ip)
+    return done(row, enable=enable, add=add)
+
+
+def apply_whitelist(creds_b: Any, state: WhitelistState) -> list[Change]:
+    """Switch the internet endpoint on and add the entries, only as `state` says."""
+    if state.instance_id is None or not (state.enable or state.add):
+        return []
+    cr = creds_b.get_client("cr")
+    instance_id = state.instance_id
+    changes: list[Change] = []
+    if state.enable:
+        before = set(_read_internet(cr, instance_id).entries)
+        request = cr_models.UpdateInstanceEndpointStatusRequest(
+            instance_id=instance_id, endpoint_type=INTERNET, enable=True, module_name=MODULE
+        )
+        call("cr:UpdateInstanceEndpointStatus", cr.update_instance_endpoint_status, request)
+        changes.append(Change("B", ENDPOINT, instance_id, "enabled"))
+        # The service seeds the ACL of a freshly enabled endpoint; record it for teardown.
+        changes += [
+            Change("B", ENTRY, _entry_id(instance_id, entry), "added", ENABLED_BY_SERVICE)
+            for entry in _read_internet(cr, instance_id).entries
+            if entry not in before and entry not in state.add
+        ]
+    for entry in state.add:
+        request = cr_models.CreateInstanceEndpointAclPolicyRequest(
+            instance_id=instance_id,
+            endpoint_type=INTERNET,
+            entry=entry,
+            comment=state.comment,
+            module_name=MODULE,
+        )
+        call("cr:CreateInstanceEndpointAclPolicy", cr.create_instance_endpoint_acl_policy, request)
+        changes.append(Change("B", ENTRY, _entry_id(instance_id, entry), "added", state.comment))
+    return changes
+
+
+def remove_whitelist(creds_b: Any, changes: list[Change]) -> list[Change]:
+    """Undo this step's changes (others in `changes` are ignored): switch off what was switched
+    on first, then remove the added entries."""
+    cr = creds_b.get_client("cr")
+    undone: list[Change] = []
+    for change in changes:
+        if change.resource_type == ENDPOINT and change.action == "enabled":
+            request = cr_models.UpdateInstanceEndpointStatusRequest(
+                instance_id=change.resource_id,
+                endpoint_type=INTERNET,
+                enable=False,
+                module_name=MODULE,
+            )
+            if _read_internet(cr, change.resource_id).enabled:
+                call("cr:UpdateInstanceEndpointStatus", cr.update_instance_endpoint_status, request)
+                undone.append(Change("B", ENDPOINT, change.resource_id, "disabled"))
+    added: dict[str, list[str]] = {}
+    for change in changes:
+        if change.resource_type == ENTRY and change.action == "added":
+            instance_id, _, entry = change.resource_id.split(":", 2)
+            added.setdefault(instance_id, []).append(entry)
+    for instance_id, entries in added.items():
+        undone += _remove_entries(cr, instance_id, entries)
+    return undone
+
+
+@task(name="whitelist", cache_policy=NO_CACHE)
+def ensure_whitelist(
+    creds_b: Any,
+    spec: DeploySpec,
+    *,
+    instance_id: str | None,
+    egress_ip: str | None,
+    vpc_id: str,
+    vpc_cidr: str,
+    cen_connected_vpcs: Collection[str] = (),
+    app_cen_ids: Collection[str] = (),
+) -> WhitelistResult:
+    """The registry in account B admits account A's SAE on the image's network path."""
+    state = inspect_whitelist(
+        creds_b,
+        spec,
+        instance_id=instance_id,
+        egress_ip=egress_ip,
+        vpc_id=vpc_id,
+        vpc_cidr=vpc_cidr,
+        cen_connected_vpcs=cen_connected_vpcs,
+        app_cen_ids=app_cen_ids,
+    )
+    changes = apply_whitelist(creds_b, state)
+    run_logger = get_run_logger()
+    for row in state.rows:
+        run_logger.info("whitelist %s: %s -> %s", row.resource, row.now, row.action)
+    for change in changes:
+        run_logger.info("whitelist %s %s", change.resource_id, change.action)
+    return WhitelistResult(state, tuple(changes))
+
+
+# -- internet endpoint ---------------------------------------------------------------------------
+
+
+def _internet_plan(
+    cr: Any, spec: DeploySpec, instance_id: str, egress_ip: str | None
+) -> tuple[PlanRow, bool, tuple[str, ...]]:
+    """The public path: the endpoint must be on and its ACL must admit the egress EIP.
+    Returns the row, whether to switch the endpoint on, and the entries to add."""
+    ref = spec.image.ref
+    resource = f"{instance_id} internet ACL"
+    if egress_ip is None:
+        return (
+            PlanRow(
+                STEP, "B", resource, "no egress IP", "admits the app's EIP", BLOCKED,
+                f"The app's vSwitch has no way to the Internet (see the network row), so there "
+                f"is no address to whitelist and SAE cannot reach {ref.host}. Fix the NAT "
+                "gateway / SNAT entry, or pull over the VPC domain.",
+            ),
+            False,
+            (),
+        )  # fmt: skip
+    internet = _read_internet(cr, instance_id)
+    wanted_entry = f"{ipaddress.IPv4Address(egress_ip)}/32"
+    now = ", ".join(internet.entries) or "empty"
+    if not internet.enabled:
+        now = f"endpoint disabled; {now}"
+    covering = [e for e in internet.entries if _covers(e, egress_ip)]
+    wanted = f"+ {wanted_entry}"
+    if internet.enabled and covering:
+        note = "" if wanted_entry in covering else f"{egress_ip} is inside {covering[0]}."
+        return PlanRow(STEP, "B", resource, now, f"admits {egress_ip}", OK, note), False, ()
+    if internet.enabled and not internet.entries:
+        return (
+            PlanRow(
+                STEP, "B", resource, now, f"admits {egress_ip}", OK,
+                "The ACL is empty, so the endpoint is open to the whole Internet and admits "
+                f"{egress_ip}; adding an entry would shut everyone else out, so none is added.",
+            ),
+            False,
+            (),
+        )  # fmt: skip
+    if spec.network.whitelist == "vpc-cidr":
+        return (
+            PlanRow(
+                STEP, "B", resource, now, wanted, BLOCKED,
+                f"{ref.host} is the public domain, where the ACL must admit the app's EIP "
+                f"{egress_ip}, but network.whitelist is vpc-cidr. Set network.whitelist: auto "
+                f"(or eip) to add {wanted_entry}, add it by hand, or pull over the VPC domain.",
+            ),
+            False,
+            (),
+        )  # fmt: skip
+    enable = not internet.enabled
+    add = () if covering else (wanted_entry,)
+    action = " + ".join((["enable"] if enable else []) + [f"add {e}" for e in add])
+    reason = (
+        f"The internet endpoint of {instance_id} is off; it is switched on ({ref.host})."
+        if enable
+        else ""
+    )
+    return PlanRow(STEP, "B", resource, now, wanted, action, reason), enable, add
+
+
+def _read_internet(cr: Any, instance_id: str) -> _Internet:
+    request = cr_models.GetInstanceEndpointRequest(
+        instance_id=instance_id, endpoint_type=INTERNET, module_name=MODULE
+    )
+    body = call("cr:GetInstanceEndpoint", cr.get_instance_endpoint, request).body
+    entries = tuple(str(a.entry) for a in body.acl_entries or [] if a.entry)
+    return _Internet(bool(body.enable), entries)
+
+
+def _entry_id(instance_id: str, entry: str) -> str:
+    """Terraform's id for an ACL entry: `<instance>:<endpoint type>:<entry>`."""
+    return f"{instance_id}:{INTERNET}:{entry}"
+
+
+def _remove_entries(cr: Any, instance_id: str, entries: list[str]) -> list[Change]:
+    internet = _read_internet(cr, instance_id)
+    present = [e for e in dict.fromkeys(entries) if e in internet.entries]
+    if internet.enabled and present and set(internet.entries) <= set(present):
+        logger.warning(
+            "kept %s on %s: removing them would empty the ACL of an enabled internet endpoint, "
+            "which opens it to the whole Internet",
+            ", ".join(present),
+            instance_id,
+        )
+        return []
+    undone = []
+    for entry in present:
+        request = cr_models.DeleteInstanceEndpointAclPolicyRequest(
+            instance_id=instance_id, endpoint_type=INTERNET, entry=entry, module_name=MODULE
+        )
+        call("cr:DeleteInstanceEndpointAclPolicy", cr.delete_instance_endpoint_acl_policy, request)
+        undone.append(Change("B", ENTRY, _entry_id(instance_id, entry), "removed"))
+    return undone
+
+
+# -- VPC endpoint --------------------------------------------------------------------------------
+
+
+def _vpc_row(
+    cr: Any,
+    spec: DeploySpec,
+    ref: ImageRef,
+    instance_id: str,
+    vpc_id: str,
+    vpc_cidr: str,
+    cen: _Cen,
+) -> PlanRow:
+    resource = f"{instance_id} VPC endpoint"
+    wanted = f"reachable from {vpc_id}"
+    note = (
+        " (network.whitelist: eip does not apply: the image is pulled over the VPC domain.)"
+        if spec.network.whitelist == "eip"
+        else ""
+    )
+    request = cr_models.GetInstanceVpcEndpointRequest(instance_id=instance_id, module_name=MODULE)
+    body = call("cr:GetInstanceVpcEndpoint", cr.get_instance_vpc_endpoint, request).body
+    linked = [str(v.vpc_id) for v in body.linked_vpcs or []]
+    if vpc_id in linked:
+        return PlanRow(STEP, "B", resource, f"{vpc_id} linked", wanted, OK, note.strip())
+    peers = [v for v in linked if cen.connects(v)]
+    if not peers:
+        return PlanRow(
+            STEP, "B", resource, f"{vpc_id} neither linked nor CEN-connected", wanted, BLOCKED,
+            f"{ref.host} is reachable only from VPCs linked to the VPC endpoint of "
+            f"{instance_id} (linked: {', '.join(linked) or 'none'}) or connected to one by CEN. "
+            f"Link {vpc_id} to the instance's VPC endpoint, or connect it by CEN to a linked "
+            f"VPC and add {vpc_cidr} to the VPC endpoint's ACL. The run cannot link it: "
+            f"{vpc_id} belongs to account A, and CreateInstanceVpcEndpointLinkedVpc takes only "
+            f"a VPC of the caller's account (B). Or pull over the public domain "
+            f"{ref.domains()[0]}.{note}",
+        )  # fmt: skip
+    acl = _vpc_acl(cr, instance_id)
+    covering = [e for e in acl if _covers(e, vpc_cidr)]
+    via = f"{vpc_id} via CEN to {peers[0]}"
+    if covering:
+        return PlanRow(
+            STEP, "B", resource, f"{via}; {covering[0]} in the VPC ACL", wanted, OK, note.strip()
+        )
+    return PlanRow(
+        STEP, "B", resource, f"{via}; VPC ACL lacks {vpc_cidr}", wanted, BLOCKED,
+        f"{vpc_id} reaches the VPC endpoint of {instance_id} through CEN, but the endpoint's "
+        f"ACL does not admit its CIDR {vpc_cidr}. Add {vpc_cidr} to it in the ACR console "
+        f"(instance {instance_id} > Access Control > VPC). The run cannot: the ACR API's ACL "
+        f"calls take only the internet endpoint.{note}",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Cen:
+    """Which VPCs CEN connects to the app's VPC: named ones, or ones sharing a CEN instance."""
+
+    vpcs: set[str]
+    cen_ids: set[str]
+    creds_b: Any
+    region: str
+
+    def connects(self, vpc_id: str) -> bool:
+        if vpc_id in self.vpcs:
+            return True
+        if not self.cen_ids:
+            return False
+        vpc = self.creds_b.get_client("vpc")
+        request = vpc_models.DescribeVpcAttributeRequest(region_id=self.region, vpc_id=vpc_id)
+        try:
+            body = call("vpc:DescribeVpcAttribute", vpc.describe_vpc_attribute, request).body
+        except CloudError as exc:
+            if exc.code == "InvalidVpcId.NotFound":
+                return False
+            raise
+        cens = body.associated_cens.associated_cen if body.associated_cens else None
+        return any(str(c.cen_id) in self.cen_ids for c in cens or [])
+
+
+def _vpc_acl(cr: Any, instance_id: str) -> list[str]:
+    """The VPC endpoint's ACL, which only ListInstanceEndpoint shows."""
+    request = cr_models.ListInstanceEndpointRequest(instance_id=instance_id, module_name=MODULE)
+    body = call("cr:ListInstanceEndpoint", cr.list_instance_endpoint, request).body
+    return [
+        str(a.entry)
+        for endpoint in body.endpoints or []
+        if str(endpoint.endpoint_type).lower() == "vpc"
+        for a in endpoint.acl_entries or []
+        if a.entry
+    ]
+
+
+def _covers(cidr: str, inner: str) -> bool:
+    """Whether `cidr` contains `inner`, an address or a CIDR block."""
+    try:
+        return ipaddress.IPv4Network(inner, strict=False).subnet_of(
+            ipaddress.IPv4Network(cidr, strict=False)
+        )
+    except ValueError:
+        return False

@@ -1,0 +1,869 @@
+"""The account-B steps against the sandbox, through the credential blocks: image, pull role, pull
+policy, whitelist.
+
+For each step: a fresh world plans the right actions, apply makes them, a second inspect is all
+OK and a second apply writes nothing; teardown gives back exactly the world it started from. The
+last test proves the output works: SAE in account A pulls with the role and the whitelist made here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+from alibabacloud_cr20181201 import models as cr_models
+from alibabacloud_ram20150501 import models as ram_models
+from alibabacloud_vpc20160428 import models as vpc_models
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crossdeploy import ram_policy
+from crossdeploy.plan import BLOCKED, OK, SKIP, Change
+from crossdeploy.spec import DeploySpec, parse_spec
+from sandbox.policy import Decision, PolicyDocument, trust_allows
+from sandbox.policy import Principal as SandboxPrincipal
+from sandbox.testing import SandboxAdmin, SandboxProcess
+from tasks.image import ensure_image, inspect_image
+from tasks.pull_policy import (
+    apply_pull_policy,
+    ensure_pull_policy,
+    inspect_pull_policy,
+    remove_pull_policy,
+)
+from tasks.pull_role import apply_pull_role, ensure_pull_role, inspect_pull_role, remove_pull_role
+from tasks.whitelist import apply_whitelist, ensure_whitelist, inspect_whitelist, remove_whitelist
+from tests.conftest import DEMO_SPEC, UIDS, SdkFactory, sandbox_credentials
+from tests.pull_worlds import connect_cen, variant
+from tests.sae_setup import create_app, wait_for
+
+APP_UID, REGISTRY_UID = UIDS["app"], UIDS["registry"]
+SAE = ram_policy.sae_principal(APP_UID)
+ROLE = "sae-pull-shop-web"
+EGRESS_IP = "47.96.10.20"
+APP_VPC, APP_VPC_CIDR = "vpc-app", "172.16.0.0/12"
+PERSONAL_URL = "registry.cn-hangzhou.aliyuncs.com/shop-personal/web:1.0"
+VPC_URL = "demo-registry-vpc.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1"
+VOLATILE = {"CreateDate", "UpdateDate", "AttachDate", "created_ms", "modified_ms", "NextVersion"}
+"""Timestamps, and RAM's version counter: version ids are never reused, so a removed v2 leaves the
+next one v3, as in the real service."""
+OTHER_TRUST = {
+    "Version": "1",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Principal": {"RAM": ["acs:ram::3333333333333333:root"]},
+        }
+    ],
+}
+
+
+def make_spec(**sections: dict[str, Any]) -> DeploySpec:
+    """The demo spec with some sections' fields overridden (None removes a field)."""
+    data = copy.deepcopy(DEMO_SPEC)
+    for section, fields in sections.items():
+        target = data.setdefault(section, {})
+        for key, value in fields.items():
+            if value is None:
+                target.pop(key, None)
+            else:
+                target[key] = value
+    return parse_spec(data)
+
+
+SPEC = make_spec()
+
+
+def write_count(admin: SandboxAdmin) -> int:
+    return len(admin.writes())
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def registry_world(admin: SandboxAdmin) -> Any:
+    """Everything account B owns, without timestamps."""
+    return _strip(admin.state()["registry"])
+
+
+def trust_of(sdk: SdkFactory, name: str = ROLE) -> ram_policy.Document:
+    role = sdk.ram().get_role(ram_models.GetRoleRequest(role_name=name)).body.role
+    return ram_policy.parse(role.assume_role_policy_document)
+
+
+def make_role(sdk: SdkFactory, document: ram_policy.Document, name: str = ROLE) -> None:
+    request = ram_models.CreateRoleRequest(
+        role_name=name, assume_role_policy_document=ram_policy.to_text(document)
+    )
+    sdk.ram().create_role(request)
+
+
+def internet_acl(sdk: SdkFactory) -> tuple[bool, dict[str, str]]:
+    request = cr_models.GetInstanceEndpointRequest(
+        instance_id="cri-demo", endpoint_type="internet", module_name="Registry"
+    )
+    body = sdk.cr().get_instance_endpoint(request).body
+    return bool(body.enable), {a.entry: a.comment for a in body.acl_entries or []}
+
+
+def set_endpoint(sdk: SdkFactory, *, enable: bool) -> None:
+    sdk.cr().update_instance_endpoint_status(
+        cr_models.UpdateInstanceEndpointStatusRequest(
+            instance_id="cri-demo", endpoint_type="internet", enable=enable, module_name="Registry"
+        )
+    )
+
+
+def acl(sdk: SdkFactory, entry: str, *, add: bool) -> None:
+    if add:
+        sdk.cr().create_instance_endpoint_acl_policy(
+            cr_models.CreateInstanceEndpointAclPolicyRequest(
+                instance_id="cri-demo", endpoint_type="internet", entry=entry, comment="by hand"
+            )
+        )
+    else:
+        sdk.cr().delete_instance_endpoint_acl_policy(
+            cr_models.DeleteInstanceEndpointAclPolicyRequest(
+                instance_id="cri-demo", endpoint_type="internet", entry=entry
+            )
+        )
+
+
+def role_step(creds: dict[str, Any], spec: DeploySpec = SPEC) -> Any:
+    return inspect_pull_role(creds["registry"], spec, app_uid=APP_UID, registry_uid=REGISTRY_UID)
+
+
+def policy_step(creds: dict[str, Any], spec: DeploySpec = SPEC) -> Any:
+    return inspect_pull_policy(
+        creds["registry"],
+        spec,
+        app_uid=APP_UID,
+        registry_uid=REGISTRY_UID,
+        instance_id="cri-demo" if spec.image.ref.edition == "enterprise" else None,
+    )
+
+
+def whitelist_step(creds: dict[str, Any], spec: DeploySpec = SPEC, **kw: Any) -> Any:
+    args: dict[str, Any] = {
+        "instance_id": "cri-demo" if spec.image.ref.edition == "enterprise" else None,
+        "egress_ip": EGRESS_IP,
+        "vpc_id": APP_VPC,
+        "vpc_cidr": APP_VPC_CIDR,
+        **kw,
+    }
+    return inspect_whitelist(creds["registry"], spec, **args)
+
+
+def actions(state: Any) -> list[str]:
+    return [row.action for row in state.rows]
+
+
+# -- image ---------------------------------------------------------------------------------------
+
+
+def test_image_resolves_instance_repository_and_digest(
+    creds: dict[str, Any], admin: SandboxAdmin
+) -> None:
+    state = inspect_image(creds["registry"], SPEC)
+    assert (state.instance_id, state.digest, actions(state)) == ("cri-demo", "sha256:bbbb", [OK])
+    assert state.repo_id and state.repo_id.startswith("crr-")
+    assert state.rows[0].now == "exists (sha256:bbbb)"
+    assert write_count(admin) == 0
+
+
+def test_image_instance_found_by_domain_name(creds: dict[str, Any]) -> None:
+    state = inspect_image(creds["registry"], make_spec(image={"instance_id": None}))
+    assert (state.instance_id, actions(state)) == ("cri-demo", [OK])
+    assert "cri-demo" in state.rows[0].reason
+
+
+def test_image_instance_of_another_domain_is_blocked(creds: dict[str, Any]) -> None:
+    url = "other-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1"
+    state = inspect_image(creds["registry"], make_spec(image={"url": url}))
+    assert actions(state) == [BLOCKED]
+    assert "AcrInstanceId is not the image's instance" in state.rows[0].reason
+    assert "'demo'" in state.rows[0].reason and "'other'" in state.rows[0].reason
+
+
+def test_image_unknown_instance_is_blocked(creds: dict[str, Any]) -> None:
+    state = inspect_image(creds["registry"], make_spec(image={"instance_id": "cri-nope"}))
+    assert actions(state) == [BLOCKED]
+    assert "set image.instance_id: cri-demo" in state.rows[0].reason
+
+
+def test_image_missing_tag_names_the_newest_tags(creds: dict[str, Any]) -> None:
+    url = "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:9.9"
+    state = inspect_image(creds["registry"], make_spec(image={"url": url}))
+    assert actions(state) == [BLOCKED] and state.digest is None
+    assert state.rows[0].now == "tag missing"
+    assert "newest tags: 1.1, 1.0" in state.rows[0].reason
+
+
+def test_image_missing_repository_names_the_namespace_repositories(
+    creds: dict[str, Any],
+) -> None:
+    url = "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/nope:1.0"
+    state = inspect_image(creds["registry"], make_spec(image={"url": url}))
+    assert actions(state) == [BLOCKED]
+    assert "shop/web, shop/worker" in state.rows[0].reason
+
+
+def test_image_personal_edition_is_not_checked(creds: dict[str, Any], admin: SandboxAdmin) -> None:
+    state = inspect_image(
+        creds["registry"], make_spec(image={"url": PERSONAL_URL, "instance_id": None})
+    )
+    assert (state.edition, state.instance_id, actions(state)) == ("personal", None, [OK])
+    assert state.rows[0].now == "not checked (Personal Edition)"
+    assert admin.requests() == []
+
+
+def test_image_in_another_region_works_over_the_public_domain_only(
+    creds: dict[str, Any],
+) -> None:
+    url = "demo-registry.cn-shanghai.cr.aliyuncs.com/shop/web:1.1"
+    state = inspect_image(creds["registry"], make_spec(image={"url": url}))
+    assert actions(state) == [OK, OK]
+    assert "public domain only" in state.rows[1].reason
+
+
+# -- role ----------------------------------------------------------------------------------------
+
+
+def test_role_fresh_world_create_then_nothing(creds: dict[str, Any], admin: SandboxAdmin) -> None:
+    state = role_step(creds)
+    assert (state.action, actions(state)) == ("create", ["create"])
+    assert state.role_arn == f"acs:ram::{REGISTRY_UID}:role/{ROLE}"
+    changes = apply_pull_role(creds["registry"], state)
+    assert changes == [Change("B", "ram.role", ROLE, "created", state.role_arn)]
+    ram = creds["registry"].get_client("ram")
+    role = ram.get_role(ram_models.GetRoleRequest(role_name=ROLE)).body.role
+    assert ram_policy.same_document(
+        ram_policy.parse(role.assume_role_policy_document), ram_policy.sae_trust_policy(APP_UID)
+    )
+    assert role.description == (
+        f"SAE image pull for shop-web (account {APP_UID}); managed by sae-crossdeploy"
+    )
+    again = role_step(creds)
+    assert actions(again) == [OK]
+    before = write_count(admin)
+    assert apply_pull_role(creds["registry"], again) == []
+    assert write_count(admin) == before
+
+
+def test_role_merge_keeps_other_statements(
+    creds: dict[str, Any], sdk: SdkFactory, admin: SandboxAdmin
+) -> None:
+    make_role(sdk, OTHER_TRUST)
+    start = registry_world(admin)
+    state = role_step(creds)
+    assert (state.action, actions(state)) == ("merge", ["update trust"])
+    changes = apply_pull_role(creds["registry"], state)
+    assert [c.action for c in changes] == ["trust-merged"]
+    trust = trust_of(sdk)
+    assert ram_policy.statements(trust)[0] == OTHER_TRUST["Statement"][0]
+    assert ram_policy.allowed_principals(trust) == {
+        ("RAM", "acs:ram::3333333333333333:root"),
+        ("Service", SAE),
+    }
+    assert actions(role_step(creds)) == [OK]
+    remove_pull_role(creds["registry"], changes)
+    assert ram_policy.same_document(trust_of(sdk), OTHER_TRUST)
+    assert registry_world(admin) == start
+
+
+def test_role_exclusive_trust_replaces_and_teardown_restores(
+    creds: dict[str, Any], sdk: SdkFactory, admin: SandboxAdmin
+) -> None:
+    make_role(sdk, OTHER_TRUST)
+    start = registry_world(admin)
+    spec = make_spec(access={"exclusive_trust": True})
+    state = role_step(creds, spec)
+    assert (state.action, actions(state)) == ("replace", ["update trust"])
+    assert "loses the right" in state.rows[0].reason
+    changes = apply_pull_role(creds["registry"], state)
+    assert ram_policy.same_document(trust_of(sdk), ram_policy.sae_trust_policy(APP_UID))
+    assert actions(role_step(creds, spec)) == [OK]
+    remove_pull_role(creds["registry"], changes)
+    assert registry_world(admin) == start
+
+
+def test_role_deny_on_sae_is_blocked(
+    creds: dict[str, Any], sdk: SdkFactory, admin: SandboxAdmin
+) -> None:
+    deny = {"Effect": "Deny", "Action": "sts:AssumeRole", "Principal": {"Service": [SAE]}}
+    make_role(sdk, {"Version": "1", "Statement": [*OTHER_TRUST["Statement"], deny]})
+    state = role_step(creds)
+    assert (state.action, actions(state)) == ("blocked", [BLOCKED])
+    assert "Deny" in state.rows[0].reason and "exclusive_trust" in state.rows[0].reason
+    before = write_count(admin)
+    assert apply_pull_role(creds["registry"], state) == []
+    assert write_count(admin) == before
+    exclusive = role_step(creds, make_spec(access={"exclusive_trust": True}))
+    assert exclusive.action == "replace"
+
+
+def test_role_create_converges_after_a_lost_reply(
+    creds: dict[str, Any], admin: SandboxAdmin
+) -> None:
+    admin.set_faults({"action": "CreateRole", "lose_response": True, "times": 1})
+    state = role_step(creds)
+    changes = apply_pull_role(creds["registry"], state)
+    assert changes == [Change("B", "ram.role", ROLE, "created", state.role_arn)]
+    creates = [r for r in admin.requests() if r["action"] == "CreateRole"]
+    # The first create committed but its reply was lost (503); `call` retried, RAM said the role
+    # exists, and apply re-read it and found its own role.
+    assert [(r["status"], r["code"]) for r in creates][1:] == [(409, "EntityAlreadyExists.Role")]
+    assert creates[0]["status"] == 503
+    assert list(admin.state()["registry"]["global"]["ram_role"]) == [ROLE]
+    assert actions(role_step(creds)) == [OK]
+
+
+def test_role_created_by_someone_else_meanwhile_is_merged_not_claimed(
+    creds: dict[str, Any], sdk: SdkFactory
+) -> None:
+    state = role_step(creds)
+    make_role(sdk, OTHER_TRUST)
+    changes = apply_pull_role(creds["registry"], state)
+    assert [c.action for c in changes] == ["trust-merged"]
+    assert ram_policy.allowed_principals(trust_of(sdk)) == {
+        ("RAM", "acs:ram::3333333333333333:root"),
+        ("Service", SAE),
+    }
+
+
+def test_role_remove_deletes_only_what_it_created_and_is_idempotent(
+    creds: dict[str, Any], admin: SandboxAdmin
+) -> None:
+    start = registry_world(admin)
+    changes = apply_pull_role(creds["registry"], role_step(creds))
+    assert [c.action for c in remove_pull_role(creds["registry"], changes)] == ["deleted"]
+    assert registry_world(admin) == start
+    before = write_count(admin)
+    assert remove_pull_role(creds["registry"], changes) == []
+    # Deleting an already-deleted role is one harmless 404; nothing changes.
+    assert registry_world(admin) == start
+    assert write_count(admin) - before <= 1
+
+
+# -- trust merge: never widens -------------------------------------------------------------------
+
+_PRINCIPALS = {
+    "RAM": [
+        "acs:ram::3333333333333333:root",
+        f"acs:ram::{APP_UID}:root",
+        f"acs:ram::{REGISTRY_UID}:role/admin",
+        "*",
+    ],
+    "Service": [
+        "ecs.aliyuncs.com",
+        "sae.aliyuncs.com",
+        "3333333333333333@sae.aliyuncs.com",
+        SAE,
+        SAE.upper(),
+    ],
+}
+
+
+@st.composite
+def trust_statements(draw: st.DrawFn) -> dict[str, Any]:
+    kinds = draw(
+        st.lists(st.sampled_from(sorted(_PRINCIPALS)), min_size=1, max_size=2, unique=True)
+    )
+    principal: dict[str, Any] = {}
+    for kind in kinds:
+        values = draw(st.lists(st.sampled_from(_PRINCIPALS[kind]), min_size=1, max_size=3))
+        principal[kind] = values[0] if len(values) == 1 and draw(st.booleans()) else values
+    statement: dict[str, Any] = {
+        "Effect": draw(st.sampled_from(["Allow", "Allow", "Deny"])),
+        "Action": draw(st.sampled_from(["sts:AssumeRole", "sts:*", "*", ["sts:AssumeRole"]])),
+        "Principal": principal,
+    }
+    if draw(st.integers(0, 4)) == 0:
+        statement["Condition"] = {"StringEquals": {"sts:ExternalId": "abc"}}
+    return statement
+
+
+@st.composite
+def trust_documents(draw: st.DrawFn) -> ram_policy.Document:
+    items = draw(st.lists(trust_statements(), min_size=1, max_size=4))
+    single = len(items) == 1 and draw(st.booleans())
+    return {"Version": "1", "Statement": items[0] if single else items}
+
+
+@settings(max_examples=300)
+@given(document=trust_documents())
+def test_merge_adds_exactly_the_sae_principal(document: ram_policy.Document) -> None:
+    before = copy.deepcopy(document)
+    merged = ram_policy.merge_sae_trust(document, APP_UID)
+    assert document == before
+    assert ram_policy.statements(merged)[:-1] == ram_policy.statements(document)
+    assert ram_policy.allowed_principals(merged) == ram_policy.allowed_principals(document) | {
+        ("Service", SAE)
+    }
+    if any("Condition" in s for s in ram_policy.statements(document)):
+        return  # conditions are judged worst-case here; the sandbox evaluates them
+    verdict = ram_policy.sae_trust_verdict(document, APP_UID)
+    sae = SandboxPrincipal(APP_UID, "service", "sae.aliyuncs.com")
+
+    def judge(doc: ram_policy.Document) -> Decision:
+        return trust_allows(
+            PolicyDocument.parse(ram_policy.to_text(doc), "trust"), sae, REGISTRY_UID
+        )
+
+    expected = {"allowed": Decision.ALLOW, "denied": Decision.DENY}
+    assert judge(document) is expected.get(verdict, Decision.IMPLICIT_DENY)
+    assert judge(merged) is (Decision.DENY if verdict == "denied" else Decision.ALLOW)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(document=trust_documents())
+def test_role_step_never_widens_a_real_trust_policy(
+    creds: dict[str, Any], sdk: SdkFactory, document: ram_policy.Document
+) -> None:
+    name = f"prop-{uuid.uuid4().hex[:12]}"
+    make_role(sdk, document, name)
+    state = role_step(creds, make_spec(access={"role_name": name}))
+    apply_pull_role(creds["registry"], state)
+    after = trust_of(sdk, name)
+    if state.action == "merge":
+        assert ram_policy.allowed_principals(after) == ram_policy.allowed_principals(document) | {
+            ("Service", SAE)
+        }
+        assert ram_policy.statements(after)[:-1] == ram_policy.statements(document)
+    else:
+        assert state.action in ("none", "blocked")
+        assert ram_policy.same_document(after, document)
+    sdk.ram().delete_role(ram_models.DeleteRoleRequest(role_name=name))
+
+
+# -- policy --------------------------------------------------------------------------------------
+
+
+def test_policy_fresh_world_create_attach_then_nothing(
+    creds: dict[str, Any], admin: SandboxAdmin, sdk: SdkFactory
+) -> None:
+    apply_pull_role(creds["registry"], role_step(creds))
+    state = policy_step(creds)
+    assert actions(state) == ["create + attach"]
+    changes = apply_pull_policy(creds["registry"], state)
+    assert [(c.resource_type, c.action) for c in changes] == [
+        ("ram.policy", "created"),
+        ("ram.attachment", "attached"),
+    ]
+    body = (
+        sdk.ram()
+        .get_policy(ram_models.GetPolicyRequest(policy_name=ROLE, policy_type="Custom"))
+        .body
+    )
+    document = ram_policy.parse(body.default_policy_version.policy_document)
+    (statement,) = ram_policy.statements(document)
+    assert statement["Action"] == list(ram_policy.PULL_ACTIONS)
+    assert statement["Resource"] == [
+        f"acs:cr:*:{REGISTRY_UID}:instance/cri-demo",
+        f"acs:cr:*:{REGISTRY_UID}:repository/cri-demo/shop/web",
+    ]
+    assert "managed by sae-crossdeploy" in body.policy.description
+    again = policy_step(creds)
+    assert actions(again) == [OK]
+    before = write_count(admin)
+    assert apply_pull_policy(creds["registry"], again) == []
+    assert write_count(admin) == before
+
+
+def _custom_policy(sdk: SdkFactory, *documents: str, attach: bool = False) -> None:
+    ram = sdk.ram()
+    ram.create_policy(
+        ram_models.CreatePolicyRequest(policy_name=ROLE, policy_document=documents[0])
+    )
+    for document in documents[1:]:
+        ram.create_policy_version(
+            ram_models.CreatePolicyVersionRequest(
+                policy_name=ROLE, policy_document=document, set_as_default=True
+            )
+        )
+    if attach:
+        ram.attach_policy_to_role(
+            ram_models.AttachPolicyToRoleRequest(
+                policy_type="Custom", policy_name=ROLE, role_name=ROLE
+            )
+        )
+
+
+def _versions(sdk: SdkFactory) -> list[tuple[str, bool]]:
+    body = (
+        sdk.ram()
+        .list_policy_versions(
+            ram_models.ListPolicyVersionsRequest(policy_name=ROLE, policy_type="Custom")
+        )
+        .body
+    )
+    return sorted(
+        (v.version_id, bool(v.is_default_version)) for v in body.policy_versions.policy_version
+    )
+
+
+def _wide(n: int) -> str:
+    return json.dumps(
+        {
+            "Version": "1",
+            "Statement": [{"Effect": "Allow", "Action": f"cr:Get{n}", "Resource": "*"}],
+        }
+    )
+
+
+def test_policy_drift_gets_a_new_default_version_and_teardown_restores(
+    creds: dict[str, Any], sdk: SdkFactory, admin: SandboxAdmin
+) -> None:
+    make_role(sdk, ram_policy.sae_trust_policy(APP_UID))
+    _custom_policy(sdk, _wide(1), attach=True)
+    start = registry_world(admin)
+    state = policy_step(creds)
+    assert actions(state) == ["new version"]
+    assert state.rows[0].now == "v1 grants something else, attached"
+    changes = apply_pull_policy(creds["registry"], state)
+    assert changes == [Change("B", "ram.policy-version", f"{ROLE}/v2", "created", "v1")]
+    assert _versions(sdk) == [("v1", False), ("v2", True)]
+    assert actions(policy_step(creds)) == [OK]
+    remove_pull_policy(creds["registry"], changes)
+    assert registry_world(admin) == start
+
+
+def test_policy_at_five_versions_rotates_the_oldest(creds: dict[str, Any], sdk: SdkFactory) -> None:
+    make_role(sdk, ram_policy.sae_trust_policy(APP_UID))
+    _custom_policy(sdk, *(_wide(n) for n in range(1, 6)))
+    assert len(_versions(sdk)) == 5
+    state = policy_step(creds)
+    assert actions(state) == ["new version + attach"]
+    apply_pull_policy(creds["registry"], state)
+    assert _versions(sdk) == [
+        ("v2", False),
+        ("v3", False),
+        ("v4", False),
+        ("v5", False),
+        ("v6", True),
+    ]
+    assert actions(policy_step(creds)) == [OK]
+
+
+def test_policy_only_attach(creds: dict[str, Any], sdk: SdkFactory) -> None:
+    make_role(sdk, ram_policy.sae_trust_policy(APP_UID))
+    wanted = ram_policy.pull_policy(
+        REGISTRY_UID, instance_id="cri-demo", namespace="shop", repo="web"
+    )
+    # The same document written differently (order, spacing, one-vs-list) is the same policy.
+    (statement,) = wanted["Statement"]
+    reordered = {
+        "Statement": {**statement, "Action": list(reversed(statement["Action"]))},
+        "Version": "1",
+    }
+    _custom_policy(sdk, json.dumps(reordered, indent=2))
+    assert actions(policy_step(creds)) == ["attach"]
+
+
+def test_policy_created_by_someone_else_meanwhile_is_repaired_not_claimed(
+    creds: dict[str, Any], sdk: SdkFactory
+) -> None:
+    apply_pull_role(creds["registry"], role_step(creds))
+    state = policy_step(creds)
+    _custom_policy(sdk, _wide(1))
+    changes = apply_pull_policy(creds["registry"], state)
+    assert [(c.resource_type, c.action) for c in changes] == [
+        ("ram.policy-version", "created"),
+        ("ram.attachment", "attached"),
+    ]
+    assert actions(policy_step(creds)) == [OK]
+
+
+def test_pull_policy_grants_the_pull_and_nothing_else() -> None:
+    document = ram_policy.pull_policy(
+        REGISTRY_UID, instance_id="cri-demo", namespace="shop", repo="web"
+    )
+    base = f"acs:cr:cn-hangzhou:{REGISTRY_UID}"
+    decide = ram_policy.permission_decision
+    assert decide([document], "cr:GetAuthorizationToken", f"{base}:instance/cri-demo") == "allow"
+    assert (
+        decide([document], "cr:PullRepository", f"{base}:repository/cri-demo/shop/web") == "allow"
+    )
+    assert decide([document], "cr:PullRepository", f"{base}:repository/cri-demo/shop/worker") == (
+        "implicit-deny"
+    )
+    assert decide([document], "cr:PushRepository", f"{base}:repository/cri-demo/shop/web") == (
+        "implicit-deny"
+    )
+    deny = {"Version": "1", "Statement": [{"Effect": "Deny", "Action": "cr:*", "Resource": "*"}]}
+    assert decide(
+        [document, deny], "cr:PullRepository", f"{base}:repository/cri-demo/shop/web"
+    ) == ("deny")
+
+
+@pytest.mark.parametrize(
+    ("action", "code"),
+    [
+        ("CreatePolicy", "EntityAlreadyExists.Policy"),
+        ("AttachPolicyToRole", "EntityAlreadyExists.Role.Policy"),
+    ],
+)
+def test_policy_converges_after_a_lost_reply(
+    creds: dict[str, Any], admin: SandboxAdmin, action: str, code: str
+) -> None:
+    apply_pull_role(creds["registry"], role_step(creds))
+    admin.set_faults({"action": action, "lose_response": True, "times": 1})
+    changes = apply_pull_policy(creds["registry"], policy_step(creds))
+    assert [(c.resource_type, c.action) for c in changes] == [
+        ("ram.policy", "created"),
+        ("ram.attachment", "attached"),
+    ]
+    assert [r["code"] for r in admin.requests() if r["action"] == action][-1] == code
+    assert actions(policy_step(creds)) == [OK]
+
+
+# -- whitelist -----------------------------------------------------------------------------------
+
+
+def test_whitelist_adds_the_egress_ip_then_nothing(
+    creds: dict[str, Any], sdk: SdkFactory, admin: SandboxAdmin
+) -> None:
+    start = registry_world(admin)
+    state = whitelist_step(creds)
+    assert actions(state) == ["add 47.96.10.20/32"]
+    assert state.rows[0].now == "127.0.0.1/32"
+    changes = apply_whitelist(creds["registry"], state)
+    assert changes == [
+        Change(
+            "B",
+            "cr.acl-entry",
+            "cri-demo:internet:47.96.10.20/32",
+            "added",
+            "sae-crossdeploy:shop-web",
+        )
+    ]
+    assert internet_acl(sdk) == (
+        True,
+        {
+            "127.0.0.1/32": "added when the internet endpoint was enabled",
+            "47.96.10.20/32": "sae-crossdeploy:shop-web",
+        },
+    )
+    again = whitelist_step(creds)
+    assert actions(again) == [OK]
+    before = write_count(admin)
+    assert apply_whitelist(creds["registry"], again) == []
+    assert write_count(admin) == before
+    remove_whitelist(creds["registry"], changes)
+    assert registry_world(admin) == start
+
+
+def test_whitelist_enables_a_disabled_endpoint_and_teardown_restores(
+    creds: dict[str, Any], sdk: SdkFactory, admin: SandboxAdmin
+) -> None:
+    acl(sdk, "127.0.0.1/32", add=False)
+    set_endpoint(sdk, enable=False)
+    start = registry_world(admin)
+    state = whitelist_step(creds)
+    assert actions(state) == ["enable + add 47.96.10.20/32"]
+    changes = apply_whitelist(creds["registry"], state)
+    assert [(c.resource_type, c.resource_id, c.action) for c in changes] == [
+        ("cr.internet-endpoint", "cri-demo", "enabled"),
+        ("cr.acl-entry", "cri-demo:internet:127.0.0.1/32", "added"),
+        ("cr.acl-entry", "cri-demo:internet:47.96.10.20/32", "added"),
+    ]
+    enabled, entries = internet_acl(sdk)
+    assert enabled and set(entries) == {"127.0.0.1/32", "47.96.10.20/32"}
+    assert actions(whitelist_step(creds)) == [OK]
+    remove_whitelist(creds["registry"], changes)
+    assert registry_world(admin) == start
+    before = write_count(admin)
+    assert remove_whitelist(creds["registry"], changes) == []
+    assert write_count(admin) == before
+
+
+def test_whitelist_only_enables_when_the_acl_already_admits(
+    creds: dict[str, Any], sdk: SdkFactory
+) -> None:
+    set_endpoint(sdk, enable=False)
+    acl(sdk, "47.96.0.0/16", add=True)
+    state = whitelist_step(creds)
+    assert actions(state) == ["enable"]
+    changes = apply_whitelist(creds["registry"], state)
+    assert [c.action for c in changes] == ["enabled"]
+
+
+def test_whitelist_containing_entry_counts(
+    creds: dict[str, Any], sdk: SdkFactory, admin: SandboxAdmin
+) -> None:
+    acl(sdk, "47.96.0.0/16", add=True)
+    state = whitelist_step(creds)
+    assert actions(state) == [OK]
+    assert "inside 47.96.0.0/16" in state.rows[0].reason
+    before = write_count(admin)
+    assert apply_whitelist(creds["registry"], state) == []
+    assert write_count(admin) == before
+
+
+def test_whitelist_empty_acl_is_open_and_left_alone(creds: dict[str, Any], sdk: SdkFactory) -> None:
+    acl(sdk, "127.0.0.1/32", add=False)
+    state = whitelist_step(creds)
+    assert actions(state) == [OK]
+    assert "whole Internet" in state.rows[0].reason
+
+
+def test_whitelist_none_is_skipped(creds: dict[str, Any], admin: SandboxAdmin) -> None:
+    state = whitelist_step(creds, make_spec(network={"whitelist": "none"}))
+    assert actions(state) == [SKIP]
+    assert apply_whitelist(creds["registry"], state) == []
+    assert admin.requests() == []
+
+
+def test_whitelist_without_egress_is_blocked(creds: dict[str, Any]) -> None:
+    state = whitelist_step(creds, egress_ip=None)
+    assert actions(state) == [BLOCKED]
+    assert "network row" in state.rows[0].reason
+
+
+def test_whitelist_vpc_cidr_on_the_public_domain_is_blocked(creds: dict[str, Any]) -> None:
+    state = whitelist_step(creds, make_spec(network={"whitelist": "vpc-cidr"}))
+    assert actions(state) == [BLOCKED]
+    assert "network.whitelist: auto" in state.rows[0].reason
+
+
+def test_whitelist_personal_edition_has_none(creds: dict[str, Any]) -> None:
+    spec = make_spec(image={"url": PERSONAL_URL, "instance_id": None})
+    state = whitelist_step(creds, spec)
+    assert (actions(state), state.rows[0].now) == ([OK], "no whitelist (Personal Edition)")
+
+
+def test_whitelist_vpc_domain_linked_vpc_is_ok(creds: dict[str, Any]) -> None:
+    spec = make_spec(image={"url": VPC_URL})
+    state = whitelist_step(creds, spec, vpc_id="vpc-reg", vpc_cidr="192.168.0.0/16")
+    assert actions(state) == [OK]
+    assert state.rows[0].now == "vpc-reg linked"
+
+
+def test_whitelist_vpc_domain_unconnected_vpc_is_blocked(creds: dict[str, Any]) -> None:
+    state = whitelist_step(creds, make_spec(image={"url": VPC_URL}))
+    assert actions(state) == [BLOCKED]
+    reason = state.rows[0].reason
+    assert "Link vpc-app" in reason and "CreateInstanceVpcEndpointLinkedVpc" in reason
+    assert "account A" in reason
+
+
+def test_whitelist_vpc_domain_cen_without_acl_entry_is_blocked(creds: dict[str, Any]) -> None:
+    spec = make_spec(image={"url": VPC_URL})
+    state = whitelist_step(creds, spec, cen_connected_vpcs=["vpc-reg"])
+    assert actions(state) == [BLOCKED]
+    assert "ACL lacks 172.16.0.0/12" in state.rows[0].now
+    assert "ACR console" in state.rows[0].reason
+
+
+@pytest.fixture(scope="module")
+def cen_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+    """The demo world with vpc-app CEN-connected to vpc-reg and its CIDR in the VPC ACL."""
+    path = tmp_path_factory.mktemp("cen-world") / "world.yaml"
+    path.write_text(yaml.safe_dump(variant(connect_cen)))
+    with SandboxProcess(world=path) as process:
+        yield process
+
+
+def test_whitelist_vpc_domain_cen_with_acl_entry_is_ok(cen_sandbox: SandboxProcess) -> None:
+    registry = sandbox_credentials(cen_sandbox.url, "registry")
+    app = SdkFactory(cen_sandbox.endpoint).vpc("app")
+    request = vpc_models.DescribeVpcAttributeRequest(region_id="cn-hangzhou", vpc_id=APP_VPC)
+    cens = app.describe_vpc_attribute(request).body.associated_cens.associated_cen
+    state = inspect_whitelist(
+        registry,
+        make_spec(image={"url": VPC_URL}),
+        instance_id="cri-demo",
+        egress_ip=None,
+        vpc_id=APP_VPC,
+        vpc_cidr=APP_VPC_CIDR,
+        app_cen_ids=[c.cen_id for c in cens],
+    )
+    assert actions(state) == [OK]
+    assert state.rows[0].now == "vpc-app via CEN to vpc-reg; 172.16.0.0/12 in the VPC ACL"
+
+
+# -- teardown and the proof ----------------------------------------------------------------------
+
+
+def test_teardown_of_everything_gives_back_the_starting_world(
+    creds: dict[str, Any], admin: SandboxAdmin
+) -> None:
+    start = registry_world(admin)
+    registry = creds["registry"]
+    changes = apply_pull_role(registry, role_step(creds))
+    changes += apply_pull_policy(registry, policy_step(creds))
+    changes += apply_whitelist(registry, whitelist_step(creds))
+    assert registry_world(admin) != start
+    undone = remove_pull_policy(registry, changes)
+    undone += remove_pull_role(registry, changes)
+    undone += remove_whitelist(registry, changes)
+    assert [(c.resource_type, c.action) for c in undone] == [
+        ("ram.attachment", "detached"),
+        ("ram.policy", "deleted"),
+        ("ram.role", "deleted"),
+        ("cr.acl-entry", "removed"),
+    ]
+    assert registry_world(admin) == start
+
+
+def test_ensured_role_policy_and_whitelist_let_sae_pull(
+    prefect_harness: None, fast_creds: dict[str, Any], fast_sdk: SdkFactory
+) -> None:
+    from prefect import flow
+
+    registry = fast_creds["registry"]
+
+    @flow
+    def account_b() -> list[Any]:
+        image = ensure_image(registry, SPEC)
+        role = ensure_pull_role(registry, SPEC, app_uid=APP_UID, registry_uid=REGISTRY_UID)
+        policy = ensure_pull_policy(
+            registry,
+            SPEC,
+            app_uid=APP_UID,
+            registry_uid=REGISTRY_UID,
+            instance_id=image.state.instance_id,
+        )
+        whitelist = ensure_whitelist(
+            registry,
+            SPEC,
+            instance_id=image.state.instance_id,
+            egress_ip=EGRESS_IP,
+            vpc_id=APP_VPC,
+            vpc_cidr=APP_VPC_CIDR,
+        )
+        return [image, role, policy, whitelist]
+
+    image, role, policy, whitelist = account_b()
+    assert [len(r.changes) for r in (image, role, policy, whitelist)] == [0, 1, 2, 1]
+    secret = registry.access_key_secret.get_secret_value()
+    assert secret not in repr([image, role, policy, whitelist])
+    _, order = create_app(fast_sdk, role.state.role_arn)
+    assert wait_for(fast_sdk, order).status == 2
+
+
+def test_personal_edition_policy_scope_lets_sae_pull(
+    fast_creds: dict[str, Any], fast_sdk: SdkFactory
+) -> None:
+    registry = fast_creds["registry"]
+    spec = make_spec(image={"url": PERSONAL_URL, "instance_id": None})
+    role = inspect_pull_role(registry, spec, app_uid=APP_UID, registry_uid=REGISTRY_UID)
+    apply_pull_role(registry, role)
+    policy = inspect_pull_policy(
+        registry, spec, app_uid=APP_UID, registry_uid=REGISTRY_UID, instance_id=None
+    )
+    apply_pull_policy(registry, policy)
+    _, order = create_app(fast_sdk, role.role_arn, image_url=PERSONAL_URL, acr_instance_id=None)
+    assert wait_for(fast_sdk, order).status == 2
