@@ -77,3 +77,27 @@ def test_per_product_endpoint_and_unknown_product(creds: dict[str, Any]) -> None
     assert broken.get_client("sts").get_caller_identity().body.account_id == UIDS["app"]
     with pytest.raises(ValueError, match="unknown product"):
         creds["app"].get_client("ecs")
+
+
+def test_prefect_block_register_finds_both_blocks(prefect_harness: None) -> None:
+    """`prefect block register -m blocks`, as the README says, against the test server."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prefect.settings import PREFECT_API_URL
+
+    prefect = Path(sys.executable).parent / "prefect"
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    done = subprocess.run(
+        [str(prefect), "block", "register", "-m", "blocks"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    output = " ".join(done.stdout.split())
+    assert "Alibaba Cloud Credentials" in output and "ACR Registry Login" in output
