@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from crossdeploy.spec import DeploySpec
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox cloud.")
@@ -15,16 +20,24 @@ app.add_typer(sandbox_app, name="sandbox")
 SpecArg = Annotated[Path, typer.Argument(help="Deploy spec (YAML).", exists=False)]
 
 
+def _spec_or_exit(out: Console, path: Path) -> DeploySpec:
+    """The spec, or every problem printed and exit code 2 (before any API call)."""
+    from crossdeploy.runner import read_spec
+
+    spec = read_spec(out, path)
+    if spec is None:
+        raise typer.Exit(2)
+    return spec
+
+
 @app.command("plan")
 def plan(spec_path: SpecArg) -> None:
     """Check every precondition in both accounts and print the plan; changes nothing."""
     from crossdeploy.render import console
-    from crossdeploy.runner import read_spec, report, run_deploy
+    from crossdeploy.runner import report, run_deploy
 
     out = console()
-    spec = read_spec(out, spec_path)
-    if spec is None:
-        raise typer.Exit(2)
+    spec = _spec_or_exit(out, spec_path)
     raise typer.Exit(report(out, run_deploy(spec, dry_run=True)))
 
 
@@ -35,12 +48,10 @@ def deploy(
 ) -> None:
     """Run the cross_account_deploy flow for the spec."""
     from crossdeploy.render import console
-    from crossdeploy.runner import read_spec, report, run_deploy
+    from crossdeploy.runner import report, run_deploy
 
     out = console()
-    spec = read_spec(out, spec_path)
-    if spec is None:
-        raise typer.Exit(2)
+    spec = _spec_or_exit(out, spec_path)
     raise typer.Exit(report(out, run_deploy(spec, dry_run=dry_run)))
 
 
@@ -48,12 +59,10 @@ def deploy(
 def teardown(spec_path: SpecArg) -> None:
     """Remove what deploy created for the spec (app, secret, whitelist entries, role, policy)."""
     from crossdeploy.render import console
-    from crossdeploy.runner import read_spec, report, run_teardown
+    from crossdeploy.runner import report, run_teardown
 
     out = console()
-    spec = read_spec(out, spec_path)
-    if spec is None:
-        raise typer.Exit(2)
+    spec = _spec_or_exit(out, spec_path)
     raise typer.Exit(report(out, run_teardown(spec)))
 
 

@@ -126,6 +126,14 @@ def _invalid(name: str, reason: str) -> ApiError:
     )
 
 
+def _invalid_status() -> ApiError:
+    return ApiError(
+        400,
+        "Application.InvalidStatus",
+        "The application status is abnormal. Please try again later.",
+    )
+
+
 def _not_empty(name: str) -> ApiError:
     return ApiError(400, "InvalidParameter.NotEmpty", f"You must specify the parameter {name}.")
 
@@ -548,11 +556,7 @@ def create_application(call: Call) -> dict[str, Any]:
 def deploy_application(call: Call) -> dict[str, Any]:
     scope, app = app_or_404(call)
     if app["deleting"]:
-        raise ApiError(
-            400,
-            "Application.InvalidStatus",
-            "The application status is abnormal. Please try again later.",
-        )
+        raise _invalid_status()
     _require_idle(call.tx, scope, app)
     config = {**app["config"], **_collect(call, DEPLOY_PARAMS)}
     _check_config(config)
@@ -602,11 +606,7 @@ def stop_application(call: Call) -> dict[str, Any]:
     scope, app = app_or_404(call)
     _require_idle(call.tx, scope, app)
     if app["stopped"]:
-        raise ApiError(
-            400,
-            "Application.InvalidStatus",
-            "The application status is abnormal. Please try again later.",
-        )
+        raise _invalid_status()
     order = _start(call, scope, app, "CoStopApplication", dict(app["config"]))
     return {"Data": {"ChangeOrderId": order["ChangeOrderId"]}}
 
@@ -615,11 +615,7 @@ def start_application(call: Call) -> dict[str, Any]:
     scope, app = app_or_404(call)
     _require_idle(call.tx, scope, app)
     if not app["stopped"]:
-        raise ApiError(
-            400,
-            "Application.InvalidStatus",
-            "The application status is abnormal. Please try again later.",
-        )
+        raise _invalid_status()
     order = _start(call, scope, app, "CoStartApplication", dict(app["config"]))
     return {"Data": {"ChangeOrderId": order["ChangeOrderId"]}}
 
