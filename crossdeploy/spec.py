@@ -251,6 +251,14 @@ class DeploySpec(_Strict):
         return self.access.policy_name or f"sae-pull-{self.app.name}"[:128]
 
 
+def with_image_tag(spec: DeploySpec, tag: str) -> DeploySpec:
+    """The same spec deploying another tag of the same repository (validated)."""
+    url = spec.image.ref.with_tag(tag).url
+    data = spec.model_dump()
+    data["image"]["url"] = url
+    return parse_spec(data, f"image tag {tag!r}")
+
+
 class SpecError(ValueError):
     """An invalid spec: one line per problem, each naming its field path."""
 

@@ -24,7 +24,7 @@ from crossdeploy import audit
 from crossdeploy.diagnosis import diagnose, roll_back
 from crossdeploy.plan import Change, Plan
 from crossdeploy.planner import Accounts, Inspection, inspect_all, make_plan, resolve_accounts
-from crossdeploy.spec import DeploySpec
+from crossdeploy.spec import DeploySpec, with_image_tag
 from tasks.application import ApplicationResult, apply_application, inspect_application
 from tasks.change_order import follow
 from tasks.pull_policy import apply_pull_policy
@@ -113,9 +113,17 @@ def _record(spec: DeploySpec, accounts: Accounts, changes: list[Change]) -> None
 
 
 @flow(name="cross-account-deploy", log_prints=True)
-def cross_account_deploy(spec: DeploySpec, dry_run: bool = False) -> DeployResult:
-    """Deploy an SAE app in account A from a private image in account B's ACR."""
+def cross_account_deploy(
+    spec: DeploySpec, dry_run: bool = False, image_tag: str | None = None
+) -> DeployResult:
+    """Deploy an SAE app in account A from a private image in account B's ACR.
+
+    `image_tag` replaces the tag of `spec.image.url` (the image-push trigger passes the pushed
+    tag); `dry_run` stops after the plan.
+    """
     logger = get_run_logger()
+    if image_tag:
+        spec = with_image_tag(spec, image_tag)
     accounts = resolve_accounts(spec)
     found = inspect_all(spec, accounts)
     plan = make_plan(spec, accounts, found)
