@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox cloud.")
 app.add_typer(sandbox_app, name="sandbox")
+webhook_app = typer.Typer(no_args_is_help=True, help="The ACR image-push trigger bridge.")
+app.add_typer(webhook_app, name="webhook")
 
 
 SpecArg = Annotated[Path, typer.Argument(help="Deploy spec (YAML).", exists=False)]
@@ -131,3 +133,39 @@ def sandbox_actions() -> None:
             where = f"{route.method} {route.path}" if product.style == "ROA" else route.method
             flag = "write" if route.write else "read"
             typer.echo(f"  {route.action:<40} {flag:<5} {where}")
+
+
+@webhook_app.command("serve")
+def webhook_serve(
+    host: Annotated[str, typer.Option(help="Address to bind; loopback by default.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 0,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help="Shared secret the ACR trigger URL carries as ?token= "
+            "(default: $CROSSDEPLOY_WEBHOOK_TOKEN).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Receive ACR push triggers at POST /acr?token=... and emit `acr.image.pushed` events.
+
+    Prints `webhook listening on http://HOST:PORT` when ready; events go to PREFECT_API_URL.
+    """
+    import os
+
+    from crossdeploy.webhook import TOKEN_ENV, serve
+
+    secret = token if token is not None else os.environ.get(TOKEN_ENV, "")
+    if not secret:
+        typer.echo(
+            f"crossdeploy webhook serve: no token: pass --token or set {TOKEN_ENV}", err=True
+        )
+        raise typer.Exit(2)
+    try:
+        serve(host=host, port=port, token=secret)
+    except (OSError, ValueError) as exc:
+        typer.echo(f"crossdeploy webhook serve: {' '.join(str(exc).split())}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
