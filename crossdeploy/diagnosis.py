@@ -120,8 +120,13 @@ def roll_back(spec: DeploySpec, accounts: Accounts, app_id: str) -> str:
         timeout_seconds=spec.rollout.timeout_seconds,
         region=spec.app.region,
     )
-    verdict = "succeeded" if done.succeeded else f"ended {done.state}"
+    order = f"change order {started.change_order_id[:8]}…"
+    if done.succeeded:
+        return (
+            f"Rolled back to version {target.id} (image {target.build_package_url}): "
+            f"{order} succeeded."
+        )
     return (
-        f"Rolled back to version {target.id} (image {target.build_package_url}): "
-        f"change order {started.change_order_id[:8]}… {verdict}."
+        f"Rollback to version {target.id} (image {target.build_package_url}) did not land: "
+        f"{order} ended {done.state}."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,11 +29,32 @@ def read_spec(out: Console, path: Path) -> DeploySpec | None:
         return None
 
 
+class _NoTraceback(logging.Filter):
+    """Prefect logs a flow's exception with its traceback. A DeployError (blocked plan, failed
+    change order) is an expected failure whose message says it all: keep the record, drop the
+    traceback, so the CLI shows none (interfaces.md section 1)."""
+
+    def __init__(self, expected: type[BaseException]) -> None:
+        super().__init__()
+        self.expected = expected
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], self.expected):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def run_deploy(spec: DeploySpec, *, dry_run: bool) -> RunOutcome:
     """Run `cross_account_deploy` in this process; never raises for expected failures."""
     from flows.cross_account_deploy import DeployError, cross_account_deploy
 
-    state = cross_account_deploy(spec=spec, dry_run=dry_run, return_state=True)
+    engine_logger = logging.getLogger("prefect.flow_runs")
+    quiet = _NoTraceback(DeployError)
+    engine_logger.addFilter(quiet)
+    try:
+        state = cross_account_deploy(spec=spec, dry_run=dry_run, return_state=True)
+    finally:
+        engine_logger.removeFilter(quiet)
     if state.is_completed():
         result = state.result()
         return RunOutcome(True, result.message, result.plan)
