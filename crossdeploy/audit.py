@@ -13,13 +13,20 @@ from typing import Any
 from prefect.events import emit_event
 from prefect.variables import Variable
 
-from crossdeploy.plan import Change
+from crossdeploy.plan import Change, PlanRow
 from crossdeploy.spec import DeploySpec
+
+DRIFT_EVENT = "crossdeploy.drift.detected"
 
 
 def ledger_name(spec: DeploySpec) -> str:
     raw = f"crossdeploy-{spec.app.namespace_id}-{spec.app.name}".lower()
     return re.sub(r"[^a-z0-9_-]+", "-", raw)[:255]
+
+
+def app_resource_id(spec: DeploySpec) -> str:
+    """The Prefect resource id of the SAE app a spec deploys (events name it as a target)."""
+    return f"sae.app.{spec.app.namespace_id}.{spec.app.name}"
 
 
 def emit_changes(spec: DeploySpec, uids: dict[str, str], changes: list[Change]) -> None:
@@ -35,12 +42,46 @@ def emit_changes(spec: DeploySpec, uids: dict[str, str], changes: list[Change]) 
             },
             related=[
                 {
-                    "prefect.resource.id": f"sae.app.{spec.app.namespace_id}.{spec.app.name}",
+                    "prefect.resource.id": app_resource_id(spec),
                     "prefect.resource.role": "target",
                 }
             ],
             payload={"detail": change.detail, "account": change.account},
         )
+
+
+def emit_drift(
+    spec: DeploySpec, app_uid: str | None, rows: list[PlanRow], *, blocked: bool
+) -> None:
+    """`crossdeploy.drift.detected` for one spec: the app is the resource, the payload holds the
+    steps whose live state differs from the spec (or that block the deploy)."""
+    resource = {
+        "prefect.resource.id": app_resource_id(spec),
+        "prefect.resource.name": spec.app.name,
+        "sae.namespace": spec.app.namespace_id,
+    }
+    if app_uid:
+        resource["acs.account"] = app_uid
+    emit_event(
+        event=DRIFT_EVENT,
+        resource=resource,
+        payload={
+            "image": spec.image.url,
+            "blocked": blocked,
+            "steps": [
+                {
+                    "step": r.step,
+                    "account": r.account,
+                    "resource": r.resource,
+                    "now": r.now,
+                    "wanted": r.wanted,
+                    "action": r.action,
+                    "reason": r.reason,
+                }
+                for r in rows
+            ],
+        },
+    )
 
 
 def load_ledger(spec: DeploySpec) -> list[Change]:

@@ -39,9 +39,13 @@ class _Strict(BaseModel):
 
 
 class Accounts(_Strict):
-    app: str = Field(description="AlibabaCloudCredentials block of account A, which runs SAE.")
+    app: str = Field(
+        title="Account A block (runs SAE)",
+        description="AlibabaCloudCredentials block of account A, which runs SAE.",
+    )
     registry: str = Field(
-        description="AlibabaCloudCredentials block of account B, owner of the image."
+        title="Account B block (owns the image)",
+        description="AlibabaCloudCredentials block of account B, owner of the image.",
     )
 
     @field_validator("app", "registry")
@@ -55,18 +59,27 @@ class Accounts(_Strict):
 
 
 class AppSpec(_Strict):
-    name: str = Field(description="SAE application name (AppName).")
-    region: str = Field(description="Region of the SAE application, e.g. cn-hangzhou.")
+    name: str = Field(title="App name", description="SAE application name (AppName).")
+    region: str = Field(
+        title="Region", description="Region of the SAE application, e.g. cn-hangzhou."
+    )
     namespace: str | None = Field(
         default=None,
+        title="Namespace ID",
         description="SAE namespace id, <region>:<name>; omitted: the region's default.",
     )
-    cpu: int = Field(default=1000, description="Millicores per instance.")
-    memory: int = Field(default=2048, description="MiB per instance.")
-    replicas: int = Field(default=1, description="Number of instances.")
-    command: str | None = Field(default=None, description="Overrides the image's entrypoint.")
-    args: list[str] | None = Field(default=None, description="Arguments for the command.")
-    envs: dict[str, str] = Field(default_factory=dict, description="Environment variables.")
+    cpu: int = Field(default=1000, title="CPU (millicores)", description="Millicores per instance.")
+    memory: int = Field(default=2048, title="Memory (MiB)", description="MiB per instance.")
+    replicas: int = Field(default=1, title="Replicas", description="Number of instances.")
+    command: str | None = Field(
+        default=None, title="Command", description="Overrides the image's entrypoint."
+    )
+    args: list[str] | None = Field(
+        default=None, title="Command arguments", description="Arguments for the command."
+    )
+    envs: dict[str, str] = Field(
+        default_factory=dict, title="Environment variables", description="Environment variables."
+    )
 
     @field_validator("name")
     @classmethod
@@ -137,9 +150,14 @@ class AppSpec(_Strict):
 
 
 class ImageSpec(_Strict):
-    url: str = Field(description="Image address in account B's registry, host/namespace/repo:tag.")
+    url: str = Field(
+        title="Image URL",
+        description="Image address in account B's registry, host/namespace/repo:tag.",
+    )
     instance_id: str | None = Field(
-        default=None, description="ACR Enterprise Edition instance id; omit for Personal Edition."
+        default=None,
+        title="ACR instance ID",
+        description="ACR Enterprise Edition instance id; omit for Personal Edition.",
     )
 
     @field_validator("url")
@@ -172,17 +190,24 @@ class ImageSpec(_Strict):
 class AccessSpec(_Strict):
     method: Literal["ram-role", "secret"] = Field(
         default="ram-role",
+        title="Pull access method",
         description="ram-role: SAE assumes a role in account B; secret: a stored registry login.",
     )
-    role_name: str | None = Field(default=None, description="Role in account B (ram-role).")
+    role_name: str | None = Field(
+        default=None, title="Pull role name", description="Role in account B (ram-role)."
+    )
     policy_name: str | None = Field(
-        default=None, description="Pull policy in account B (ram-role)."
+        default=None, title="Pull policy name", description="Pull policy in account B (ram-role)."
     )
     exclusive_trust: bool = Field(
-        default=False, description="Replace the role's trust policy instead of merging into it."
+        default=False,
+        title="Exclusive trust policy",
+        description="Replace the role's trust policy instead of merging into it.",
     )
     registry_login: str | None = Field(
-        default=None, description="AcrRegistryLogin block with the registry login (secret)."
+        default=None,
+        title="Registry login block",
+        description="AcrRegistryLogin block with the registry login (secret).",
     )
 
     @field_validator("role_name")
@@ -211,26 +236,49 @@ class AccessSpec(_Strict):
 class NetworkSpec(_Strict):
     whitelist: Literal["auto", "eip", "vpc-cidr", "none"] = Field(
         default="auto",
+        title="Registry whitelist",
         description="What to add to the registry whitelist: auto picks from the network path.",
     )
 
 
 class RolloutSpec(_Strict):
-    timeout_seconds: int = Field(default=1200, ge=60, le=7200, description="Change order timeout.")
+    timeout_seconds: int = Field(
+        default=1200,
+        ge=60,
+        le=7200,
+        title="Timeout (seconds)",
+        description="Change order timeout.",
+    )
     rollback_on_failure: bool = Field(
-        default=True, description="Roll back to the last good version when the deploy fails."
+        default=True,
+        title="Roll back on failure",
+        description="Roll back to the last good version when the deploy fails.",
     )
 
 
 class DeploySpec(_Strict):
     """Deploy one SAE application in account A from an image in account B's registry."""
 
-    accounts: Accounts
-    app: AppSpec
-    image: ImageSpec
-    access: AccessSpec = Field(default_factory=AccessSpec)
-    network: NetworkSpec = Field(default_factory=NetworkSpec)
-    rollout: RolloutSpec = Field(default_factory=RolloutSpec)
+    accounts: Accounts = Field(
+        title="Accounts", description="The credential blocks of both accounts."
+    )
+    app: AppSpec = Field(title="SAE application", description="The app in account A.")
+    image: ImageSpec = Field(title="Image", description="The private image in account B's ACR.")
+    access: AccessSpec = Field(
+        default_factory=AccessSpec,
+        title="Pull access",
+        description="How SAE is allowed to pull the image.",
+    )
+    network: NetworkSpec = Field(
+        default_factory=NetworkSpec,
+        title="Network",
+        description="How SAE reaches the registry.",
+    )
+    rollout: RolloutSpec = Field(
+        default_factory=RolloutSpec,
+        title="Rollout",
+        description="Change order timeout and rollback.",
+    )
 
     @model_validator(mode="after")
     def _cross_fields(self) -> DeploySpec:

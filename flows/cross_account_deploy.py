@@ -57,6 +57,9 @@ class DeployError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def __repr__(self) -> str:
+        return f"DeployError({self.message!r})"
+
 
 _apply_role = task(name="pull-role", cache_policy=NO_CACHE)(apply_pull_role)
 _apply_policy = task(name="pull-policy", cache_policy=NO_CACHE)(apply_pull_policy)
@@ -120,6 +123,11 @@ def cross_account_deploy(
 
     `image_tag` replaces the tag of `spec.image.url` (the image-push trigger passes the pushed
     tag); `dry_run` stops after the plan.
+
+    Args:
+        spec: The deploy spec: both accounts' credential blocks, the SAE app and the image.
+        dry_run: Plan only: inspect both accounts and publish the plan; change nothing.
+        image_tag: Deploy this tag of the spec's image repository instead of the spec's tag.
     """
     logger = get_run_logger()
     if image_tag:

@@ -1,0 +1,587 @@
+"""The Prefect way, end to end, with real parts and nothing mocked.
+
+One module-scoped stack, started the way an operator would: `prefect server start` (SQLite in a
+temporary PREFECT_HOME), `prefect work-pool create crossdeploy --type process`, `prefect
+--no-prompt deploy --all` from the repository root (this repository's prefect.yaml), `prefect
+worker start --pool crossdeploy`, a sandbox cloud with the demo world (1-second change orders)
+whose credential blocks are saved to that server, and `crossdeploy webhook serve`. Then:
+
+  (a) the `cross-account-deploy` deployment is run through the API (as the UI's Run button does)
+      and the app is RUNNING in the sandbox;
+  (b) an ACR push notification (tag 1.0) POSTed to the webhook bridge makes the deployment
+      trigger start a `deploy-on-image-push` run, which deploys :1.0;
+  (c) headless Chromium (Debian's /usr/bin/chromium, driven by Playwright) opens the Prefect UI,
+      starts a custom run of `cross-account-deploy` from its form with replicas 3, waits for it
+      to complete and screenshots the flow run's Artifacts tab (the plan and progress);
+  (d) the scheduled `reconcile` deployment, run once, reports the drift (c) made against its
+      default spec (replicas 3 live, 2 wanted) in its `reconcile-drift` artifact.
+
+Every process started here runs in its own process group and carries a marker in its
+environment; at the end the groups are stopped and anything left with the marker (a flow run the
+worker started in a session of its own) is killed by pid. The screenshots (ui-run.png: the flow
+run's Artifacts tab; ui-plan.png: the rendered plan artifact) are saved in the test's temporary
+directory and, with CROSSDEPLOY_SAVE_SCREENSHOTS=1, copied to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+
+import httpx
+import pytest
+import yaml
+from alibabacloud_sae20190506 import models as sae_models
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterName,
+)
+from prefect.client.schemas.objects import FlowRun
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from crossdeploy.sandbox_blocks import save_sandbox_blocks
+from sandbox.testing import SandboxProcess
+from sandbox.world import bundled_world_path
+from tests.conftest import SdkFactory
+
+pytestmark = pytest.mark.timeout(240)
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT_ENV = "CROSSDEPLOY_SAVE_SCREENSHOTS"
+MARKER = "CROSSDEPLOY_E2E_RUN"
+TOKEN = "e2e-webhook-token"
+FLOW = "cross-account-deploy"
+DEMO_SPEC: dict[str, Any] = yaml.safe_load(
+    (REPO / "crossdeploy" / "specs" / "demo.yaml").read_text()
+)
+IMAGE_REPO = "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web"
+T = TypeVar("T")
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+
+class Proc:
+    """A child process in its own session, output to a log file."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], logs: Path) -> None:
+        self.name = name
+        self.log = logs / f"{name}.log"
+        with self.log.open("wb") as out:
+            self.popen = subprocess.Popen(
+                args,
+                cwd=REPO,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def tail(self, chars: int = 3000) -> str:
+        return f"--- {self.name} log (tail) ---\n{self.text()[-chars:]}"
+
+    def wait_for_line(self, prefix: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.text().splitlines():
+                if line.startswith(prefix):
+                    return line[len(prefix) :].strip()
+            if self.popen.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"{self.name} did not print {prefix!r}\n{self.tail()}")
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            _signal_group(self.popen.pid, signal.SIGTERM)
+            with suppress(subprocess.TimeoutExpired):
+                self.popen.wait(10)
+        _signal_group(self.popen.pid, signal.SIGKILL)
+        if self.popen.poll() is None:
+            self.popen.wait(5)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _marked_pids(marker: str) -> list[int]:
+    """Processes whose environment carries this stack's marker (flow runs the worker started
+    in their own sessions included)."""
+    needle = f"{MARKER}={marker}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait(what: str, check: Callable[[], T | None], timeout: float, on_fail: str = "") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value is not None and value is not False:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{on_fail}")
+        time.sleep(0.5)
+
+
+# -- the stack ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    api_url: str
+    ui_url: str
+    webhook_url: str
+    sandbox: SandboxProcess
+    tmp: Path
+    procs: dict[str, Proc] = field(default_factory=dict)
+
+    @property
+    def sdk(self) -> SdkFactory:
+        return SdkFactory(self.sandbox.endpoint)
+
+    def logs(self) -> str:
+        return "\n".join(p.tail() for p in self.procs.values())
+
+    @contextmanager
+    def api(self) -> Iterator[None]:
+        """This process's Prefect client settings pointed at the stack's server."""
+        with temporary_settings(updates={PREFECT_API_URL: self.api_url}):
+            yield
+
+    def deployment_id(self, name: str) -> UUID:
+        with self.api(), get_client(sync_client=True) as client:
+            return client.read_deployment_by_name(name).id
+
+    def flow_run(self, run_id: UUID) -> FlowRun:
+        with self.api(), get_client(sync_client=True) as client:
+            return client.read_flow_run(run_id)
+
+    def wait_final(self, run_id: UUID, timeout: float = 90) -> FlowRun:
+        def final() -> FlowRun | None:
+            run = self.flow_run(run_id)
+            return run if run.state is not None and run.state.is_final() else None
+
+        return _wait(f"flow run {run_id} to finish", final, timeout, self.logs())
+
+    def artifacts(self, run_id: UUID) -> list[Any]:
+        with self.api(), get_client(sync_client=True) as client:
+            flt = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+            return list(client.read_artifacts(artifact_filter=flt))
+
+
+def _prefect_env(home: Path, api_url: str, marker: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        {
+            MARKER: marker,
+            "PREFECT_HOME": str(home),
+            "PREFECT_API_URL": api_url,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_SERVER_UI_API_URL": api_url,
+            "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
+            # No scheduled `reconcile` runs while the test runs (it runs that deployment itself).
+            "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+            "PREFECT_WORKER_QUERY_SECONDS": "2",
+            "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def _cli(args: list[str], env: dict[str, str], timeout: float = 120) -> str:
+    done = subprocess.run(
+        args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"{' '.join(args)} exited {done.returncode}:\n{output[-4000:]}"
+    return output
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("e2e-prefect")
+    logs = tmp / "logs"
+    logs.mkdir()
+    marker = uuid.uuid4().hex
+    port = _free_port()
+    ui_url = f"http://127.0.0.1:{port}"
+    api_url = f"{ui_url}/api"
+    env = _prefect_env(tmp / "prefect-home", api_url, marker)
+
+    world = yaml.safe_load(bundled_world_path().read_text())
+    world["timing"] = {**world.get("timing", {}), "change_order_seconds": 1}
+    world_path = tmp / "world.yaml"
+    world_path.write_text(yaml.safe_dump(world))
+
+    procs: dict[str, Proc] = {}
+    sandbox = SandboxProcess(world=world_path, state=tmp / "sandbox.sqlite")
+    try:
+        procs["server"] = Proc(
+            "server",
+            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env,
+            logs,
+        )
+        sandbox.start()
+
+        def healthy() -> bool:
+            assert procs["server"].popen.poll() is None, procs["server"].tail()
+            try:
+                return httpx.get(f"{api_url}/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        _wait("the Prefect server's /api/health", healthy, 90, procs["server"].tail())
+
+        prefect = str(BIN / "prefect")
+        _cli([prefect, "work-pool", "create", "crossdeploy", "--type", "process"], env)
+        _cli([prefect, "--no-prompt", "deploy", "--all"], env)
+        procs["worker"] = Proc(
+            "worker", [prefect, "worker", "start", "--pool", "crossdeploy"], env, logs
+        )
+        procs["webhook"] = Proc(
+            "webhook",
+            [str(BIN / "crossdeploy"), "webhook", "serve", "--port", "0", "--token", TOKEN],
+            env,
+            logs,
+        )
+        webhook_url = procs["webhook"].wait_for_line("webhook listening on", 60)
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            save_sandbox_blocks(sandbox.url, world_path)
+        yield Stack(api_url, ui_url, webhook_url, sandbox, tmp, procs)
+    finally:
+        for name in ("webhook", "worker", "server"):
+            if name in procs:
+                procs[name].stop()
+        sandbox.stop()
+        for pid in _marked_pids(marker):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+# -- the sandbox's view of the app -------------------------------------------------------------
+
+
+def app_config(stack: Stack) -> Any:
+    sae = stack.sdk.sae()
+    apps = sae.list_applications(sae_models.ListApplicationsRequest(app_name="shop-web"))
+    matches = [a for a in apps.body.data.applications if a.app_name == "shop-web"]
+    assert len(matches) == 1, f"expected one shop-web app, found {len(matches)}"
+    app_id = matches[0].app_id
+    status = sae.describe_application_status(
+        sae_models.DescribeApplicationStatusRequest(app_id=app_id)
+    ).body.data
+    config = sae.describe_application_config(
+        sae_models.DescribeApplicationConfigRequest(app_id=app_id)
+    ).body.data
+    return status, config
+
+
+def assert_completed(stack: Stack, run: FlowRun) -> None:
+    assert run.state is not None
+    assert run.state.is_completed(), (
+        f"flow run {run.name} ended {run.state.name}: {run.state.message}\n{stack.logs()}"
+    )
+
+
+# -- the tests ---------------------------------------------------------------------------------
+
+
+def test_prefect_yaml_carries_the_demo_spec_and_the_image_push_trigger() -> None:
+    """The form's defaults are the demo spec (crossdeploy/specs/demo.yaml), and the trigger
+    passes the pushed tag."""
+    config = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    deployments = {d["name"]: d for d in config["deployments"]}
+    assert set(deployments) == {"cross-account-deploy", "reconcile", "deploy-on-image-push"}
+    assert deployments["cross-account-deploy"]["parameters"]["spec"] == DEMO_SPEC
+    assert deployments["reconcile"]["parameters"]["specs"] == [DEMO_SPEC]
+    assert deployments["reconcile"]["schedules"][0]["cron"] == "*/30 * * * *"
+    push = deployments["deploy-on-image-push"]
+    assert push["parameters"]["spec"] == DEMO_SPEC
+    (trigger,) = push["triggers"]
+    assert trigger["match"] == {"prefect.resource.id": "acr.repo.cn-hangzhou.shop/web"}
+    assert trigger["expect"] == ["acr.image.pushed"]
+    assert trigger["parameters"] == {"image_tag": "{{ event.payload.tag }}"}
+    assert {d["work_pool"]["name"] for d in deployments.values()} == {"crossdeploy"}
+
+
+def test_deployed_form_schema_has_titles_and_descriptions(stack: Stack) -> None:
+    with stack.api(), get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(f"{FLOW}/cross-account-deploy")
+    schema = deployment.parameter_openapi_schema or {}
+    assert schema["properties"]["spec"]["description"]
+    assert schema["properties"]["image_tag"]["description"]
+    definitions = schema["definitions"]
+    for name, model in definitions.items():
+        for prop, spec in model["properties"].items():
+            assert spec.get("description"), f"{name}.{prop} has no description"
+    assert definitions["AppSpec"]["properties"]["cpu"]["title"] == "CPU (millicores)"
+    assert definitions["ImageSpec"]["properties"]["url"]["title"] == "Image URL"
+    assert deployment.parameters["spec"] == DEMO_SPEC
+
+
+def test_a_run_of_the_deployment_through_the_api_deploys_the_app(stack: Stack) -> None:
+    """What the UI's Run button does: create a flow run from the deployment with parameters."""
+    with stack.api(), get_client(sync_client=True) as client:
+        created = client.create_flow_run_from_deployment(
+            stack.deployment_id(f"{FLOW}/cross-account-deploy"),
+            parameters={"spec": DEMO_SPEC},
+        )
+    run = stack.wait_final(created.id)
+    assert_completed(stack, run)
+    status, config = app_config(stack)
+    assert status.current_status == "RUNNING"
+    assert (config.image_url, config.replicas) == (f"{IMAGE_REPO}:1.1", 2)
+    keys = {a.key for a in stack.artifacts(created.id)}
+    assert "plan-shop-web" in keys
+
+
+def _push_payload(tag: str) -> dict[str, Any]:
+    return {
+        "push_data": {
+            "digest": "sha256:" + "a" * 64,
+            "pushed_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "tag": tag,
+        },
+        "repository": {
+            "date_created": "2026-01-01 00:00:00",
+            "name": "web",
+            "namespace": "shop",
+            "region": "cn-hangzhou",
+            "repo_authentication_type": "NO_CERTIFIED",
+            "repo_full_name": "shop/web",
+            "repo_origin_type": "NO_CERTIFIED",
+            "repo_type": "PRIVATE",
+        },
+    }
+
+
+def test_b_an_acr_push_to_the_bridge_deploys_the_pushed_tag(stack: Stack) -> None:
+    push_id = stack.deployment_id(f"{FLOW}/deploy-on-image-push")
+    response = httpx.post(
+        f"{stack.webhook_url}/acr", params={"token": TOKEN}, json=_push_payload("1.0"), timeout=30
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["resource_id"] == "acr.repo.cn-hangzhou.shop/web"
+
+    def triggered_run() -> FlowRun | None:
+        with stack.api(), get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[push_id]))
+            )
+        return runs[0] if runs else None
+
+    run = _wait("the trigger to start deploy-on-image-push", triggered_run, 60, stack.logs())
+    assert run.parameters["image_tag"] == "1.0"
+    assert run.parameters["spec"] == DEMO_SPEC
+    assert_completed(stack, stack.wait_final(run.id))
+    status, config = app_config(stack)
+    assert status.current_status == "RUNNING"
+    assert config.image_url == f"{IMAGE_REPO}:1.0"
+
+
+def _launch_chromium(playwright: Any, profile: Path) -> Any:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium package "
+            "(apt-get update && apt-get install -y chromium; .ci/run does this)"
+        )
+    return playwright.chromium.launch_persistent_context(
+        str(profile),
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport={"width": 1400, "height": 1000},
+    )
+
+
+def _form_input(page: Any, label: str) -> Any:
+    """The input of the innermost schema-form property whose label starts with `label`."""
+    return page.locator(
+        "xpath=//span[contains(@class,'schema-form-property__label')"
+        f" and starts-with(normalize-space(.),'{label}')]"
+        "/ancestor::div[contains(concat(' ', normalize-space(@class), ' '),"
+        " ' schema-form-property ')][1]//input"
+    )
+
+
+def _record_traffic(page: Any) -> list[str]:
+    """The page's console errors, and its API calls that write or fail (for failure output)."""
+    lines: list[str] = []
+
+    def response(r: Any) -> None:
+        if r.request.method != "GET" or r.status >= 400:
+            sent = (r.request.post_data or "")[:300]
+            lines.append(f"{r.status} {r.request.method} {r.url} {sent}")
+
+    page.on("response", response)
+    page.on("console", lambda m: lines.append(f"console {m.type}: {m.text}"))
+    page.on("requestfailed", lambda r: lines.append(f"failed {r.method} {r.url} {r.failure}"))
+    return lines
+
+
+def _submit(page: Any, attempts: int = 3) -> None:
+    """Submit the run form, as a person would again after the UI's "Something went wrong".
+
+    Prefect's server on SQLite answers a write that raced another one (SQLITE_BUSY_SNAPSHOT)
+    with 503, which its Python client retries by itself; the UI shows an error toast and keeps
+    the form as it was.
+    """
+    statuses = []
+    for _ in range(attempts):
+        with page.expect_response(
+            lambda r: r.request.method == "POST" and r.url.endswith("/create_flow_run")
+        ) as answer:
+            page.get_by_role("button", name="Submit").click()
+        statuses.append(answer.value.status)
+        if answer.value.status == 201:
+            return
+        assert answer.value.status == 503, f"create_flow_run answered {statuses}"
+        page.wait_for_timeout(1000)
+    raise AssertionError(f"create_flow_run answered {statuses}")
+
+
+def test_c_a_custom_run_from_the_ui_form_completes(stack: Stack) -> None:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is not installed: pip install -e '.[dev]'")
+    deployment_id = stack.deployment_id(f"{FLOW}/cross-account-deploy")
+    run_name = f"ui-custom-run-{uuid.uuid4().hex[:6]}"
+    screenshot = stack.tmp / "ui-run.png"
+    plan_shot = stack.tmp / "ui-plan.png"
+    with sync_playwright() as playwright:
+        browser = _launch_chromium(playwright, stack.tmp / "chromium-profile")
+        page = browser.new_page()
+        traffic = _record_traffic(page)
+        try:
+            page.set_default_timeout(30_000)
+            page.goto(f"{stack.ui_url}/deployments")
+            page.get_by_role("link", name="cross-account-deploy", exact=True).first.click()
+            page.wait_for_url(f"**/deployments/deployment/{deployment_id}**")
+            page.get_by_role("button", name="Run", exact=True).click()
+            page.get_by_text("Custom run").click()
+            page.wait_for_url(re.compile(rf".*/deployments/deployment/{deployment_id}/run.*"))
+
+            name_input = page.locator(".flow-run-name-input input")
+            name_input.fill(run_name)
+            replicas = _form_input(page, "Replicas")
+            assert replicas.input_value() == "2"  # the deployment's default (the demo spec)
+            replicas.fill("3")
+            _submit(page)
+            # Back on the deployment's page, the new run is listed under its name.
+            page.get_by_role("link", name=run_name, exact=True).first.click()
+            page.wait_for_url(re.compile(r".*/runs/flow-run/[0-9a-f-]{36}.*"))
+            match = re.search(r"/runs/flow-run/([0-9a-f-]{36})", page.url)
+            assert match, page.url
+            run_id = UUID(match.group(1))
+
+            run = stack.wait_final(run_id)
+            assert run.name == run_name
+            with stack.api(), get_client(sync_client=True) as client:
+                named = client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[run_name]))
+                )
+            assert len(named) == 1, f"the form created {len(named)} runs named {run_name}"
+            assert run.parameters["spec"]["app"]["replicas"] == 3
+            assert_completed(stack, run)
+
+            page.reload()
+            page.get_by_text("Completed").first.wait_for()
+            page.get_by_text("Artifacts", exact=True).first.click()
+            page.get_by_text("plan-shop-web").first.wait_for()
+            page.set_viewport_size({"width": 1400, "height": 1300})
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(screenshot), full_page=True)
+            # The plan artifact itself, rendered: the table of steps in both accounts.
+            page.get_by_text("plan-shop-web", exact=True).first.click()
+            page.wait_for_url(re.compile(r".*/artifacts/artifact/.*"))
+            page.get_by_text("Deploy shop-web (cn-hangzhou:demo)").first.wait_for()
+            page.set_viewport_size({"width": 2100, "height": 800})  # the table's six columns
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(plan_shot), full_page=True)
+        except Exception:
+            failure = stack.tmp / "ui-failure.png"
+            page.screenshot(path=str(failure), full_page=True)
+            failure.with_suffix(".html").write_text(page.content())
+            print(f"the browser's page at the failure: {failure} (and .html)")
+            print("the browser's API writes and errors:\n" + "\n".join(traffic))
+            raise
+        finally:
+            browser.close()
+
+    assert screenshot.stat().st_size > 10_000
+    if os.environ.get(SCREENSHOT_ENV):
+        target = REPO / "docs" / "screenshots"
+        target.mkdir(parents=True, exist_ok=True)
+        for shot in (screenshot, plan_shot):
+            shutil.copyfile(shot, target / shot.name)
+    status, config = app_config(stack)
+    assert status.current_status == "RUNNING"
+    assert (config.image_url, config.replicas) == (f"{IMAGE_REPO}:1.1", 3)
+
+
+def test_d_the_scheduled_reconcile_deployment_reports_the_drift(stack: Stack) -> None:
+    """Its default spec wants 2 replicas; (c) left 3: drift, reported, not applied."""
+    with stack.api(), get_client(sync_client=True) as client:
+        created = client.create_flow_run_from_deployment(stack.deployment_id("reconcile/reconcile"))
+    run = stack.wait_final(created.id)
+    assert_completed(stack, run)
+    (artifact,) = [a for a in stack.artifacts(created.id) if a.key == "reconcile-drift"]
+    table = str(artifact.data)
+    assert "| cn-hangzhou:demo/shop-web | app | A |" in table, table
+    assert "plan only" in table
+    _, config = app_config(stack)
+    assert config.replicas == 3
