@@ -472,12 +472,18 @@ def _record_traffic(page: Any) -> list[str]:
     return lines
 
 
-def _submit(page: Any, attempts: int = 3) -> None:
+def _settle(page: Any, timeout_error: type[Exception]) -> None:
+    """Let the page finish loading what it shows (the UI also polls, so never wait long)."""
+    with suppress(timeout_error):
+        page.wait_for_load_state("networkidle", timeout=5_000)
+
+
+def _submit(page: Any, attempts: int = 3) -> UUID:
     """Submit the run form, as a person would again after the UI's "Something went wrong".
 
     Prefect's server on SQLite answers a write that raced another one (SQLITE_BUSY_SNAPSHOT)
     with 503, which its Python client retries by itself; the UI shows an error toast and keeps
-    the form as it was.
+    the form as it was. Returns the id of the flow run the form created.
     """
     statuses = []
     for _ in range(attempts):
@@ -487,7 +493,7 @@ def _submit(page: Any, attempts: int = 3) -> None:
             page.get_by_role("button", name="Submit").click()
         statuses.append(answer.value.status)
         if answer.value.status == 201:
-            return
+            return UUID(answer.value.json()["id"])
         assert answer.value.status == 503, f"create_flow_run answered {statuses}"
         page.wait_for_timeout(1000)
     raise AssertionError(f"create_flow_run answered {statuses}")
@@ -495,6 +501,7 @@ def _submit(page: Any, attempts: int = 3) -> None:
 
 def test_c_a_custom_run_from_the_ui_form_completes(stack: Stack) -> None:
     try:
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.fail("playwright is not installed: pip install -e '.[dev]'")
@@ -520,13 +527,16 @@ def test_c_a_custom_run_from_the_ui_form_completes(stack: Stack) -> None:
             replicas = _form_input(page, "Replicas")
             assert replicas.input_value() == "2"  # the deployment's default (the demo spec)
             replicas.fill("3")
-            _submit(page)
-            # Back on the deployment's page, the new run is listed under its name.
-            page.get_by_role("link", name=run_name, exact=True).first.click()
-            page.wait_for_url(re.compile(r".*/runs/flow-run/[0-9a-f-]{36}.*"))
-            match = re.search(r"/runs/flow-run/([0-9a-f-]{36})", page.url)
-            assert match, page.url
-            run_id = UUID(match.group(1))
+            run_id = _submit(page)
+            # Back on the deployment's page, the new run is listed under its name (the list
+            # refreshes on its own schedule; a person would reload the page).
+            link = page.get_by_role("link", name=run_name, exact=True).first
+            try:
+                link.wait_for(timeout=10_000)
+            except PlaywrightTimeout:
+                page.reload()
+            link.click()
+            page.wait_for_url(f"**/runs/flow-run/{run_id}**")
 
             run = stack.wait_final(run_id)
             assert run.name == run_name
@@ -543,14 +553,14 @@ def test_c_a_custom_run_from_the_ui_form_completes(stack: Stack) -> None:
             page.get_by_text("Artifacts", exact=True).first.click()
             page.get_by_text("plan-shop-web").first.wait_for()
             page.set_viewport_size({"width": 1400, "height": 1300})
-            page.wait_for_load_state("networkidle")
+            _settle(page, PlaywrightTimeout)
             page.screenshot(path=str(screenshot), full_page=True)
             # The plan artifact itself, rendered: the table of steps in both accounts.
             page.get_by_text("plan-shop-web", exact=True).first.click()
             page.wait_for_url(re.compile(r".*/artifacts/artifact/.*"))
             page.get_by_text("Deploy shop-web (cn-hangzhou:demo)").first.wait_for()
             page.set_viewport_size({"width": 2100, "height": 800})  # the table's six columns
-            page.wait_for_load_state("networkidle")
+            _settle(page, PlaywrightTimeout)
             page.screenshot(path=str(plan_shot), full_page=True)
         except Exception:
             failure = stack.tmp / "ui-failure.png"
