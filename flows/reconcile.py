@@ -34,26 +34,13 @@ Applied = Literal["deployed", "unchanged", "failed"]
 
 
 @dataclass(frozen=True)
-class DriftedStep:
-    """One plan row whose live state differs from the spec (or that blocks the deploy)."""
-
-    step: str
-    account: str
-    resource: str
-    now: str
-    wanted: str
-    action: str
-    reason: str = ""
-
-
-@dataclass(frozen=True)
 class SpecReport:
     """What reconcile found, and did, for one spec."""
 
     app: str
     """`<namespace id>/<app name>`."""
     status: Status
-    steps: tuple[DriftedStep, ...] = ()
+    steps: tuple[PlanRow, ...] = ()
     message: str = ""
     applied: Applied | None = None
     """Set only for the specs that were applied (`apply=True` and drifted)."""
@@ -102,12 +89,8 @@ def spec_label(spec: DeploySpec) -> str:
     return f"{spec.app.namespace_id}/{spec.app.name}"
 
 
-def _drifted_steps(plan: Plan) -> tuple[DriftedStep, ...]:
-    rows: list[PlanRow] = [r for r in plan.rows if r.changes or r.blocked]
-    return tuple(
-        DriftedStep(r.step, r.account, r.resource, r.now, r.wanted, r.action, r.reason)
-        for r in rows
-    )
+def _drifted_steps(plan: Plan) -> tuple[PlanRow, ...]:
+    return tuple(r for r in plan.rows if r.changes or r.blocked)
 
 
 def _plan_one(spec: DeploySpec) -> SpecReport:
