@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,23 +50,38 @@ FAST_TIMING = {"change_order_seconds": 0.6, "minute_seconds": 0.6}
 """Change orders in 0.6 s and batch-wait minutes of 0.6 s: same rules, shorter waits."""
 
 
+def demo_world_data(**timing: float) -> dict[str, Any]:
+    """The bundled demo world as data, with `timing` keys overridden."""
+    data: dict[str, Any] = yaml.safe_load(bundled_world_path().read_text())
+    data["timing"] = {**data.get("timing", {}), **timing}
+    return data
+
+
+def write_world(data: dict[str, Any], directory: Path) -> Path:
+    path = directory / "world.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def fresh_admin(process: SandboxProcess) -> Iterator[SandboxAdmin]:
+    """The admin client of a sandbox just reset to its world (for function-scoped fixtures)."""
+    client = SandboxAdmin(process.url)
+    client.reset()
+    yield client
+    client.close()
+
+
 @pytest.fixture(scope="session")
 def fast_sandbox_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
     """The demo world with short change orders, for tests that run many of them."""
-    data = yaml.safe_load(bundled_world_path().read_text())
-    data["timing"] = FAST_TIMING
-    path = tmp_path_factory.mktemp("fast-world") / "world.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path = write_world(demo_world_data(**FAST_TIMING), tmp_path_factory.mktemp("fast-world"))
     with SandboxProcess(world=path) as process:
         yield process
 
 
 @pytest.fixture
 def fast_admin(fast_sandbox_process: SandboxProcess) -> Iterator[SandboxAdmin]:
-    client = SandboxAdmin(fast_sandbox_process.url)
-    client.reset()
-    yield client
-    client.close()
+    yield from fresh_admin(fast_sandbox_process)
 
 
 @pytest.fixture
@@ -77,10 +93,7 @@ def fast_sdk(fast_admin: SandboxAdmin, fast_sandbox_process: SandboxProcess) -> 
 @pytest.fixture
 def admin(sandbox_process: SandboxProcess) -> Iterator[SandboxAdmin]:
     """The admin client of a freshly reset sandbox."""
-    client = SandboxAdmin(sandbox_process.url)
-    client.reset()
-    yield client
-    client.close()
+    yield from fresh_admin(sandbox_process)
 
 
 class SdkFactory:

@@ -59,8 +59,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from crossdeploy.sandbox_blocks import save_sandbox_blocks
 from sandbox.testing import SandboxProcess
-from sandbox.world import bundled_world_path
-from tests.conftest import SdkFactory
+from tests.conftest import SdkFactory, demo_world_data, write_world
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -260,10 +259,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     api_url = f"{ui_url}/api"
     env = _prefect_env(tmp / "prefect-home", api_url, marker)
 
-    world = yaml.safe_load(bundled_world_path().read_text())
-    world["timing"] = {**world.get("timing", {}), "change_order_seconds": 1}
-    world_path = tmp / "world.yaml"
-    world_path.write_text(yaml.safe_dump(world))
+    world_path = write_world(demo_world_data(change_order_seconds=1), tmp)
 
     procs: dict[str, Proc] = {}
     sandbox = SandboxProcess(world=world_path, state=tmp / "sandbox.sqlite")

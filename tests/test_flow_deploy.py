@@ -12,12 +12,10 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
-import yaml
 from alibabacloud_cr20181201 import models as cr_models
 from alibabacloud_ram20150501 import models as ram_models
 
@@ -27,8 +25,7 @@ from crossdeploy.runner import RunOutcome, run_deploy
 from crossdeploy.spec import DeploySpec
 from flows.cross_account_deploy import DeployResult
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from sandbox.world import bundled_world_path
-from tests.conftest import FAST_TIMING, SdkFactory
+from tests.conftest import FAST_TIMING, SdkFactory, demo_world_data, write_world
 from tests.deploy_support import (
     APP_UID,
     EIP,
@@ -285,14 +282,12 @@ def vpc_world(
 ) -> Iterator[SandboxProcess]:
     """The demo world plus CEN between vpc-app and vpc-reg and 172.16.0.0/12 in cri-demo's VPC
     endpoint ACL, with its own credential blocks (vpcworld-app, vpcworld-registry)."""
-    data = yaml.safe_load(bundled_world_path().read_text())
-    data["timing"] = FAST_TIMING
+    data = demo_world_data(**FAST_TIMING)
     region = data["regions"]["cn-hangzhou"]
     region["cen"] = [["vpc-app", "vpc-reg"]]
     demo = next(i for i in region["acr_instances"] if i["id"] == "cri-demo")
     demo["vpc_endpoint"]["acl"] = [{"entry": "172.16.0.0/12", "comment": "app VPC over CEN"}]
-    path = Path(tmp_path_factory.mktemp("vpc-world")) / "world.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path = write_world(data, tmp_path_factory.mktemp("vpc-world"))
     with SandboxProcess(world=path) as process:
         save_blocks(process.url, app=VPC_WORLD_APP, registry=VPC_WORLD_REGISTRY)
         yield process

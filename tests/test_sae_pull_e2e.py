@@ -24,7 +24,7 @@ from alibabacloud_ram20150501 import models as ram_models
 
 from sandbox.services.sae.image_pull import REASONS
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.conftest import SdkFactory
+from tests.conftest import SdkFactory, fresh_admin
 from tests.pull_worlds import (
     APP_IMAGE,
     APP_REGISTRY_HOST,
@@ -97,10 +97,7 @@ def lab_process() -> Iterator[SandboxProcess]:
 
 @pytest.fixture
 def lab_admin(lab_process: SandboxProcess) -> Iterator[SandboxAdmin]:
-    client = SandboxAdmin(lab_process.url)
-    client.reset()
-    yield client
-    client.close()
+    yield from fresh_admin(lab_process)
 
 
 @pytest.fixture
