@@ -19,6 +19,8 @@ from sandbox.world import World, bundled_world_path, load_world
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
+pytest_plugins = ["tests.reliability_report"]
+
 KEYS = {
     "app": ("LTAIsandboxApp0001", "sandbox-app-secret"),
     "registry": ("LTAIsandboxReg0001", "sandbox-registry-secret"),
