@@ -44,6 +44,17 @@ def create_app(sandbox: Sandbox) -> Starlette:
             sandbox.faults.set(rules)
         return JSONResponse({"rules": sandbox.faults.describe()})
 
+    async def timing(request: Request) -> JSONResponse:
+        if request.method == "POST":
+            try:
+                data: Any = json.loads(await request.body())
+                if not isinstance(data, dict):
+                    raise ValueError('the body is {"change_order_seconds": ..., ...}')
+                sandbox.set_timing(data)
+            except (ValueError, ValidationError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(sandbox.world.timing.model_dump())
+
     async def reset(_: Request) -> JSONResponse:
         await anyio.to_thread.run_sync(sandbox.reset)
         return JSONResponse({"ok": True})
@@ -74,6 +85,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
             Route("/_sandbox/requests", requests_log, methods=["GET"]),
             Route("/_sandbox/state", state, methods=["GET"]),
             Route("/_sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
+            Route("/_sandbox/timing", timing, methods=["GET", "POST"]),
             Route("/_sandbox/reset", reset, methods=["POST"]),
             Route("/{path:path}", api, methods=methods),
         ]

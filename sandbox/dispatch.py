@@ -2,7 +2,9 @@
 
 Each API call runs its handler inside one store transaction, so it either takes full effect (and is
 durable before the reply leaves) or none. Every call, refused or not, is appended to the request
-log that `/_sandbox/requests` serves.
+log that `/_sandbox/requests` serves, with server-side times (`received_at`, `started_at`,
+`answered_at`, epoch seconds) and the injected `latency_ms`, so a client's critical path can be
+measured from the server's side.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from sandbox.services import ram
 from sandbox.services.sae import engine
 from sandbox.store import Store
 from sandbox.wire import RPC_COMMON_PARAMS, Identified, RawRequest, identify
-from sandbox.world import World
+from sandbox.world import Timing, World
 
 logger = logging.getLogger("sandbox")
 
@@ -46,6 +48,7 @@ class Sandbox:
 
     def __init__(self, world: World, store: Store) -> None:
         self.world = world
+        self._initial_world = world
         self.store = store
         self.routes = RouteTable()
         self.faults = Faults()
@@ -75,8 +78,16 @@ class Sandbox:
 
     # -- admin ---------------------------------------------------------------------------------
 
+    def set_timing(self, changes: dict[str, Any]) -> Timing:
+        """Change the world's timing from now on: change orders started afterwards take the new
+        `change_order_seconds` (running ones keep theirs). Unknown or invalid fields: ValueError."""
+        timing = Timing.model_validate({**self.world.timing.model_dump(), **changes})
+        self.world = self.world.model_copy(update={"timing": timing})
+        return timing
+
     def reset(self) -> None:
-        """Back to the world file's initial state: resources, faults and the request log."""
+        """Back to the world file's initial state: resources, timing, faults and the request log."""
+        self.world = self._initial_world
         with self.store.transaction() as tx:
             tx.clear()
             seed_world(tx, self.world)
@@ -110,7 +121,9 @@ class Sandbox:
             "product": None,
             "action": raw.headers.get("x-acs-action") or dict(raw.query).get("Action"),
             "write": False,
+            "received_at": raw.received_at or started,
             "started_at": started,
+            "latency_ms": 0,
             "request_id": request_id,
         }
         product: Product | None = None
@@ -125,6 +138,10 @@ class Sandbox:
             entry.update(account=caller.account_name, account_uid=caller.account)
             route = self._route(raw, ident, product)
             entry.update(action=route.action, write=route.write)
+            delay = self.faults.latency(product.code, route.action, caller.account_name)
+            if delay:
+                entry["latency_ms"] = round(delay * 1000)
+                time.sleep(delay)
             payload, lost = self._execute(raw, ident, route, caller, request_id)
             if lost:
                 raise ApiError(
@@ -141,7 +158,7 @@ class Sandbox:
         entry.update(
             status=reply.status,
             code=None if reply.status < 400 else reply.body.get("Code"),
-            finished_at=time.time(),
+            answered_at=time.time(),
         )
         with self._log_lock:
             entry["seq"] = len(self._log) + 1
@@ -161,9 +178,6 @@ class Sandbox:
         self, raw: RawRequest, ident: Identified, route: Route, caller: Caller, request_id: str
     ) -> tuple[dict[str, Any], bool]:
         product = route.product
-        delay = self.faults.latency(product.code, route.action, caller.account_name)
-        if delay:
-            time.sleep(delay)
         verdict = self.faults.judge(product.code, route.action, caller.account_name)
         if verdict.error is not None:
             raise verdict.error

@@ -137,6 +137,17 @@ class SandboxAdmin:
     def clear_faults(self) -> None:
         self._http.delete("/_sandbox/faults").raise_for_status()
 
+    def timing(self) -> dict[str, float]:
+        result: dict[str, float] = self._http.get("/_sandbox/timing").json()
+        return result
+
+    def set_timing(self, **timing: float) -> dict[str, float]:
+        """E.g. `set_timing(change_order_seconds=20)`: change orders started afterwards."""
+        response = self._http.post("/_sandbox/timing", json=timing)
+        response.raise_for_status()
+        result: dict[str, float] = response.json()
+        return result
+
     def reset(self) -> None:
         self._http.post("/_sandbox/reset").raise_for_status()
 
