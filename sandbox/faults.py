@@ -4,8 +4,8 @@ A rule matches by product and action (`*` for any) and optionally by account nam
 - `error` (+ `status`, `message`): answer with that error instead of running the call, `times`
   times (then the rule is spent) or with `probability`, or always;
 - `latency_ms`: delay matching calls;
-- `throttle_per_minute`: per account, at most N matching calls in any 60 s window; the rest get
-  `Throttling.User`;
+- `throttle_per_minute`: per account, at most N matching calls in any 60 s window (or in any
+  `window_seconds`, which shortens the minute for tests); the rest get `Throttling.User`;
 - `lose_response`: run the call (its writes commit) and then answer 503, as a reply lost in
   transit would look to the client.
 """
@@ -36,6 +36,7 @@ class FaultRule(BaseModel):
     probability: float | None = Field(default=None, ge=0, le=1)
     latency_ms: int = Field(default=0, ge=0, le=600_000)
     throttle_per_minute: int | None = Field(default=None, ge=1)
+    window_seconds: float = Field(default=60.0, gt=0, le=3600)
     lose_response: bool = False
 
     @model_validator(mode="after")
@@ -116,7 +117,7 @@ class Faults:
                     continue
                 if rule.throttle_per_minute is not None:
                     window = active.windows.setdefault(account, deque())
-                    while window and window[0] <= now - 60:
+                    while window and window[0] <= now - rule.window_seconds:
                         window.popleft()
                     if len(window) >= rule.throttle_per_minute:
                         return Verdict(error=throttled())
