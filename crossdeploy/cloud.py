@@ -4,12 +4,17 @@ Retried, with exponential backoff and full jitter (tenacity): throttling (`Throt
 5xx, and network failures (the SDK's UnretryableException around a connection error). Anything
 else is raised at once as `CloudError`, carrying the service's code, HTTP status and message: the
 SDK's messages hold no credentials, and this module adds none.
+
+Inside `throttled_by(take)`, every attempt first calls `take(action)`, which may block until the
+caller's API quota allows another call (crossdeploy/quota.py); elsewhere nothing is waited for.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -75,8 +80,24 @@ def _describe(action: str, exc: BaseException) -> CloudError:
     return CloudError(action, "", None, type(exc).__name__)
 
 
+_throttle: ContextVar[Callable[[str], None] | None] = ContextVar(
+    "crossdeploy_throttle", default=None
+)
+
+
+@contextmanager
+def throttled_by(take: Callable[[str], None]) -> Iterator[None]:
+    """Call `take(action)` before every attempt of every `call` made in this context."""
+    token = _throttle.set(take)
+    try:
+        yield
+    finally:
+        _throttle.reset(token)
+
+
 def call(action: str, fn: Callable[..., T], *args: Any, retry: RetryPolicy = DEFAULT_RETRY) -> T:
     """Run one SDK call; retry transient failures; raise CloudError for the rest."""
+    take = _throttle.get()
 
     def log_retry(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -90,7 +111,13 @@ def call(action: str, fn: Callable[..., T], *args: Any, retry: RetryPolicy = DEF
         before_sleep=log_retry,
         reraise=True,
     )
+
+    def attempt(*args: Any) -> T:
+        if take is not None:
+            take(action)
+        return fn(*args)
+
     try:
-        return retrying(fn, *args)
+        return retrying(attempt, *args)
     except (AlibabaCloudException, UnretryableException, ConnectionError, TimeoutError) as exc:
         raise _describe(action, exc) from None
