@@ -145,9 +145,24 @@ def cross_account_deploy(
 
     changes, secret_id = _apply_access(spec, accounts, found)
     _record(spec, accounts, changes)
+    return land_app(spec, accounts, found, plan, secret_id, tuple(changes))
+
+
+def land_app(
+    spec: DeploySpec,
+    accounts: Accounts,
+    found: Inspection,
+    plan: Plan,
+    secret_id: int | None,
+    earlier: tuple[Change, ...] = (),
+) -> DeployResult:
+    """Deploy the app as inspected (its pull access is in place), follow the change order and
+    verify it; on failure diagnose, roll back, and raise DeployError. `earlier` are the run's
+    changes so far. The fleet deploy lands each of its apps with this too."""
+    logger = get_run_logger()
     app = _deploy_app(spec, accounts, found, secret_id)
     _record(spec, accounts, list(app.changes))
-    changes += app.changes
+    changes = [*earlier, *app.changes]
     if app.change_order_id is None:
         message = f"{spec.app.name} already matches the spec; no change order was started."
         return DeployResult("unchanged", message, plan, app.app_id, None, tuple(changes))
