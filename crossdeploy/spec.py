@@ -6,6 +6,8 @@ any API call is made.
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +25,7 @@ from pydantic import (
 
 from crossdeploy.image_ref import ImageRef, parse_image
 from crossdeploy.sae_facts import CPU_FOR_MEMORY, MAX_REPLICAS, memory_choices_for
+from crossdeploy.sae_params import ALL_PARAMS, ParamError, is_secret, to_wire
 
 _REGION = re.compile(r"^[a-z]{2}-[a-z0-9]+(?:-[a-z0-9]+)*$")
 _LOWER_APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,35}$")
@@ -32,6 +35,76 @@ _RAM_NAME = re.compile(r"^[a-zA-Z0-9.-]{1,64}$")
 _POLICY_NAME = re.compile(r"^[a-zA-Z0-9-]{1,128}$")
 _INSTANCE_ID = re.compile(r"^cri-[a-z0-9]+$|^cri-[a-z0-9-]+$")
 _BLOCK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_FIELD_PREFIXES = (
+    "instance_id: ",
+    "registry_login: ",
+    "image.url: ",
+    "batches: ",
+    "batch_wait_minutes: ",
+    "rollout.batches: ",
+    "app.advanced.UpdateStrategy: ",
+)
+_ADVANCED_MARK = "\x00"
+"""Separates the per-parameter problems of app.advanced inside one validation message."""
+
+SPEC_OWNED = {
+    "AppName": "app.name",
+    "AppId": "app.name",
+    "NamespaceId": "app.namespace",
+    "PackageType": "image.url",
+    "ImageUrl": "image.url",
+    "AcrInstanceId": "image.instance_id",
+    "AcrAssumeRoleArn": "access",
+    "ImagePullSecrets": "access",
+    "Cpu": "app.cpu",
+    "Memory": "app.memory",
+    "Replicas": "app.replicas",
+    "Command": "app.command",
+    "CommandArgs": "app.args",
+    "Envs": "app.envs",
+    "NewSaeVersion": "app.edition",
+    "SaeVersion": "app.edition",
+    "VpcId": "app.vpc_id",
+    "VSwitchId": "app.vswitch_id",
+    "SecurityGroupId": "app.security_group_id",
+    "Deploy": "(set by the run)",
+    "AutoConfig": "app.namespace with app.vpc_id and app.vswitch_id",
+}
+"""Parameters the spec sets through its own fields: app.advanced may not give them."""
+
+
+def advanced_problems(advanced: dict[str, Any]) -> list[str]:
+    """`Name: problem` for every app.advanced entry the SDK's request models cannot take."""
+    problems = []
+    for name, value in advanced.items():
+        if name in SPEC_OWNED:
+            problems.append(f"{name}: set by {SPEC_OWNED[name]}, not app.advanced")
+        elif name not in ALL_PARAMS:
+            close = difflib.get_close_matches(name, list(ALL_PARAMS), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(f"{name}: not a CreateApplication or DeployApplication parameter{hint}")
+        elif is_secret(name):
+            block = value.get("secret_block") if isinstance(value, dict) else None
+            if not isinstance(block, str) or len(value) != 1 or not _BLOCK_NAME.match(block):
+                problems.append(
+                    f"{name}: a secret is not written in the spec (the run's parameters are "
+                    "shown); save it as a Prefect Secret block and give {secret_block: NAME}"
+                )
+        else:
+            try:
+                to_wire(ALL_PARAMS[name], value)
+            except ParamError as exc:
+                problems.append(f"{name}{exc.path}: {exc}")
+    return problems
+
+
+def advanced_wire(advanced: dict[str, Any]) -> dict[str, Any]:
+    """app.advanced as the SDK models take it (validated by the spec already); a secret stays
+    a `{secret_block: NAME}` reference, resolved only when the request is sent."""
+    return {
+        name: dict(value) if is_secret(name) else to_wire(ALL_PARAMS[name], value)
+        for name, value in advanced.items()
+    }
 
 
 class _Strict(BaseModel):
@@ -79,6 +152,35 @@ class AppSpec(_Strict):
     )
     envs: dict[str, str] = Field(
         default_factory=dict, title="Environment variables", description="Environment variables."
+    )
+    edition: Literal["lite", "std", "pro"] | None = Field(
+        default=None,
+        title="Application edition",
+        description="SAE edition: lite, std (standard) or pro (professional); omitted: SAE's.",
+    )
+    vpc_id: str | None = Field(
+        default=None,
+        title="VPC ID",
+        description="The namespace's VPC; required for a default namespace not yet bound to one.",
+    )
+    vswitch_id: str | None = Field(
+        default=None,
+        title="vSwitch ID",
+        description="vSwitch of the instances, in that VPC; omitted: the namespace's.",
+    )
+    security_group_id: str | None = Field(
+        default=None,
+        title="Security group ID",
+        description="Security group of the instances; omitted: the namespace's.",
+    )
+    advanced: dict[str, Any] = Field(
+        default_factory=dict,
+        title="Advanced settings",
+        description=(
+            "Any other CreateApplication / DeployApplication parameter by its API name "
+            "(Liveness, Readiness, SlsConfigs, NasConfigs, OssMountDescs, Timezone, ...); "
+            "JSON-valued ones as an object, a list or JSON text."
+        ),
     )
 
     @field_validator("name")
@@ -144,9 +246,31 @@ class AppSpec(_Strict):
             )
         return value
 
+    @field_validator("vpc_id", "vswitch_id", "security_group_id")
+    @classmethod
+    def _network_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        prefix = {"vpc_id": "vpc-", "vswitch_id": "vsw-", "security_group_id": "sg-"}
+        wanted = prefix[str(info.field_name)]
+        if value is not None and not re.fullmatch(re.escape(wanted) + r"[a-z0-9-]+", value):
+            raise ValueError(f"{value!r} is not an id of the form {wanted}...")
+        return value
+
+    @field_validator("advanced")
+    @classmethod
+    def _advanced(cls, value: dict[str, Any]) -> dict[str, Any]:
+        problems = advanced_problems(value)
+        if problems:
+            raise ValueError(_ADVANCED_MARK + _ADVANCED_MARK.join(problems))
+        return value
+
     @property
     def namespace_id(self) -> str:
         return self.namespace or self.region
+
+    @property
+    def default_namespace(self) -> bool:
+        """The region's system-created namespace (its id is the region id)."""
+        return self.namespace_id == self.region
 
 
 class ImageSpec(_Strict):
@@ -164,6 +288,10 @@ class ImageSpec(_Strict):
     @classmethod
     def _url(cls, value: str) -> str:
         parse_image(value)
+        if ":" not in value.partition("/")[2]:
+            raise ValueError(
+                "no tag: name the tag to deploy (host/namespace/repo:tag); latest is never assumed"
+            )
         return value
 
     @field_validator("instance_id")
@@ -254,6 +382,45 @@ class RolloutSpec(_Strict):
         title="Roll back on failure",
         description="Roll back to the last good version when the deploy fails.",
     )
+    batches: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_REPLICAS,
+        title="Batches",
+        description="Release in this many batches (batch release); omitted: SAE's strategy.",
+    )
+    batch_wait_minutes: int = Field(
+        default=0,
+        ge=0,
+        le=1440,
+        title="Wait between batches (minutes)",
+        description="With confirm auto: minutes SAE waits before starting the next batch.",
+    )
+    confirm: Literal["auto", "manual"] = Field(
+        default="auto",
+        title="Next batch",
+        description=(
+            "auto: batches follow each other, and the run confirms any batch that waits for "
+            "confirmation; manual: a person confirms each batch in the SAE console."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _batches(self) -> RolloutSpec:
+        if self.batches is None and (self.batch_wait_minutes or self.confirm == "manual"):
+            raise ValueError("batches: required with batch_wait_minutes or confirm: manual")
+        if self.confirm == "manual" and self.batch_wait_minutes:
+            raise ValueError("batch_wait_minutes: only used with confirm: auto")
+        return self
+
+    def update_strategy(self) -> str | None:
+        """SAE's UpdateStrategy for the batch release, or None when the spec sets none."""
+        if self.batches is None:
+            return None
+        batch: dict[str, Any] = {"batch": self.batches, "releaseType": self.confirm}
+        if self.confirm == "auto":
+            batch["batchWaitTime"] = self.batch_wait_minutes
+        return json.dumps({"type": "BatchUpdate", "batchUpdate": batch}, separators=(",", ":"))
 
 
 class DeploySpec(_Strict):
@@ -277,7 +444,7 @@ class DeploySpec(_Strict):
     rollout: RolloutSpec = Field(
         default_factory=RolloutSpec,
         title="Rollout",
-        description="Change order timeout and rollback.",
+        description="Change order timeout, rollback and batch release.",
     )
 
     @model_validator(mode="after")
@@ -287,6 +454,16 @@ class DeploySpec(_Strict):
             raise ValueError(
                 f"image.url: the VPC domain {ref.host} is reachable only from {ref.region}, "
                 f"not from app.region {self.app.region}; use the public domain"
+            )
+        if self.rollout.batches is not None and self.rollout.batches > self.app.replicas:
+            raise ValueError(
+                f"rollout.batches: {self.rollout.batches} batches for {self.app.replicas} "
+                "replica(s); at most one batch per replica"
+            )
+        if self.rollout.batches is not None and "UpdateStrategy" in self.app.advanced:
+            raise ValueError(
+                "app.advanced.UpdateStrategy: rollout.batches sets the update strategy; give one "
+                "of the two"
             )
         return self
 
@@ -302,6 +479,10 @@ class DeploySpec(_Strict):
 def with_image_tag(spec: DeploySpec, tag: str) -> DeploySpec:
     """The same spec deploying another tag of the same repository (validated)."""
     url = spec.image.ref.with_tag(tag).url
+    try:
+        parse_image(url)
+    except ValueError as exc:
+        raise SpecError(f"image tag {tag!r}", [f"image_tag: {exc}"]) from None
     data = spec.model_dump()
     data["image"]["url"] = url
     return parse_spec(data, f"image tag {tag!r}")
@@ -325,7 +506,10 @@ def _problems(error: ValidationError) -> list[str]:
         message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown field"
-        if message.startswith(("instance_id: ", "registry_login: ", "image.url: ")):
+        if message.startswith(_ADVANCED_MARK):
+            out += [f"{path}.{p}" for p in message.split(_ADVANCED_MARK)[1:]]
+            continue
+        if message.startswith(_FIELD_PREFIXES):
             field, _, message = message.partition(": ")
             path = field if "." in field else f"{path}.{field}"
         out.append(f"{path}: {message}")

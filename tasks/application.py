@@ -1,9 +1,13 @@
 """The SAE application: created when missing, deployed when it differs, untouched when identical.
 
 Only the parameters this tool manages are compared (image, pull access, size, command, envs,
-namespace and network); anything else set on the app by hand is left as it is, because
-DeployApplication keeps every parameter it is not given. An identical spec therefore starts no
-change order at all.
+namespace and network, edition, the batch release and every `app.advanced` parameter); anything
+else set on the app by hand is left as it is, because DeployApplication keeps every parameter it
+is not given. An identical spec therefore starts no change order at all. A parameter that
+DescribeApplicationConfig does not return (a secret such as OssAkSecret, SaeVersion, ...) cannot
+be compared: it is sent whenever the app is created or deployed, and the plan says it was not
+compared. A DeployApplication-only parameter (UpdateStrategy, MinReadyInstances, ...) the app has
+never had is sent with the next deploy rather than starting one.
 
 Two races are absorbed rather than reported: a CreateApplication whose reply was lost (retried by
 `call`, then `Application.AlreadyExists`) is recognised by its identical config and create order;
@@ -24,9 +28,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from blocks import AlibabaCloudCredentials
+from crossdeploy import sae_params
 from crossdeploy.cloud import CloudError, call
 from crossdeploy.plan import BLOCKED, OK, Change, PlanRow
-from crossdeploy.spec import DeploySpec
+from crossdeploy.spec import DeploySpec, advanced_wire
 from tasks.change_order import follow_change_order
 
 MANAGED = (
@@ -44,8 +49,13 @@ MANAGED = (
     "NamespaceId",
     "VpcId",
     "VSwitchId",
+    "SecurityGroupId",
+    "NewSaeVersion",
+    "SaeVersion",
+    "UpdateStrategy",
 )
-"""Wire names of the parameters compared and set; the order is the order differences are named."""
+"""Wire names of the core parameters compared and set, named first in this order; the spec's
+`app.advanced` parameters follow in the spec's order."""
 
 CLEARED = {
     "AcrInstanceId": "",
@@ -57,26 +67,9 @@ CLEARED = {
 }
 """Optional parameters, and the value that unsets one the spec no longer gives."""
 
-CREATE_ONLY = frozenset({"NamespaceId", "VpcId"})
-"""Fixed when the app is created: DeployApplication cannot change them."""
-
-_FIELDS = {
-    "PackageType": "package_type",
-    "ImageUrl": "image_url",
-    "AcrInstanceId": "acr_instance_id",
-    "AcrAssumeRoleArn": "acr_assume_role_arn",
-    "ImagePullSecrets": "image_pull_secrets",
-    "Cpu": "cpu",
-    "Memory": "memory",
-    "Replicas": "replicas",
-    "Command": "command",
-    "CommandArgs": "command_args",
-    "Envs": "envs",
-    "NamespaceId": "namespace_id",
-    "VpcId": "vpc_id",
-    "VSwitchId": "v_switch_id",
-}
-_INTS = frozenset({"Cpu", "Memory", "Replicas"})
+CREATE_ONLY = sae_params.CREATE_ONLY
+"""Fixed when the app is created (NamespaceId, VpcId, ...): DeployApplication cannot change them."""
+_MOVES = ("NamespaceId", "VpcId")
 _NOT_FOUND = frozenset({"InvalidApplication.NotFound", "InvalidAppId.NotFound"})
 _PAGE_SIZE = 100
 
@@ -87,10 +80,10 @@ class ApplicationState:
     namespace_id: str
     region: str
     app_id: str | None
-    desired: dict[str, str]
-    """Wire name -> value, as sent."""
-    current: dict[str, str]
-    """The managed parameters the app has now (empty when missing)."""
+    desired: dict[str, Any]
+    """Wire name -> value, as sent (a secret as its `{secret_block: NAME}` reference)."""
+    current: dict[str, Any]
+    """The configuration the app has now, secrets left out (empty when missing)."""
     differences: tuple[str, ...]
     """Wire names of managed parameters that differ (empty for a missing app)."""
     rows: tuple[PlanRow, ...] = ()
@@ -118,10 +111,13 @@ def desired_parameters(
     instance_id: str | None,
     vpc_id: str | None = None,
     vswitch_id: str | None = None,
-) -> dict[str, str]:
-    """The managed parameters, by wire name; unset optional ones are left out."""
+) -> dict[str, Any]:
+    """The managed parameters, by wire name; unset optional ones are left out.
+
+    Core values are text; `app.advanced` values are as the SDK models take them.
+    """
     app = spec.app
-    params = {
+    params: dict[str, Any] = {
         "PackageType": "Image",
         "ImageUrl": spec.image.url,
         "Cpu": str(app.cpu),
@@ -140,8 +136,13 @@ def desired_parameters(
         else None,
         "VpcId": vpc_id,
         "VSwitchId": vswitch_id,
+        "SecurityGroupId": app.security_group_id,
+        "NewSaeVersion": app.edition,
+        "SaeVersion": "v2" if app.edition else None,
+        "UpdateStrategy": spec.rollout.update_strategy(),
     }
     params.update({k: v for k, v in optional.items() if v})
+    params.update(advanced_wire(app.advanced))
     return params
 
 
@@ -170,14 +171,15 @@ def inspect_application(
     wanted = size(desired)
 
     def state(
-        app_id: str | None, row: PlanRow, current: dict[str, str], diffs: tuple[str, ...] = ()
+        app_id: str | None, row: PlanRow, current: dict[str, Any], diffs: tuple[str, ...] = ()
     ) -> ApplicationState:
         return ApplicationState(
             name, namespace_id, spec.app.region, app_id, desired, current, diffs, (row,)
         )
 
     if found is None:
-        return state(None, PlanRow("app", "A", name, "missing", wanted, "create"), {})
+        note = notes(desired, {})
+        return state(None, PlanRow("app", "A", name, "missing", wanted, "create", note), {})
     app_id, deleting = found
     if deleting:
         reason = (
@@ -189,15 +191,21 @@ def inspect_application(
     diffs = differences(desired, current)
     fixed = [k for k in diffs if k in CREATE_ONLY]
     if fixed:
-        has = ", ".join(f"{k} {current.get(k) or '(none)'}" for k in fixed)
-        needs = ", ".join(f"{k} {desired.get(k)}" for k in fixed)
+        has = ", ".join(f"{k} {sae_params.shown(k, current.get(k))}" for k in fixed)
+        needs = ", ".join(f"{k} {sae_params.shown(k, desired.get(k))}" for k in fixed)
+        cause = (
+            "SAE cannot move an app"
+            if set(fixed) <= set(_MOVES)
+            else f"SAE sets {', '.join(fixed)} only when it creates an app"
+        )
         reason = (
-            f"{name} runs with {has}, but the spec needs {needs}; SAE cannot move an app. "
+            f"{name} runs with {has}, but the spec needs {needs}; {cause}. "
             "Delete it first, or deploy it under another name."
         )
         action, why = BLOCKED, reason
     else:
-        action, why = (f"deploy ({', '.join(diffs)})" if diffs else OK), ""
+        action = f"deploy ({', '.join(diffs)})" if diffs else OK
+        why = notes(desired, current, diffs)
     return state(
         app_id, PlanRow("app", "A", name, size(current), wanted, action, why), current, diffs
     )
@@ -214,8 +222,9 @@ def apply_application(
     sae = creds_a.get_client("sae")
     if state.app_id is not None:
         return _deploy(creds_a, sae, state, state.app_id, state.differences, wait_seconds)
-    request = sae_models.CreateApplicationRequest(
-        app_name=state.app_name, deploy=True, **_typed(state.desired)
+    params = {k: v for k, v in state.desired.items() if k not in sae_params.DEPLOY_ONLY}
+    request = _request(
+        sae_models.CreateApplicationRequest, params, AppName=state.app_name, Deploy=True
     )
     try:
         data = call("sae:CreateApplication", sae.create_application, request).body.data
@@ -280,27 +289,93 @@ def ensure_application(
 # -- comparing -------------------------------------------------------------------------------------
 
 
-def differences(desired: dict[str, str], current: dict[str, str]) -> tuple[str, ...]:
+def _order(desired: dict[str, Any]) -> list[str]:
+    core = [k for k in MANAGED if k in desired or k in CLEARED]
+    return core + [k for k in desired if k not in MANAGED]
+
+
+def comparable(key: str) -> bool:
+    """Whether DescribeApplicationConfig reports the parameter (secrets are never compared)."""
+    return key in sae_params.RETURNED and not sae_params.is_secret(key)
+
+
+def _pending(key: str, current: dict[str, Any]) -> bool:
+    """A DeployApplication-only parameter the app has never had: sent with the next deploy."""
+    return key in sae_params.DEPLOY_ONLY and _norm(key, current.get(key)) is None
+
+
+def differences(desired: dict[str, Any], current: dict[str, Any]) -> tuple[str, ...]:
     """Managed parameters whose values differ; optional ones the spec leaves out must be unset.
 
-    VpcId/VSwitchId left out of `desired` mean "the namespace's", so they are not compared.
+    VpcId/VSwitchId left out of `desired` mean "the namespace's", so they are not compared;
+    neither are parameters the app cannot report, nor release settings it never had.
     """
-    keys = [k for k in MANAGED if k in desired or k in CLEARED]
-    return tuple(k for k in keys if _norm(k, desired.get(k)) != _norm(k, current.get(k)))
+    return tuple(
+        k
+        for k in _order(desired)
+        if comparable(k)
+        and not (_pending(k, current) and k in desired)
+        and _norm(k, desired.get(k)) != _norm(k, current.get(k))
+    )
 
 
-def _norm(key: str, value: str | None) -> object:
-    """A comparable form: JSON lists parsed, envs as a set, empty as unset."""
-    text = "" if value is None else str(value)
+def notes(desired: dict[str, Any], current: dict[str, Any], diffs: tuple[str, ...] = ()) -> str:
+    """The plan's words on the app: what differs (masked), what could not be compared."""
+    parts = [
+        f"{k}: {sae_params.shown(k, current.get(k))} → {sae_params.shown(k, desired.get(k))}"
+        for k in diffs
+    ]
+    blind = [k for k in _order(desired) if k in desired and not comparable(k)]
+    if blind and current:
+        parts.append(
+            f"not compared ({', '.join(blind)}): DescribeApplicationConfig does not return "
+            "them, so they are sent with the next create or deploy but never start one"
+        )
+    waiting = [
+        k for k in _order(desired) if k in desired and comparable(k) and _pending(k, current)
+    ]
+    if waiting and current:
+        parts.append(f"{', '.join(waiting)}: applied with the next deploy")
+    return "; ".join(parts)
+
+
+def _as_returned(key: str, value: Any) -> Any:
+    """The value as DescribeApplicationConfig's model can express it (unknown nested keys go)."""
+    field = _RETURNED_FIELDS.get(key)
+    if field is None or field.kind == "str" or value in (None, ""):
+        return value
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    try:
+        return (
+            sae_models.DescribeApplicationConfigResponseBodyData()
+            .from_map({key: value})
+            .to_map()[key]
+        )
+    except (AttributeError, TypeError, KeyError):
+        return value
+
+
+_RETURNED_FIELDS = sae_params.describe_model(sae_models.DescribeApplicationConfigResponseBodyData)
+
+
+def _norm(key: str, value: Any) -> object:
+    """A comparable form: envs as a set, JSON parsed, scalars as text, empty as unset."""
     if key in ("CommandArgs", "Envs"):
+        text = "" if value is None else value if isinstance(value, str) else json.dumps(value)
         try:
             parsed = json.loads(text) if text else []
         except ValueError:
             return text
+        if not parsed:
+            return None
         if key == "Envs" and isinstance(parsed, list):
             return frozenset(json.dumps(e, sort_keys=True) for e in parsed)
         return json.dumps(parsed)
-    return text
+    return sae_params.canonical(_as_returned(key, value))
 
 
 def size(params: dict[str, str]) -> str:
@@ -340,20 +415,42 @@ def find_application(sae: Any, name: str, namespace_id: str) -> tuple[str, bool]
         page += 1
 
 
-def read_config(sae: Any, app_id: str) -> dict[str, str]:
-    """The managed parameters of the app's current configuration, by wire name, as text."""
+def read_config(sae: Any, app_id: str) -> dict[str, Any]:
+    """The app's current configuration by wire name (secrets left out, however it reports them)."""
     request = sae_models.DescribeApplicationConfigRequest(app_id=app_id)
     data = call("sae:DescribeApplicationConfig", sae.describe_application_config, request)
     config = data.body.data.to_map() if data.body.data else {}
-    return {k: str(config[k]) for k in MANAGED if config.get(k) not in (None, "")}
+    return {
+        k: v
+        for k, v in config.items()
+        if v not in (None, "", [], {}) and not sae_params.is_secret(k)
+    }
 
 
 # -- writing ---------------------------------------------------------------------------------------
 
 
-def _typed(params: dict[str, str]) -> dict[str, Any]:
-    """SDK keyword arguments from wire-named text values."""
-    return {_FIELDS[k]: int(v) if k in _INTS else v for k, v in params.items()}
+def _request(model: type, params: dict[str, Any], **fixed: Any) -> Any:
+    """A SDK request from wire-named values: text numbers and flags typed, secrets resolved."""
+    wire: dict[str, Any] = {}
+    for key, value in params.items():
+        kind = sae_params.ALL_PARAMS[key].kind
+        if sae_params.is_secret(key) and isinstance(value, dict):
+            value = _secret_value(str(value["secret_block"]))
+        elif kind == "int" and isinstance(value, str):
+            value = int(value)
+        elif kind == "bool" and isinstance(value, str):
+            value = value.lower() == "true"
+        wire[key] = value
+    return model().from_map({**wire, **fixed})
+
+
+def _secret_value(block: str) -> str:
+    from prefect.blocks.system import Secret
+
+    loaded = Secret.load(block)
+    assert isinstance(loaded, Secret)
+    return str(loaded.get())
 
 
 def _created(
@@ -376,7 +473,7 @@ def _deploy(
 ) -> ApplicationResult:
     params = {k: v for k, v in state.desired.items() if k not in CREATE_ONLY}
     params.update({k: CLEARED[k] for k in diffs if k in CLEARED and k not in state.desired})
-    request = sae_models.DeployApplicationRequest(app_id=app_id, deploy="true", **_typed(params))
+    request = _request(sae_models.DeployApplicationRequest, params, AppId=app_id, Deploy="true")
     deploy = partial(call, "sae:DeployApplication", sae.deploy_application, request)
     data = _when_idle(creds_a, sae, app_id, wait_seconds, deploy).body.data
     change_order_id = str(data.change_order_id or "") or None
