@@ -22,8 +22,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Most tests wait on change orders rather than compute, so more workers than cores pay off; a
+# module's tests stay on one worker (--dist loadfile) so module fixtures start once.
+TEST_WORKERS ?= 4
+
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 test: lint typecheck unit
 

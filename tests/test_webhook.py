@@ -379,6 +379,7 @@ def test_a_good_push_is_accepted_with_the_event_id(client: AppClient, recorder: 
 @pytest.mark.parametrize(
     "query",
     ["", "?token=", "?token=wrong", f"?token={TOKEN}x", f"?token={TOKEN}&token={TOKEN}", "?t=1"],
+    ids=["none", "empty", "wrong", "longer", "twice", "other-name"],
 )
 def test_a_missing_or_wrong_token_is_401_before_the_body_is_looked_at(
     client: AppClient, recorder: Recorder, query: str
