@@ -3,9 +3,9 @@
 A test joins the report with `@pytest.mark.reliability(area, scenario)`; it may add what it
 measured with `record_property("outcome", "...")` (for example "deployed; 1 role, 1 policy
 version, 1 ACL entry"). A parametrized test yields one row per parameter set, its id appended to
-the scenario. The report is rewritten only when every reliability test collected in this session
-reported and none was deselected, so a filtered or interrupted run never shrinks it. Rows are
-sorted by area and scenario and carry no timings, so an unchanged suite rewrites the same bytes.
+the scenario. The report is rewritten only by a run of the whole suite in which every
+reliability test reported, so a filtered or interrupted run never shrinks it. Rows are sorted by
+area and scenario and carry no timings, so an unchanged suite rewrites the same bytes.
 Under pytest-xdist the workers collect; each reliability test then carries its row in its
 user properties, which reach the controller with its reports.
 """
@@ -92,14 +92,13 @@ class ReliabilityReport:
             row.outcome = "; ".join(outcome)
 
     @pytest.hookimpl
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if os.environ.get("PYTEST_XDIST_WORKER") or self.deselected or not self.rows:
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if os.environ.get("PYTEST_XDIST_WORKER") or not self.rows or not _whole_suite(session):
             return
-        if session.shouldstop or session.shouldfail:
+        if self.deselected or any(row.result == "not run" for row in self.rows.values()):
             return
-        if any(row.result == "not run" for row in self.rows.values()):
-            return
-        REPORT.write_text(self.render(), encoding="utf-8")
+        if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            REPORT.write_text(self.render(), encoding="utf-8")
 
     def render(self) -> str:
         rows = sorted(self.rows.values(), key=_key)
@@ -114,6 +113,15 @@ class ReliabilityReport:
             scenario = row.scenario.replace("|", "\\|")
             lines.append(f"| {scenario} | {row.result} | {observed} |")
         return "\n".join(lines) + "\n"
+
+
+def _whole_suite(session: pytest.Session) -> bool:
+    """The run covered every test: no paths, -k, -m or stop-after-N given (the workers of
+    pytest-xdist filter on their own, so the controller judges by the command line)."""
+    config, option = session.config, session.config.option
+    if config.args_source != pytest.Config.ArgsSource.TESTPATHS:
+        return False
+    return not (option.keyword or option.markexpr or option.maxfail or session.shouldstop)
 
 
 def pytest_configure(config: pytest.Config) -> None:
