@@ -24,7 +24,6 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception,
-    stop_after_attempt,
     wait_random_exponential,
 )
 
@@ -42,6 +41,9 @@ class RetryPolicy:
     attempts: int = 6
     initial_seconds: float = 0.2
     max_seconds: float = 8.0
+    network_seconds: float = 60.0
+    """Network failures (the endpoint unreachable, a connection reset) are retried for this long
+    whatever `attempts` says: a restarting endpoint is back within seconds, not attempts."""
 
 
 DEFAULT_RETRY = RetryPolicy()
@@ -95,6 +97,40 @@ def throttled_by(take: Callable[[str], None]) -> Iterator[None]:
         _throttle.reset(token)
 
 
+def _stop(retry: RetryPolicy) -> Callable[[RetryCallState], bool]:
+    def stop(state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        if exc is not None and not isinstance(exc, AlibabaCloudException):
+            return (state.seconds_since_start or 0.0) >= retry.network_seconds
+        return state.attempt_number >= retry.attempts
+
+    return stop
+
+
+def write_once(
+    action: str,
+    fn: Callable[[], T],
+    *,
+    landed: Callable[[], T | None],
+    retry: RetryPolicy = DEFAULT_RETRY,
+) -> T:
+    """`call` for a write that must not take effect twice (a new policy version, a deploy).
+
+    Before each retry `landed()` looks for the effect of an earlier attempt whose reply was lost
+    and returns it (or None to write again), so the retry adopts it instead of repeating it.
+    """
+    tried = False
+
+    def attempt() -> T:
+        nonlocal tried
+        if tried and (found := landed()) is not None:
+            return found
+        tried = True
+        return fn()
+
+    return call(action, attempt, retry=retry)
+
+
 def call(action: str, fn: Callable[..., T], *args: Any, retry: RetryPolicy = DEFAULT_RETRY) -> T:
     """Run one SDK call; retry transient failures; raise CloudError for the rest."""
     take = _throttle.get()
@@ -105,7 +141,7 @@ def call(action: str, fn: Callable[..., T], *args: Any, retry: RetryPolicy = DEF
         logger.warning("retrying (attempt %d): %s", state.attempt_number, reason)
 
     retrying = Retrying(
-        stop=stop_after_attempt(retry.attempts),
+        stop=_stop(retry),
         wait=wait_random_exponential(multiplier=retry.initial_seconds, max=retry.max_seconds),
         retry=retry_if_exception(is_retryable),
         before_sleep=log_retry,

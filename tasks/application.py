@@ -29,7 +29,7 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks import AlibabaCloudCredentials
 from crossdeploy import sae_params
-from crossdeploy.cloud import CloudError, call
+from crossdeploy.cloud import CloudError, call, write_once
 from crossdeploy.plan import BLOCKED, OK, Change, PlanRow
 from crossdeploy.spec import DeploySpec, advanced_wire
 from tasks.change_order import follow_change_order
@@ -474,9 +474,22 @@ def _deploy(
     params = {k: v for k, v in state.desired.items() if k not in CREATE_ONLY}
     params.update({k: CLEARED[k] for k in diffs if k in CLEARED and k not in state.desired})
     request = _request(sae_models.DeployApplicationRequest, params, AppId=app_id, Deploy="true")
-    deploy = partial(call, "sae:DeployApplication", sae.deploy_application, request)
-    data = _when_idle(creds_a, sae, app_id, wait_seconds, deploy).body.data
-    change_order_id = str(data.change_order_id or "") or None
+
+    def send() -> str:
+        return str(sae.deploy_application(request).body.data.change_order_id or "")
+
+    def landed() -> str | None:
+        """A lost reply: the app already has the new config, and its newest order is ours."""
+        if differences(state.desired, read_config(sae, app_id)):
+            return None
+        listing = sae_models.ListChangeOrdersRequest(app_id=app_id, page_size=_PAGE_SIZE)
+        data = call("sae:ListChangeOrders", sae.list_change_orders, listing).body.data
+        orders = list(data.change_order_list or []) if data else []
+        newest = max(orders, key=lambda o: str(o.create_time or ""), default=None)
+        return str(newest.change_order_id) if newest else None
+
+    deploy = partial(write_once, "sae:DeployApplication", send, landed=landed)
+    change_order_id = _when_idle(creds_a, sae, app_id, wait_seconds, deploy) or None
     changes = [Change("A", "sae.application", app_id, "deployed", ", ".join(diffs))]
     if change_order_id:
         changes.append(Change("A", "sae.change-order", change_order_id, "started", "deploy"))

@@ -18,7 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from crossdeploy import ram_policy
-from crossdeploy.cloud import CloudError, call
+from crossdeploy.cloud import CloudError, call, write_once
 from crossdeploy.plan import BLOCKED, OK, Change, PlanRow
 from crossdeploy.spec import DeploySpec
 
@@ -246,8 +246,23 @@ def _new_version(ram: Any, name: str, document: str, previous: str | None) -> Ch
     request = ram_models.CreatePolicyVersionRequest(
         policy_name=name, policy_document=document, set_as_default=True, rotate_strategy=ROTATE
     )
-    body = call("ram:CreatePolicyVersion", ram.create_policy_version, request).body
-    version = str(body.policy_version.version_id)
+
+    def create() -> str:
+        return str(ram.create_policy_version(request).body.policy_version.version_id)
+
+    def landed() -> str | None:
+        """A lost reply: the default is already a new version saying exactly this."""
+        current = _default_version(ram, name)
+        wanted = ram_policy.parse(document)
+        if (
+            current
+            and current[0] != previous
+            and ram_policy.same_document(ram_policy.parse(current[1]), wanted)
+        ):
+            return current[0]
+        return None
+
+    version = write_once("ram:CreatePolicyVersion", create, landed=landed)
     return Change("B", VERSION, f"{name}/{version}", "created", previous or "")
 
 
