@@ -13,14 +13,18 @@ Every change emits a Prefect event and is recorded in the ledger that `teardown`
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Literal
+from uuid import UUID
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
 from crossdeploy import audit
+from crossdeploy.app_lock import app_lock
 from crossdeploy.diagnosis import diagnose, roll_back
 from crossdeploy.plan import Change, Plan
 from crossdeploy.planner import Accounts, Inspection, inspect_all, make_plan, resolve_accounts
@@ -133,19 +137,28 @@ def cross_account_deploy(
     if image_tag:
         spec = with_image_tag(spec, image_tag)
     accounts = resolve_accounts(spec)
-    found = inspect_all(spec, accounts)
-    plan = make_plan(spec, accounts, found)
-    _publish_plan(spec, plan)
-    logger.info("%s", plan.summary())
-    if plan.blocked:
-        reasons = "\n".join(f"  {r.step}: {r.reason}" for r in plan.blocked)
-        raise DeployError(f"The plan is blocked; nothing was changed.\n{reasons}", plan)
-    if dry_run:
-        return DeployResult("planned", plan.summary() + " Dry run: nothing changed.", plan)
+    # One run per app at a time, from inspection to the verified app (dry runs only read).
+    run_id = flow_run.get_id()
+    lock = app_lock(
+        spec,
+        accounts.app_uid,
+        flow_run_id=UUID(run_id) if run_id else None,
+        wait_seconds=spec.rollout.timeout_seconds + 600,
+    )
+    with nullcontext() if dry_run else lock:
+        found = inspect_all(spec, accounts)
+        plan = make_plan(spec, accounts, found)
+        _publish_plan(spec, plan)
+        logger.info("%s", plan.summary())
+        if plan.blocked:
+            reasons = "\n".join(f"  {r.step}: {r.reason}" for r in plan.blocked)
+            raise DeployError(f"The plan is blocked; nothing was changed.\n{reasons}", plan)
+        if dry_run:
+            return DeployResult("planned", plan.summary() + " Dry run: nothing changed.", plan)
 
-    changes, secret_id = _apply_access(spec, accounts, found)
-    _record(spec, accounts, changes)
-    return land_app(spec, accounts, found, plan, secret_id, tuple(changes))
+        changes, secret_id = _apply_access(spec, accounts, found)
+        _record(spec, accounts, changes)
+        return land_app(spec, accounts, found, plan, secret_id, tuple(changes))
 
 
 def land_app(
