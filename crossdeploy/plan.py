@@ -90,7 +90,7 @@ class Plan:
             cells = [row.step, row.account, row.resource, row.now, row.wanted, row.action]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         for row in self.rows:
-            if row.reason and row.blocked:
+            if row.reason:
                 lines += ["", f"**{row.step} ({row.resource})**: {_cell(row.reason)}"]
         lines += ["", self.summary()]
         return "\n".join(lines)

@@ -185,6 +185,7 @@ def land_app(
         app.change_order_id,
         timeout_seconds=spec.rollout.timeout_seconds,
         region=spec.app.region,
+        confirm=spec.rollout.confirm,
     )
     if outcome.succeeded:
         verified = verify_app(accounts.app, app.app_id, spec.app.replicas)

@@ -33,7 +33,14 @@ from sandbox.world import Timing, World
 logger = logging.getLogger("sandbox")
 
 _HOST_REGION = re.compile(r"^[a-z]+(?:-vpc)?\.([a-z]{2}-[a-z0-9-]+)\.aliyuncs\.com(?::\d+)?$")
-_SECRET_FIELDS = ("secret", "security_token", "password", "AuthorizationToken", "SecretData")
+_SECRET_FIELDS = (
+    "secret",
+    "security_token",
+    "password",
+    "AuthorizationToken",
+    "SecretData",
+    "OssAkSecret",
+)
 
 
 @dataclass

@@ -321,10 +321,7 @@ def differences(desired: dict[str, Any], current: dict[str, Any]) -> tuple[str, 
 
 def notes(desired: dict[str, Any], current: dict[str, Any], diffs: tuple[str, ...] = ()) -> str:
     """The plan's words on the app: what differs (masked), what could not be compared."""
-    parts = [
-        f"{k}: {sae_params.shown(k, current.get(k))} → {sae_params.shown(k, desired.get(k))}"
-        for k in diffs
-    ]
+    parts = [_difference(k, current.get(k), desired.get(k)) for k in diffs]
     blind = [k for k in _order(desired) if k in desired and not comparable(k)]
     if blind and current:
         parts.append(
@@ -335,8 +332,21 @@ def notes(desired: dict[str, Any], current: dict[str, Any], diffs: tuple[str, ..
         k for k in _order(desired) if k in desired and comparable(k) and _pending(k, current)
     ]
     if waiting and current:
-        parts.append(f"{', '.join(waiting)}: applied with the next deploy")
+        when = "sent with this deploy" if diffs else "applied with the next deploy"
+        parts.append(f"{', '.join(waiting)}: {when}")
     return "; ".join(parts)
+
+
+def _difference(key: str, now: Any, wanted: Any) -> str:
+    """`Liveness.initialDelaySeconds: 5 → 20` for objects, `Replicas: 2 → 3` otherwise."""
+    before, after = _norm(key, now), _norm(key, wanted)
+    if isinstance(before, dict) and isinstance(after, dict) and not sae_params.is_secret(key):
+        changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+        return ", ".join(
+            f"{key}.{k}: {sae_params.shown(k, before.get(k))} → {sae_params.shown(k, after.get(k))}"
+            for k in changed
+        )
+    return f"{key}: {sae_params.shown(key, now)} → {sae_params.shown(key, wanted)}"
 
 
 def _as_returned(key: str, value: Any) -> Any:

@@ -5,9 +5,11 @@ as a status, batch, stage or task changes, and while the last batch's last stage
 near). Each poll is one DescribeChangeOrder, plus one DescribePipeline of the current batch only
 while the order is running: SAE allows 60 calls a minute per user.
 
-Status 8 (waiting for a batch to be confirmed) and 11 (waiting for approval) need a person; they
-are reported in words and waited on until the timeout. A timeout leaves the order running: it is
-the user's to abort or confirm, not ours.
+Batch releases are reported batch by batch. Status 8 (a batch waiting to be confirmed) is
+confirmed here with ConfirmPipelineBatch when the spec's `rollout.confirm` is auto; when it is
+manual, the waiting batch is named and waited on until the timeout, as is status 11 (waiting for
+approval). Status 9 (SAE's own wait between batches) moves by itself. A timeout leaves the order
+running: it is the user's to abort or confirm, not ours.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import Any, Literal, cast
 from uuid import UUID
 
 from alibabacloud_sae20190506 import models as sae_models
@@ -25,12 +27,13 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
 from blocks import AlibabaCloudCredentials
-from crossdeploy.cloud import call
+from crossdeploy.cloud import CloudError, call
 
 SUCCESS = 2
 FAILURES = frozenset({3, 6, 10})
 RUNNING = 1
-WAIT_CONFIRM, WAIT_APPROVAL = 8, 11
+WAIT_CONFIRM, AUTO_WAIT, WAIT_APPROVAL = 8, 9, 11
+Confirm = Literal["auto", "manual"]
 
 STATES = {
     0: "preparing",
@@ -73,6 +76,7 @@ class Progress:
     tasks_total: int
     elapsed_seconds: float
     console_url: str
+    batches_done: int = 0
 
     @property
     def fraction(self) -> float:
@@ -82,6 +86,14 @@ class Progress:
 
     def line(self) -> str:
         """`batch 1 of 2 · Deploy / Pull image · running · 12s`."""
+        if self.status == WAIT_CONFIRM:
+            waits = f"batch {self.batch} of {self.batches} waits to be confirmed"
+            return (
+                f"{waits} (SAE console or ConfirmPipelineBatch) · {duration(self.elapsed_seconds)}"
+            )
+        if self.status == AUTO_WAIT:
+            waits = f"batch {self.batch} of {self.batches} starts after the wait between batches"
+            return f"{waits} · {duration(self.elapsed_seconds)}"
         parts = [f"batch {self.batch} of {self.batches}"]
         if self.stage:
             parts.append(f"{self.stage} / {self.task}" if self.task else self.stage)
@@ -106,10 +118,18 @@ class ChangeOrderOutcome:
     failed_task: str = ""
     task_error: str = ""
     """The failed task's ErrorMessage (DescribePipeline), the most precise reason SAE gives."""
+    confirmed_batches: tuple[int, ...] = ()
+    """Batches this run confirmed (ConfirmPipelineBatch), 1-based."""
 
     def summary(self) -> str:
         short = self.change_order_id[:8] + "…"
         after = duration(self.elapsed_seconds)
+        if self.succeeded and self.confirmed_batches:
+            confirmed = ", ".join(map(str, self.confirmed_batches))
+            return (
+                f"Change order {short} succeeded after {after} ({self.batches} batch(es); "
+                f"batch {confirmed} confirmed by this run)."
+            )
         if self.succeeded:
             return f"Change order {short} succeeded after {after} ({self.batches} batch(es))."
         if self.timed_out:
@@ -117,6 +137,7 @@ class ChangeOrderOutcome:
                 f"Change order {short} is still {self.state} after {after}; it was left as it "
                 f"is: {self.console_url}"
             )
+
         where = f" at batch {self.failed_batch}/{self.batches}" if self.failed_batch else ""
         if self.failed_stage:
             where += f', stage "{self.failed_stage}"'
@@ -139,8 +160,12 @@ def follow_change_order(
     on_progress: Callable[[Progress], None] | None = None,
     poll: PollPolicy = DEFAULT_POLL,
     region: str | None = None,
+    confirm: Confirm = "manual",
 ) -> ChangeOrderOutcome:
-    """Poll until the order ends or the timeout; never aborts it."""
+    """Poll until the order ends or the timeout; never aborts it.
+
+    With `confirm="auto"` a batch waiting to be confirmed (status 8) is confirmed at once.
+    """
     sae = creds_a.get_client("sae")
     url = CONSOLE.format(id=change_order_id, region=region or creds_a.region_id)
     started = time.monotonic()
@@ -148,6 +173,7 @@ def follow_change_order(
     last_signature: tuple[Any, ...] | None = None
     tasks_per_batch = 0
     spot, spot_index = _Spot(), 0
+    confirmed: list[int] = []
     while True:
         order = _describe_order(sae, change_order_id)
         status = int(order.status or 0)
@@ -178,13 +204,22 @@ def follow_change_order(
             tasks_total=batches * (tasks_per_batch or 1),
             elapsed_seconds=elapsed,
             console_url=url,
+            batches_done=done_batches,
         )
         if on_progress is not None:
             on_progress(progress)
         if status == SUCCESS or status in FAILURES:
-            return _outcome(sae, order, progress, pipelines)
+            return replace(
+                _outcome(sae, order, progress, pipelines), confirmed_batches=(*confirmed,)
+            )
         if elapsed >= timeout_seconds:
-            return _outcome(sae, order, progress, pipelines, timed_out=True)
+            outcome = _outcome(sae, order, progress, pipelines, timed_out=True)
+            return replace(outcome, confirmed_batches=(*confirmed,))
+        if status == WAIT_CONFIRM and confirm == "auto" and order.current_pipeline_id:
+            if _confirm_batch(sae, str(order.current_pipeline_id)):
+                confirmed.append(index + 1)
+            interval = poll.initial_seconds
+            continue
         signature = (status, order.current_pipeline_id, spot.stage, spot.task, spot.done)
         near_end = spot.last_stage and index == batches - 1
         if signature != last_signature or near_end:
@@ -202,16 +237,24 @@ def follow(
     *,
     timeout_seconds: float,
     region: str | None = None,
+    confirm: Confirm = "manual",
 ) -> ChangeOrderOutcome:
-    """Follow a change order with a Prefect progress artifact and a log line per step."""
+    """Follow a change order with a Prefect progress artifact and a log line per step and batch;
+    `confirm="auto"` confirms waiting batches."""
     logger = get_run_logger()
     key = re.sub(r"[^a-z0-9-]", "-", f"change-order-{change_order_id}".lower())
     created = create_progress_artifact(0.0, key=key, description="change order starting")
     artifact_id = cast(UUID, created)  # sync in a sync task (the stub also allows a coroutine)
     said = ""
+    done = 0
 
     def report(progress: Progress) -> None:
-        nonlocal said
+        nonlocal said, done
+        while progress.batches > 1 and progress.batches_done > done:
+            done += 1
+            logger.info(
+                "change order %s: batch %d of %d done", change_order_id[:8], done, progress.batches
+            )
         update_progress_artifact(
             artifact_id,
             progress=round(progress.fraction * 100, 1),
@@ -225,8 +268,15 @@ def follow(
     url = CONSOLE.format(id=change_order_id, region=region or creds_a.region_id)
     logger.info("following change order %s: %s", change_order_id, url)
     outcome = follow_change_order(
-        creds_a, change_order_id, timeout_seconds=timeout_seconds, on_progress=report, region=region
+        creds_a,
+        change_order_id,
+        timeout_seconds=timeout_seconds,
+        on_progress=report,
+        region=region,
+        confirm=confirm,
     )
+    for batch in outcome.confirmed_batches:
+        logger.info("change order %s: confirmed batch %d", change_order_id[:8], batch)
     (logger.info if outcome.succeeded else logger.error)("%s", outcome.summary())
     return outcome
 
@@ -248,6 +298,18 @@ class _Spot:
 def _describe_order(sae: Any, change_order_id: str) -> Any:
     request = sae_models.DescribeChangeOrderRequest(change_order_id=change_order_id)
     return call("sae:DescribeChangeOrder", sae.describe_change_order, request).body.data
+
+
+def _confirm_batch(sae: Any, pipeline_id: str) -> bool:
+    """Start the waiting batch; False when it was no longer waiting (confirmed meanwhile)."""
+    request = sae_models.ConfirmPipelineBatchRequest(pipeline_id=pipeline_id, confirm=True)
+    try:
+        call("sae:ConfirmPipelineBatch", sae.confirm_pipeline_batch, request)
+    except CloudError as exc:
+        if exc.code != "InvalidParameter.WithMessage":
+            raise
+        return False
+    return True
 
 
 def _describe_pipeline(sae: Any, pipeline_id: str) -> Any:

@@ -20,7 +20,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from blocks import AlibabaCloudCredentials
-from crossdeploy.cloud import call
+from crossdeploy.cloud import CloudError, call
 from crossdeploy.plan import BLOCKED, OK, PlanRow
 from crossdeploy.spec import DeploySpec
 
@@ -106,7 +106,12 @@ def _pages(fetch: Callable[[int], Any], items: Callable[[Any], list[Any] | None]
 
 
 def inspect_network(creds_a: AlibabaCloudCredentials, spec: DeploySpec) -> NetworkState:
-    """Find the namespace's VPC, vSwitch and internet egress; BLOCKED when a pull cannot work."""
+    """Find the namespace's VPC, vSwitch and internet egress; BLOCKED when a pull cannot work.
+
+    `app.vswitch_id` picks another vSwitch of the namespace's VPC. The region's default
+    namespace is bound to a VPC by its first app: until then `app.vpc_id` and `app.vswitch_id`
+    say which network that will be.
+    """
     region, namespace_id = spec.app.region, spec.app.namespace_id
     sae = creds_a.get_client("sae")
     listing = call(
@@ -116,7 +121,8 @@ def inspect_network(creds_a: AlibabaCloudCredentials, spec: DeploySpec) -> Netwo
     ).body.data
     namespaces = [n for n in listing or [] if not n.region_id or n.region_id == region]
     namespace = next((n for n in namespaces if n.namespace_id == namespace_id), None)
-    if namespace is None:
+    app = spec.app
+    if namespace is None and not app.default_namespace:
         known = ", ".join(sorted(str(n.namespace_id) for n in namespaces)) or "none"
         return _unresolved(
             spec,
@@ -128,23 +134,70 @@ def inspect_network(creds_a: AlibabaCloudCredentials, spec: DeploySpec) -> Netwo
                 f"vSwitch), or set app.namespace to an existing one ({known})."
             ),
         )
-    if not namespace.vpc_id or not namespace.v_switch_id:
+    bound = str(namespace.vpc_id or "") if namespace is not None else ""
+    if not bound or namespace is None or not namespace.v_switch_id:
+        if app.vpc_id and app.vswitch_id:
+            vpc_id, vswitch_id = app.vpc_id, app.vswitch_id
+            group = app.security_group_id or ""
+        elif app.default_namespace:
+            return _unresolved(
+                spec,
+                resource=namespace_id,
+                now="default namespace, no VPC yet",
+                reason=(
+                    f"The default namespace {namespace_id} is bound to a VPC when its first app "
+                    "is created, and none has been. Set app.vpc_id and app.vswitch_id (and "
+                    "app.security_group_id) to the network the app should run in."
+                ),
+            )
+        else:
+            return _unresolved(
+                spec,
+                resource=namespace_id,
+                now="no VPC bound",
+                reason=(
+                    f"SAE namespace {namespace_id} has no VPC and vSwitch yet, so its egress "
+                    "cannot be checked. Bind one in the SAE console, set app.vpc_id and "
+                    "app.vswitch_id, or use a namespace that has one."
+                ),
+            )
+    else:
+        if app.vpc_id and app.vpc_id != bound:
+            return _unresolved(
+                spec,
+                resource=namespace_id,
+                now=f"bound to {bound}",
+                reason=(
+                    f"SAE namespace {namespace_id} is bound to {bound}, and a namespace keeps "
+                    f"its VPC; app.vpc_id says {app.vpc_id}. Remove app.vpc_id, set it to "
+                    f"{bound}, or use another namespace."
+                ),
+            )
+        vpc_id = bound
+        vswitch_id = app.vswitch_id or str(namespace.v_switch_id)
+        group = app.security_group_id or str(namespace.security_group_id or "")
+    vpc = creds_a.get_client("vpc")
+    try:
+        vswitch = call(
+            "vpc:DescribeVSwitchAttributes",
+            vpc.describe_vswitch_attributes,
+            vpc_models.DescribeVSwitchAttributesRequest(region_id=region, v_switch_id=vswitch_id),
+        ).body
+    except CloudError as exc:
+        if exc.code != "InvalidVSwitchId.NotFound":
+            raise
+        vswitch = None
+    if vswitch is None or str(vswitch.vpc_id or "") != vpc_id:
         return _unresolved(
             spec,
-            resource=namespace_id,
-            now="no VPC bound",
+            resource=vswitch_id,
+            now="not found" if vswitch is None else f"in {vswitch.vpc_id}",
             reason=(
-                f"SAE namespace {namespace_id} has no VPC and vSwitch yet, so its egress cannot "
-                "be checked. Bind one in the SAE console, or use a namespace that has one."
+                f"vSwitch {vswitch_id} is not a vSwitch of {vpc_id} in account A in {region}; "
+                "SAE runs instances only in a vSwitch of the namespace's VPC. Set "
+                "app.vswitch_id to one of its vSwitches."
             ),
         )
-    vpc_id, vswitch_id = str(namespace.vpc_id), str(namespace.v_switch_id)
-    vpc = creds_a.get_client("vpc")
-    vswitch = call(
-        "vpc:DescribeVSwitchAttributes",
-        vpc.describe_vswitch_attributes,
-        vpc_models.DescribeVSwitchAttributesRequest(region_id=region, v_switch_id=vswitch_id),
-    ).body
     attributes = call(
         "vpc:DescribeVpcAttribute",
         vpc.describe_vpc_attribute,
@@ -161,7 +214,7 @@ def inspect_network(creds_a: AlibabaCloudCredentials, spec: DeploySpec) -> Netwo
         vpc_cidr=str(attributes.cidr_block or ""),
         vswitch_id=vswitch_id,
         vswitch_cidr=str(vswitch.cidr_block or ""),
-        security_group_id=str(namespace.security_group_id or ""),
+        security_group_id=group,
         egress_ip=egress.ips[0] if egress else None,
         nat_gateway_id=egress.nat_gateway_id if egress else None,
         cen_ids=tuple(str(c.cen_id) for c in cens or []),

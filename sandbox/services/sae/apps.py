@@ -34,7 +34,7 @@ from sandbox.services.sae.change_orders import (
     new_change_order,
     split_batches,
 )
-from sandbox.services.sae.namespaces import find_namespace
+from sandbox.services.sae.namespaces import bind_namespace, find_namespace
 from sandbox.store import Doc, Scope, Tx
 
 APP = "sae_app"
@@ -83,8 +83,9 @@ INT_FIELDS = frozenset(
     MinReadyInstanceRatio MinReadyInstances Replicas TerminationGracePeriodSeconds""".split()
 )
 BOOL_FIELDS = frozenset(
-    """AssociateEip EnableGreyTagRoute EnableIdle EnableNamespaceAgentVersion EnableNewArms
-    EnablePrometheus IsStateful""".split()
+    """AssociateEip AutoConfig EnableCpuBurst EnableGreyTagRoute EnableIdle
+    EnableNamespaceAgentVersion EnableNamespaceSlsConfig EnableNewArms EnablePrometheus
+    EnableSidecarResourceIsolated IsStateful""".split()
 )
 LIST_FIELDS = frozenset(
     """ConfigMapMountDesc EmptyDirDesc InitContainersConfig MountDesc OssMountDescs
@@ -106,10 +107,14 @@ JSON_FIELDS = LIST_FIELDS | frozenset(
         "CustomHostAlias",
         "Labels",
         "MicroRegistrationConfig",
+        "MicroserviceEngineConfig",
         "LokiConfigs",
         "GpuConfig",
     ]
 )
+EDITIONS = ("lite", "std", "pro")
+"""NewSaeVersion: Lite, Standard and Professional Edition (reference A.1)."""
+_PROBES = ("exec", "httpGet", "tcpSocket")
 
 PACKAGE_TYPES = ("Image", "FatJar", "War", "PhpZip", "PythonZip", "DotnetZip")
 PULL_BACKOFF_SECONDS = 10.0
@@ -190,6 +195,11 @@ def _require_idle(tx: Tx, scope: Scope, app: Doc) -> None:
 
 def _collect(call: Call, allowed: frozenset[str]) -> dict[str, str]:
     return {k: v for k, v in call.params.items() if k in allowed and k not in _NOT_CONFIG}
+
+
+def _without_unset(config: dict[str, str]) -> dict[str, str]:
+    """An empty JSON-valued parameter deletes that setting (as TomcatConfig's doc says: "")."""
+    return {k: v for k, v in config.items() if not (k in JSON_FIELDS and not v.strip())}
 
 
 def _check_json(config: Mapping[str, str]) -> None:
@@ -282,7 +292,69 @@ def _check_config(config: Mapping[str, str]) -> None:
     if secret and not secret.isdigit():
         raise _invalid("ImagePullSecrets", "must be the numeric id of an SAE secret")
     _check_json(config)
+    _check_documented(config)
     _rollout(config)
+
+
+def _json_value(config: Mapping[str, str], name: str) -> Any:
+    return json.loads(config[name]) if name in config else None
+
+
+def _objects(config: Mapping[str, str], name: str, *keys: str) -> None:
+    """A JSON array of objects, each with the documented `keys`."""
+    value = _json_value(config, name)
+    if value is None:
+        return
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise _invalid(name, "expected a JSON array of objects")
+    for item in value:
+        missing = [k for k in keys if k not in item]
+        if missing:
+            raise _invalid(name, f"each item needs {', '.join(missing)}")
+
+
+def _check_documented(config: Mapping[str, str]) -> None:
+    """The documented shapes of the console's advanced settings (reference A.1)."""
+    edition = config.get("NewSaeVersion")
+    if edition is not None and edition not in EDITIONS:
+        raise _invalid("NewSaeVersion", "must be lite, std or pro")
+    version = config.get("SaeVersion")
+    if version is not None and version not in ("v1", "v2"):
+        raise _invalid("SaeVersion", "must be v1 or v2")
+    ratio = _int(config, "MinReadyInstanceRatio")
+    if ratio is not None and not (ratio == -1 or 0 <= ratio <= 100):
+        raise _invalid("MinReadyInstanceRatio", "must be -1 or from 0 to 100")
+    for name in ("Liveness", "Readiness", "StartupProbe"):
+        probe = _json_value(config, name)
+        if probe is None:
+            continue
+        kinds = [k for k in _PROBES if isinstance(probe, dict) and k in probe]
+        if len(kinds) != 1:
+            raise _invalid(name, "expected exactly one of exec, httpGet or tcpSocket")
+        if kinds[0] != "exec" and not isinstance(probe[kinds[0]].get("port"), int):
+            raise _invalid(name, f"{kinds[0]}.port must be a port number")
+    for name in ("PostStart", "PreStop"):
+        hook = _json_value(config, name)
+        command = hook.get("exec", {}).get("command") if isinstance(hook, dict) else None
+        if hook is not None and not (
+            isinstance(command, list) and all(isinstance(c, str) for c in command)
+        ):
+            raise _invalid(name, 'expected {"exec": {"command": [...]}}')
+    _objects(config, "SlsConfigs", "logDir")
+    _objects(config, "NasConfigs", "mountPath", "nasId")
+    _objects(config, "OssMountDescs", "bucketName", "mountPath")
+    _objects(config, "SidecarContainersConfig", "Name", "ImageUrl")
+    _objects(config, "CustomHostAlias", "hostName", "ip")
+    if "OssMountDescs" in config:
+        for name in ("OssAkId", "OssAkSecret"):
+            if not config.get(name):
+                raise _not_empty(name)
+    kafka = _json_value(config, "KafkaConfigs")
+    if kafka is not None and not (isinstance(kafka, dict) and kafka.get("kafkaInstanceId")):
+        raise _invalid("KafkaConfigs", "expected an object with kafkaInstanceId")
+    zone = config.get("Timezone")
+    if zone is not None and not re.fullmatch(r"[A-Za-z_]+(/[A-Za-z0-9_+-]+)*", zone):
+        raise _invalid("Timezone", f"{zone!r} is not a time zone such as Asia/Shanghai")
 
 
 def _rollout(config: Mapping[str, str]) -> tuple[int, str, float]:
@@ -356,12 +428,27 @@ def _namespace_for(call: Call) -> Doc:
             "This namespace does not support creating SAE apps because it contains uppercase "
             "letters.",
         )
-    namespace = find_namespace(call.tx, call.caller.account, namespace_id)
+    namespace = find_namespace(call.tx, call.caller.account, namespace_id, call.world)
     if namespace is None:
         raise ApiError(
             404, "InvalidNamespaceId.NotFound", "The specified NamespaceId does not exist."
         )
     return namespace
+
+
+def _bind_default(call: Call, namespace: Doc, config: Mapping[str, str]) -> None:
+    """The first app of an unbound default namespace names its VPC and vSwitch."""
+    vpc, vswitch = config.get("VpcId", ""), config.get("VSwitchId", "")
+    if not vpc:
+        raise _not_empty("VpcId")
+    if not vswitch:
+        raise _not_empty("VSwitchId")
+    region = call.world.regions[namespace["RegionId"]]
+    world_vpc = next((v for v in region.vpcs if v.id == vpc and _owner(call, v.account)), None)
+    if world_vpc is None:
+        raise ApiError(404, "InvalidVpcId.NotFound", "The specified VpcId does not exist.")
+    group = config.get("SecurityGroupId") or (world_vpc.security_groups or [""])[0]
+    bind_namespace(call.tx, call.caller.account, namespace, vpc, vswitch, group)
 
 
 # -- instances -------------------------------------------------------------------------------------
@@ -519,9 +606,11 @@ def create_application(call: Call) -> dict[str, Any]:
             "a hyphen",
         )
     namespace = _namespace_for(call)
-    config = _collect(call, CREATE_PARAMS)
+    config = _without_unset(_collect(call, CREATE_PARAMS))
     config["NamespaceId"] = namespace["NamespaceId"]
     _check_config(config)
+    if not namespace["VpcId"]:
+        _bind_default(call, namespace, config)
     _check_network(call, namespace, config)
     scope = Scope(call.caller.account, namespace["RegionId"])
     if any(
@@ -558,7 +647,7 @@ def deploy_application(call: Call) -> dict[str, Any]:
     if app["deleting"]:
         raise _invalid_status()
     _require_idle(call.tx, scope, app)
-    config = {**app["config"], **_collect(call, DEPLOY_PARAMS)}
+    config = _without_unset({**app["config"], **_collect(call, DEPLOY_PARAMS)})
     _check_config(config)
     namespace = namespace_of(call.tx, scope, app)
     assert namespace is not None
@@ -647,6 +736,7 @@ def config_view(app: Doc, config: Mapping[str, str]) -> Doc:
     if "Labels" in config:
         labels = json.loads(config["Labels"])
         if isinstance(labels, dict):
+            data["Labels"] = {k: str(v) for k, v in labels.items()}
             data["Tags"] = [{"Key": k, "Value": str(v)} for k, v in labels.items()]
     data.update(
         AppId=app["AppId"],

@@ -42,10 +42,41 @@ def _regions(call: Call) -> list[str]:
     return [call.host_region] if call.host_region else list(call.world.regions)
 
 
-def find_namespace(tx: Tx, account: str, namespace_id: str) -> Doc | None:
-    """A namespace of the account, by its id (`<region>:<name>`, or the region for the default)."""
+def default_namespace(region: str) -> Doc:
+    """The region's system-created namespace before its first app binds it to a VPC."""
+    return {
+        "NamespaceId": region,
+        "NamespaceName": "Default",
+        "NameSpaceShortId": region,
+        "RegionId": region,
+        "VpcId": "",
+        "VSwitchId": "",
+        "SecurityGroupId": "",
+        "NamespaceDescription": "",
+    }
+
+
+def find_namespace(
+    tx: Tx, account: str, namespace_id: str, world: World | None = None
+) -> Doc | None:
+    """A namespace of the account, by its id (`<region>:<name>`, or the region for the default).
+
+    Every region of `world` has a default namespace, whose id is the region id: stored once its
+    first app has bound it to a VPC (or the world declares it), unbound (no VPC) until then.
+    """
     region = namespace_id.partition(":")[0]
-    return tx.get(Scope(account, region), NAMESPACE, namespace_id)
+    found = tx.get(Scope(account, region), NAMESPACE, namespace_id)
+    if found is None and world is not None and namespace_id in world.regions:
+        return default_namespace(namespace_id)
+    return found
+
+
+def bind_namespace(
+    tx: Tx, account: str, namespace: Doc, vpc: str, vswitch: str, group: str
+) -> None:
+    """Store the default namespace bound to the VPC of its first app (SAE never changes it)."""
+    namespace.update(VpcId=vpc, VSwitchId=vswitch, SecurityGroupId=group)
+    tx.put(Scope(account, namespace["RegionId"]), NAMESPACE, namespace["NamespaceId"], namespace)
 
 
 def namespace_or_404(call: Call) -> Doc:

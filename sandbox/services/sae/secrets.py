@@ -214,7 +214,7 @@ def _with_message(name: str, problem: str) -> ApiError:
 
 def _namespace(call: Call) -> Doc:
     namespace_id = _required(call, "NamespaceId")
-    found = find_namespace(call.tx, call.caller.account, namespace_id)
+    found = find_namespace(call.tx, call.caller.account, namespace_id, call.world)
     if found is None or (call.host_region and found["RegionId"] != call.host_region):
         raise ApiError(
             404, "InvalidNamespaceId.NotFound", "The specified NamespaceId does not exist."
