@@ -10,12 +10,15 @@ from blocks import AlibabaCloudCredentials
 from sandbox.world import load_world
 
 
-def sandbox_block_name(account: str) -> str:
-    return f"sandbox-{account}"
+def sandbox_block_name(account: str, prefix: str = "sandbox") -> str:
+    return f"{prefix}-{account}"
 
 
-def save_sandbox_blocks(url: str, world_path: Path | None = None) -> list[str]:
-    """Save (overwrite) `sandbox-<account>` blocks with each account's first access key."""
+def save_sandbox_blocks(
+    url: str, world_path: Path | None = None, *, prefix: str = "sandbox"
+) -> list[str]:
+    """Save (overwrite) `<prefix>-<account>` blocks with each account's first access key
+    (another prefix for each of several sandboxes, as the benchmarks run them)."""
     world = load_world(world_path)
     names = []
     for account in world.accounts:
@@ -26,7 +29,7 @@ def save_sandbox_blocks(url: str, world_path: Path | None = None) -> list[str]:
             endpoint=url,
             region_id=next(iter(world.regions), "cn-hangzhou"),
         )
-        name = sandbox_block_name(account.name)
+        name = sandbox_block_name(account.name, prefix)
         block.save(name, overwrite=True)
         names.append(name)
     return names
