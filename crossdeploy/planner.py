@@ -7,14 +7,15 @@ policy checks (Prefect tasks on the flow's task runner).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from blocks import AcrRegistryLogin, AlibabaCloudCredentials
-from crossdeploy.cloud import call
+from crossdeploy.cloud import CloudError, call
 from crossdeploy.plan import Plan, PlanRow
 from crossdeploy.spec import DeploySpec
 from tasks.application import ApplicationState, inspect_application
@@ -58,25 +59,65 @@ class Inspection:
         return [row for step in steps if step is not None for row in step.rows]
 
 
+class AccountError(ValueError):
+    """A block the spec names is missing or cannot act; the message starts with its field."""
+
+
 @task(name="identity", cache_policy=NO_CACHE)
-def account_uid(creds: AlibabaCloudCredentials) -> str:
-    """The account a credentials block acts in (after any role it assumes)."""
-    identity = call("sts:GetCallerIdentity", creds.get_client("sts").get_caller_identity)
+def account_uid(creds: AlibabaCloudCredentials, field: str = "", name: str = "") -> str:
+    """The account a credentials block acts in (after any role it assumes); a block that cannot
+    act is an AccountError naming the spec `field` that gave block `name`."""
+    try:
+        identity = call("sts:GetCallerIdentity", creds.get_client("sts").get_caller_identity)
+    except CloudError as exc:
+        if not field:
+            raise
+        raise AccountError(f"{field}: block {name!r} cannot act in its account: {exc}") from None
     return str(identity.body.account_id)
 
 
+_ROLE_ARN = re.compile(r"^acs:ram::\d+:role/[A-Za-z0-9.-]{1,64}$")
+_BlockT = TypeVar("_BlockT", AlibabaCloudCredentials, AcrRegistryLogin)
+
+
+def _load(kind: type[_BlockT], name: str, field: str) -> _BlockT:
+    """The block, or an AccountError naming the spec field (Prefect says only "Unable to find")."""
+    try:
+        block = kind.load(name)
+    except ValueError:
+        block = None
+    if not isinstance(block, kind):
+        raise AccountError(
+            f"{field}: there is no {kind.get_block_type_name()} block named {name!r} "
+            f"(prefect block ls lists them)"
+        )
+    arn = block.role_arn if isinstance(block, AlibabaCloudCredentials) else None
+    if arn is not None and not _ROLE_ARN.match(arn):
+        raise AccountError(
+            f"{field}: block {name!r} has role_arn {arn!r}, which is not "
+            "acs:ram::<account id>:role/<role name>"
+        )
+    return block
+
+
 def resolve_accounts(spec: DeploySpec) -> Accounts:
-    """Load the spec's blocks and learn both account uids (concurrently)."""
-    app = AlibabaCloudCredentials.load(spec.accounts.app)
-    registry = AlibabaCloudCredentials.load(spec.accounts.registry)
-    login = (
-        AcrRegistryLogin.load(spec.access.registry_login) if spec.access.registry_login else None
-    )
-    assert isinstance(app, AlibabaCloudCredentials)
-    assert isinstance(registry, AlibabaCloudCredentials)
-    assert login is None or isinstance(login, AcrRegistryLogin)
-    uid_a, uid_b = account_uid.submit(app), account_uid.submit(registry)
-    return Accounts(app, registry, uid_a.result(), uid_b.result(), login)
+    """Load the spec's blocks and learn both account uids (concurrently); AccountError names
+    the spec field of a block that is missing, cannot act, or acts in the other one's account."""
+    names = spec.accounts
+    app = _load(AlibabaCloudCredentials, names.app, "accounts.app")
+    registry = _load(AlibabaCloudCredentials, names.registry, "accounts.registry")
+    login_name = spec.access.registry_login
+    login = _load(AcrRegistryLogin, login_name, "access.registry_login") if login_name else None
+    uid_a = account_uid.submit(app, "accounts.app", names.app)
+    uid_b = account_uid.submit(registry, "accounts.registry", names.registry)
+    app_uid, registry_uid = uid_a.result(), uid_b.result()
+    if app_uid == registry_uid:
+        raise AccountError(
+            f"accounts.registry: block {names.registry!r} acts in account {registry_uid}, the "
+            f"same account as accounts.app ({names.app!r}); name the block of the account that "
+            "owns the image (check its keys and role_arn)"
+        )
+    return Accounts(app, registry, app_uid, registry_uid, login)
 
 
 _network = task(name="inspect-network", cache_policy=NO_CACHE)(inspect_network)

@@ -31,10 +31,11 @@ def read_spec(out: Console, path: Path) -> DeploySpec | None:
 
 class _NoTraceback(logging.Filter):
     """Prefect logs a flow's exception with its traceback. A DeployError (blocked plan, failed
-    change order) is an expected failure whose message says it all: keep the record, drop the
+    change order), an AccountError (a block missing or unusable) or a SpecError (a bad
+    image_tag) is an expected failure whose message says it all: keep the record, drop the
     traceback, so the CLI shows none (interfaces.md section 1)."""
 
-    def __init__(self, expected: type[BaseException]) -> None:
+    def __init__(self, *expected: type[BaseException]) -> None:
         super().__init__()
         self.expected = expected
 
@@ -46,15 +47,18 @@ class _NoTraceback(logging.Filter):
 
 def run_deploy(spec: DeploySpec, *, dry_run: bool) -> RunOutcome:
     """Run `cross_account_deploy` in this process; never raises for expected failures."""
+    from crossdeploy.planner import AccountError
     from flows.cross_account_deploy import DeployError, cross_account_deploy
 
-    engine_logger = logging.getLogger("prefect.flow_runs")
-    quiet = _NoTraceback(DeployError)
-    engine_logger.addFilter(quiet)
+    engine_loggers = [logging.getLogger(f"prefect.{kind}_runs") for kind in ("flow", "task")]
+    quiet = _NoTraceback(DeployError, AccountError, SpecError)
+    for logger in engine_loggers:
+        logger.addFilter(quiet)
     try:
         state = cross_account_deploy(spec=spec, dry_run=dry_run, return_state=True)
     finally:
-        engine_logger.removeFilter(quiet)
+        for logger in engine_loggers:
+            logger.removeFilter(quiet)
     if state.is_completed():
         result = state.result()
         return RunOutcome(True, result.message, result.plan)

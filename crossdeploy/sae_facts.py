@@ -19,6 +19,12 @@ CPU_FOR_MEMORY: dict[int, tuple[int, ...]] = {
 """Memory (MiB) -> allowed Cpu (millicores), reference 2.3."""
 
 MAX_REPLICAS = 50
+SAE_REGIONS = (
+    "cn-hangzhou", "cn-shanghai", "cn-beijing", "cn-zhangjiakou", "cn-shenzhen", "cn-guangzhou",
+    "cn-chengdu", "cn-hongkong", "cn-heyuan", "cn-wulanchabu", "ap-southeast-1",
+    "ap-northeast-1", "eu-central-1", "us-west-1", "us-east-1",
+)  # fmt: skip
+"""Regions with an SAE endpoint (the SDK's endpoint map, reference 1.7)."""
 APP_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{0,35}$")
 """SAE AppName: letters, digits, hyphens; starts with a letter; at most 36; no trailing hyphen."""
 

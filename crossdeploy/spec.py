@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from crossdeploy.image_ref import ImageRef, parse_image
-from crossdeploy.sae_facts import CPU_FOR_MEMORY, MAX_REPLICAS, memory_choices_for
+from crossdeploy.sae_facts import CPU_FOR_MEMORY, MAX_REPLICAS, SAE_REGIONS, memory_choices_for
 from crossdeploy.sae_params import ALL_PARAMS, ParamError, is_secret, to_wire
 
 _REGION = re.compile(r"^[a-z]{2}-[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -198,6 +198,8 @@ class AppSpec(_Strict):
     def _region(cls, value: str) -> str:
         if not _REGION.match(value):
             raise ValueError(f"{value!r} is not a region id such as cn-hangzhou")
+        if value not in SAE_REGIONS:
+            raise ValueError(f"SAE does not run in {value!r}; use one of {', '.join(SAE_REGIONS)}")
         return value
 
     @field_validator("replicas")

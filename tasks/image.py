@@ -138,7 +138,8 @@ def _instance_id(cr: Any, ref: ImageRef, given: str | None) -> tuple[str, str]:
         fix = (
             f"set image.instance_id: {found}"
             if found
-            else f"account B has no instance named {ref.instance_name!r}: check image.url"
+            else f"account B has no instance named {ref.instance_name!r}: check image.url and "
+            "image.instance_id"
         )
         raise _BlockedError(
             f"{given} is {body.instance_name!r}",
