@@ -259,8 +259,9 @@ def test_other_parameters_are_required(sdk: SdkFactory) -> None:
     )
 
 
-@pytest.mark.parametrize("namespace", ["cn-hangzhou:nope", "cn-shanghai:demo", "cn-hangzhou"])
+@pytest.mark.parametrize("namespace", ["cn-hangzhou:nope", "cn-shanghai:demo", "cn-beijing"])
 def test_unknown_namespace_is_not_found(sdk: SdkFactory, namespace: str) -> None:
+    """cn-beijing is not a region of the world, so it has no default namespace either."""
     sae = sdk.sae("app")
     for call in (lambda: create(sae, namespace=namespace), lambda: listed(sae, namespace)):
         assert refused(call)[:2] == ("InvalidNamespaceId.NotFound", 404)
