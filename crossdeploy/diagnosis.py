@@ -119,6 +119,7 @@ def roll_back(spec: DeploySpec, accounts: Accounts, app_id: str) -> str:
         started.change_order_id,
         timeout_seconds=spec.rollout.timeout_seconds,
         region=spec.app.region,
+        confirm=spec.rollout.confirm,
     )
     order = f"change order {started.change_order_id[:8]}…"
     if done.succeeded:
