@@ -9,11 +9,12 @@ from typing import Any
 import anyio
 from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.dispatch import Sandbox
+from sandbox.dispatch import _SECRET_FIELDS, Sandbox
 from sandbox.faults import FaultRule
 from sandbox.wire import MAX_BODY_BYTES, RawRequest
 
@@ -27,6 +28,22 @@ def create_app(sandbox: Sandbox) -> Starlette:
 
     async def state(_: Request) -> JSONResponse:
         return JSONResponse(await anyio.to_thread.run_sync(sandbox.state))
+
+    async def secrets(request: Request) -> JSONResponse:
+        """Every secret value held or issued (unmasked), for leak scans; loopback callers only."""
+        if request.client is None or request.client.host not in ("127.0.0.1", "::1"):
+            return JSONResponse({"Code": "Forbidden", "Message": "loopback only"}, 403)
+        with sandbox.store.transaction() as tx:
+            dump = tx.dump()
+        return JSONResponse(sorted(set(_secret_values(dump))))
+
+    async def refused(_: Request, exc: Exception) -> Response:
+        """Routing refusals (a method no route takes) answered like the API: a code, in JSON."""
+        status = exc.status_code if isinstance(exc, HTTPException) else 400
+        code = "UnsupportedHTTPMethod" if status == 405 else "InvalidRequest"
+        return JSONResponse(
+            {"Code": code, "Message": f"The request was refused ({status})."}, status
+        )
 
     async def faults(request: Request) -> JSONResponse:
         if request.method == "DELETE":
@@ -80,13 +97,28 @@ def create_app(sandbox: Sandbox) -> Starlette:
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
     return Starlette(
+        exception_handlers={HTTPException: refused},
         routes=[
             Route("/_sandbox/health", health, methods=["GET"]),
             Route("/_sandbox/requests", requests_log, methods=["GET"]),
             Route("/_sandbox/state", state, methods=["GET"]),
+            Route("/_sandbox/secrets", secrets, methods=["GET"]),
             Route("/_sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
             Route("/_sandbox/timing", timing, methods=["GET", "POST"]),
             Route("/_sandbox/reset", reset, methods=["POST"]),
             Route("/{path:path}", api, methods=methods),
-        ]
+        ],
     )
+
+
+def _secret_values(value: Any, inside: bool = False) -> list[str]:
+    """Every non-empty text under a secret field (those `/_sandbox/state` masks), however deep."""
+    if isinstance(value, dict):
+        return [
+            text
+            for key, item in value.items()
+            for text in _secret_values(item, inside or key in _SECRET_FIELDS)
+        ]
+    if isinstance(value, list):
+        return [text for item in value for text in _secret_values(item, inside)]
+    return [str(value)] if inside and isinstance(value, str) and value else []
