@@ -32,29 +32,68 @@ def _spec_or_exit(out: Console, path: Path) -> DeploySpec:
     return spec
 
 
-@app.command("plan")
-def plan(spec_path: SpecArg) -> None:
-    """Check every precondition in both accounts and print the plan; changes nothing."""
+SpecsArg = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Deploy spec(s) (YAML). Several specs, or a fleet file (with `apps:`), deploy as "
+        "one fleet: they must share accounts, image, access, network and rollout.",
+        exists=False,
+    ),
+]
+FleetOption = Annotated[
+    str | None,
+    typer.Option("--fleet", help="Fleet name (names the shared pull role and policy)."),
+]
+QuotaOption = Annotated[
+    int,
+    typer.Option(
+        "--calls-per-minute", min=1, help="Fleet: SAE API calls per minute per account and region."
+    ),
+]
+ParallelOption = Annotated[
+    int, typer.Option("--max-parallel", min=1, help="Fleet: apps deployed at once.")
+]
+
+
+def _run(
+    paths: list[Path], fleet_name: str | None, dry_run: bool, calls: int, parallel: int
+) -> int:
+    """One spec: the cross-account deploy; several or a fleet file: the fleet deploy."""
     from crossdeploy.render import console
-    from crossdeploy.runner import report, run_deploy
+    from crossdeploy.runner import read_specs, report, run_deploy, run_fleet
+    from crossdeploy.spec import DeploySpec
 
     out = console()
-    spec = _spec_or_exit(out, spec_path)
-    raise typer.Exit(report(out, run_deploy(spec, dry_run=True)))
+    target = read_specs(out, paths, fleet_name)
+    if target is None:
+        return 2
+    if isinstance(target, DeploySpec):
+        return report(out, run_deploy(target, dry_run=dry_run))
+    outcome = run_fleet(target, dry_run=dry_run, calls_per_minute=calls, max_parallel=parallel)
+    return report(out, outcome)
+
+
+@app.command("plan")
+def plan(
+    spec_paths: SpecsArg,
+    fleet: FleetOption = None,
+    calls_per_minute: QuotaOption = 60,
+    max_parallel: ParallelOption = 16,
+) -> None:
+    """Check every precondition in both accounts and print the plan; changes nothing."""
+    raise typer.Exit(_run(spec_paths, fleet, True, calls_per_minute, max_parallel))
 
 
 @app.command("deploy")
 def deploy(
-    spec_path: SpecArg,
+    spec_paths: SpecsArg,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only.")] = False,
+    fleet: FleetOption = None,
+    calls_per_minute: QuotaOption = 60,
+    max_parallel: ParallelOption = 16,
 ) -> None:
-    """Run the cross_account_deploy flow for the spec."""
-    from crossdeploy.render import console
-    from crossdeploy.runner import report, run_deploy
-
-    out = console()
-    spec = _spec_or_exit(out, spec_path)
-    raise typer.Exit(report(out, run_deploy(spec, dry_run=dry_run)))
+    """Run the cross_account_deploy flow for the spec, or fleet_deploy for several apps."""
+    raise typer.Exit(_run(spec_paths, fleet, dry_run, calls_per_minute, max_parallel))
 
 
 @app.command("teardown")

@@ -198,6 +198,14 @@ def is_fleet_data(data: Any) -> bool:
     return isinstance(data, dict) and "apps" in data
 
 
+def is_fleet_file(path: Path) -> bool:
+    """Whether a YAML file holds a fleet (has `apps`); unreadable files are not."""
+    try:
+        return is_fleet_data(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError):
+        return False
+
+
 def default_fleet_name(app_name: str) -> str:
     """A fleet name from an app name (fleet names are at most 30 characters)."""
     return app_name[:30].rstrip("-")

@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from crossdeploy.cloud import CloudError
+from crossdeploy.fleet_spec import FleetSpec, fleet_from_files, is_fleet_file
 from crossdeploy.plan import Plan
 from crossdeploy.render import print_plan
 from crossdeploy.spec import DeploySpec, SpecError, load_spec
@@ -24,6 +25,19 @@ class RunOutcome:
 def read_spec(out: Console, path: Path) -> DeploySpec | None:
     try:
         return load_spec(path)
+    except SpecError as exc:
+        out.print(str(exc), markup=False)
+        return None
+
+
+def read_specs(
+    out: Console, paths: list[Path], fleet_name: str | None = None
+) -> DeploySpec | FleetSpec | None:
+    """One deploy spec file: that spec. Several files, or a fleet file: one fleet."""
+    if len(paths) == 1 and fleet_name is None and not is_fleet_file(paths[0]):
+        return read_spec(out, paths[0])
+    try:
+        return fleet_from_files(paths, fleet_name)
     except SpecError as exc:
         out.print(str(exc), markup=False)
         return None
@@ -68,6 +82,39 @@ def run_deploy(spec: DeploySpec, *, dry_run: bool) -> RunOutcome:
     if isinstance(error, CloudError | ValueError):
         return RunOutcome(False, str(error))
     return RunOutcome(False, f"the deploy flow ended {state.name}: {error}")
+
+
+def run_fleet(
+    fleet: FleetSpec, *, dry_run: bool, calls_per_minute: int = 60, max_parallel: int = 16
+) -> RunOutcome:
+    """Run `fleet_deploy` in this process; never raises for expected failures."""
+    from crossdeploy.planner import AccountError
+    from flows.fleet_deploy import FleetError, fleet_deploy
+
+    engine_loggers = [logging.getLogger(f"prefect.{kind}_runs") for kind in ("flow", "task")]
+    quiet = _NoTraceback(FleetError, AccountError, SpecError)
+    for logger in engine_loggers:
+        logger.addFilter(quiet)
+    try:
+        state = fleet_deploy(
+            fleet=fleet,
+            dry_run=dry_run,
+            quota_calls=calls_per_minute,
+            max_parallel=max_parallel,
+            return_state=True,
+        )
+    finally:
+        for logger in engine_loggers:
+            logger.removeFilter(quiet)
+    if state.is_completed():
+        result = state.result()
+        return RunOutcome(True, result.message(), result.plan)
+    error = state.result(raise_on_failure=False)
+    if isinstance(error, FleetError):
+        return RunOutcome(False, error.message, error.plan)
+    if isinstance(error, CloudError | ValueError):
+        return RunOutcome(False, str(error))
+    return RunOutcome(False, f"the fleet deploy flow ended {state.name}: {error}")
 
 
 def run_teardown(spec: DeploySpec) -> RunOutcome:

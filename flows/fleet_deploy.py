@@ -1,0 +1,452 @@
+"""The fleet deploy: one image of account B rolled out to many SAE apps of account A, as fast as
+SAE's API quota allows.
+
+    plan      per namespace, both accounts at once (planner.inspect_all), then every app; one
+              markdown artifact; a blocked image, role or policy stops the fleet before any write
+    shared    once for the fleet: the pull role + policy in B (trusted by A's SAE), one whitelist
+              entry per distinct egress, or the registry secret per namespace (method secret)
+    apps      each app deployed, its change order followed and verified, concurrently
+              (cross_account_deploy.land_app); a failed app is diagnosed and rolled back alone
+    end       the result names every app's outcome; the run fails if any app failed or was
+              blocked, naming each with the reason, after the others have landed
+
+Every SAE call (polling included) first takes a slot of the Prefect rate limit
+`sae-api:<account A uid>:<region>` (crossdeploy/quota.py), sized from `quota_calls` per
+`quota_window_seconds` (SAE: 60 per minute per account). A re-run of an unchanged fleet writes
+nothing. Shared changes are recorded in the ledger of `fleet.shared_spec(namespace, region)`,
+each app's in its own, so `teardown` still works per app (and for the shared resources).
+
+Entry points (also what benchmarks call):
+
+    fleet_deploy(fleet: FleetSpec, dry_run=False, quota_calls=60, quota_window_seconds=60.0,
+                 max_parallel=16) -> FleetResult       # the Prefect flow; raises FleetError
+    fleet_deploy(..., return_state=True)                # a Prefect State instead of raising
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from crossdeploy import quota
+from crossdeploy.fleet_spec import FleetSpec
+from crossdeploy.plan import Change, Plan, PlanRow
+from crossdeploy.planner import Accounts, Inspection, inspect_all, make_plan, resolve_accounts
+from crossdeploy.spec import DeploySpec
+from flows.cross_account_deploy import DeployError, _record, land_app
+from tasks.application import inspect_application
+from tasks.pull_policy import apply_pull_policy
+from tasks.pull_role import apply_pull_role
+from tasks.registry_secret import apply_registry_secret
+from tasks.whitelist import WhitelistState, apply_whitelist
+
+AppOutcomeKind = Literal["planned", "unchanged", "deployed", "blocked", "failed"]
+FLEET_WIDE = frozenset({"image", "role", "policy"})
+"""Steps shared by every app: one of them blocked blocks the whole fleet."""
+
+
+@dataclass(frozen=True)
+class AppOutcome:
+    name: str
+    namespace_id: str
+    region: str
+    outcome: AppOutcomeKind
+    message: str
+    app_id: str | None = None
+    change_order_id: str | None = None
+    changes: tuple[Change, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("planned", "unchanged", "deployed")
+
+    def line(self) -> str:
+        return f"{self.name} ({self.namespace_id}): {self.outcome}: {self.message}"
+
+
+@dataclass(frozen=True)
+class FleetResult:
+    name: str
+    plan: Plan
+    apps: tuple[AppOutcome, ...]
+    shared_changes: tuple[Change, ...] = ()
+
+    @property
+    def failed(self) -> tuple[AppOutcome, ...]:
+        return tuple(a for a in self.apps if not a.ok)
+
+    @property
+    def writes(self) -> int:
+        """Changes made: shared ones plus every app's."""
+        return len(self.shared_changes) + sum(len(a.changes) for a in self.apps)
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for app in self.apps:
+            counts[app.outcome] = counts.get(app.outcome, 0) + 1
+        parts = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+        return f"Fleet {self.name}: {len(self.apps)} app(s): {parts}."
+
+    def message(self) -> str:
+        return "\n".join([self.summary(), *(f"  {a.line()}" for a in self.apps)])
+
+
+@dataclass
+class FleetError(Exception):
+    """Some apps of the fleet did not land (or the fleet could not start); `message` names each
+    with the reason, `result` has every app's outcome when the apps were planned."""
+
+    message: str
+    result: FleetResult | None = None
+    plan: Plan | None = field(default=None)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"FleetError({self.message!r})"
+
+
+@dataclass(frozen=True)
+class _Namespace:
+    """A namespace of the fleet: its shared spec and what inspecting it found."""
+
+    spec: DeploySpec
+    found: Inspection | None
+    error: str = ""
+
+
+# -- tasks: run on the fleet's own thread pool, each inside its region's rate limit ----------------
+
+
+@task(name="fleet-inspect-namespace", task_run_name="inspect {label}", cache_policy=NO_CACHE)
+def _inspect_namespace(
+    label: str, spec: DeploySpec, accounts: Accounts, limit: quota.RateLimit
+) -> _Namespace:
+    with quota.limited(limit):
+        try:
+            return _Namespace(spec, inspect_all(spec, accounts))
+        except Exception as exc:  # one namespace's failure is its apps' failure, not the fleet's
+            return _Namespace(spec, None, _failure(exc))
+
+
+@task(name="fleet-inspect-app", task_run_name="inspect {label}", cache_policy=NO_CACHE)
+def _inspect_app(
+    label: str, spec: DeploySpec, accounts: Accounts, shared: Inspection, limit: quota.RateLimit
+) -> Inspection | str:
+    with quota.limited(limit):
+        try:
+            app = inspect_application(
+                accounts.app,
+                spec,
+                role_arn=shared.role.role_arn if shared.role else None,
+                secret_id=shared.secret.secret_id if shared.secret else None,
+                instance_id=shared.image.instance_id,
+                vpc_id=shared.network.vpc_id or None,
+                vswitch_id=shared.network.vswitch_id or None,
+            )
+        except Exception as exc:
+            return _failure(exc)
+    return replace(shared, app=app)
+
+
+@task(name="fleet-app", task_run_name="deploy {label}", cache_policy=NO_CACHE)
+def _land(
+    label: str,
+    spec: DeploySpec,
+    accounts: Accounts,
+    found: Inspection,
+    secret_id: int | None,
+    limit: quota.RateLimit,
+) -> AppOutcome:
+    plan = make_plan(spec, accounts, found)
+    with quota.limited(limit):
+        try:
+            done = land_app(spec, accounts, found, plan, secret_id)
+        except DeployError as exc:
+            return _outcome(spec, "failed", exc.message, changes=exc.changes)
+        except Exception as exc:
+            return _outcome(spec, "failed", _failure(exc))
+    return _outcome(
+        spec, done.outcome, done.message, done.app_id, done.change_order_id, done.changes
+    )
+
+
+_apply_role = task(name="pull-role", cache_policy=NO_CACHE)(apply_pull_role)
+_apply_policy = task(name="pull-policy", cache_policy=NO_CACHE)(apply_pull_policy)
+_apply_whitelist = task(name="whitelist", cache_policy=NO_CACHE)(apply_whitelist)
+_apply_secret = task(name="registry-secret", cache_policy=NO_CACHE)(apply_registry_secret)
+
+
+# -- the flow -------------------------------------------------------------------------------------
+
+
+@flow(name="fleet-deploy", log_prints=True)
+def fleet_deploy(
+    fleet: FleetSpec,
+    dry_run: bool = False,
+    quota_calls: int = 60,
+    quota_window_seconds: float = 60.0,
+    max_parallel: int = 16,
+) -> FleetResult:
+    """Deploy one image from account B's ACR to every app of the fleet in account A.
+
+    Args:
+        fleet: The fleet spec: both accounts, the image, shared access and network, the apps.
+        dry_run: Plan only: inspect both accounts and publish the plan; change nothing.
+        quota_calls: SAE OpenAPI calls allowed per account and region in `quota_window_seconds`.
+        quota_window_seconds: The quota's window (SAE: 60 calls in 60 s).
+        max_parallel: Apps inspected and deployed at once (the quota paces them further).
+    """
+    logger = get_run_logger()
+    specs = fleet.deploy_specs()
+    accounts = resolve_accounts(specs[0])
+    budget = quota.Quota(quota_calls, quota_window_seconds)
+    limits = {
+        region: quota.ensure_limit(quota.limit_name(accounts.app_uid, region), budget)
+        for region in dict.fromkeys(s.app.region for s in specs)
+    }
+    pool: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=max_parallel)
+    with pool:
+        namespaces = _inspect_namespaces(pool, fleet, specs, accounts, limits)
+        found = _inspect_apps(pool, specs, accounts, namespaces, limits)
+        plan = _fleet_plan(fleet, specs, accounts, namespaces, found)
+        create_markdown_artifact(
+            plan.to_markdown(), key=f"fleet-plan-{fleet.name}", description=plan.summary()
+        )
+        logger.info("%s", plan.summary())
+        blocked = [r for ns in namespaces.values() if ns.found for r in _fleet_wide(ns.found)]
+        if blocked:
+            reasons = "\n".join(f"  {r.step}: {r.reason}" for r in dict.fromkeys(blocked))
+            raise FleetError(f"The fleet is blocked; nothing was changed.\n{reasons}", plan=plan)
+        verdicts = {_key(s): _verdict(s, namespaces, found) for s in specs}
+        if dry_run:
+            result = FleetResult(fleet.name, plan, tuple(verdicts.values()))
+            return _finish(result, dry_run=True)
+        ready = [s for s in specs if verdicts[_key(s)].ok]
+        shared, secret_ids = _apply_shared(fleet, accounts, namespaces, ready)
+        futures = {
+            key: pool.submit(
+                _land,
+                {
+                    "label": f"{spec.app.name} ({spec.app.namespace_id})",
+                    "spec": spec,
+                    "accounts": _in_region(accounts, spec.app.region),
+                    "found": found[key],
+                    "secret_id": secret_ids.get(spec.app.namespace_id),
+                    "limit": limits[spec.app.region],
+                },
+            )
+            for spec in ready
+            for key in [_key(spec)]
+        }
+        for key, future in futures.items():
+            verdicts[key] = future.result()
+    return _finish(FleetResult(fleet.name, plan, tuple(verdicts.values()), shared), dry_run=False)
+
+
+# -- phases ---------------------------------------------------------------------------------------
+
+
+def _inspect_namespaces(
+    pool: ThreadPoolTaskRunner[Any],
+    fleet: FleetSpec,
+    specs: list[DeploySpec],
+    accounts: Accounts,
+    limits: dict[str, quota.RateLimit],
+) -> dict[str, _Namespace]:
+    where = {s.app.namespace_id: s.app.region for s in specs}
+    futures = {
+        ns: pool.submit(
+            _inspect_namespace,
+            {
+                "label": ns,
+                "spec": fleet.shared_spec(ns, region),
+                "accounts": _in_region(accounts, region),
+                "limit": limits[region],
+            },
+        )
+        for ns, region in where.items()
+    }
+    return {ns: future.result() for ns, future in futures.items()}
+
+
+def _inspect_apps(
+    pool: ThreadPoolTaskRunner[Any],
+    specs: list[DeploySpec],
+    accounts: Accounts,
+    namespaces: dict[str, _Namespace],
+    limits: dict[str, quota.RateLimit],
+) -> dict[tuple[str, str], Inspection | str]:
+    futures = {}
+    for spec in specs:
+        shared = namespaces[spec.app.namespace_id].found
+        if shared is None or shared.network.blocked:
+            continue
+        futures[_key(spec)] = pool.submit(
+            _inspect_app,
+            {
+                "label": f"{spec.app.name} ({spec.app.namespace_id})",
+                "spec": spec,
+                "accounts": _in_region(accounts, spec.app.region),
+                "shared": shared,
+                "limit": limits[spec.app.region],
+            },
+        )
+    return {key: future.result() for key, future in futures.items()}
+
+
+def _apply_shared(
+    fleet: FleetSpec, accounts: Accounts, namespaces: dict[str, _Namespace], ready: list[DeploySpec]
+) -> tuple[tuple[Change, ...], dict[str, int | None]]:
+    """Role and policy once, one whitelist entry per distinct egress, the secret per namespace;
+    only for the namespaces that have an app to deploy. Returns the changes and the secret id of
+    each namespace."""
+    used = [namespaces[ns] for ns in dict.fromkeys(s.app.namespace_id for s in ready)]
+    inspected = [(ns.spec, ns.found) for ns in used if ns.found is not None]
+    changes: list[Change] = []
+    secret_ids: dict[str, int | None] = {}
+    if not inspected:
+        return (), secret_ids
+    first_spec, first = inspected[0]
+    if first.role is not None and first.policy is not None:
+        access = list(_apply_role(accounts.registry, first.role))
+        access += _apply_policy(accounts.registry, first.policy)
+        _record(first_spec, accounts, access)
+        changes += access
+    added: set[str] = set()
+    enabled = False
+    for spec, found in inspected:
+        state = _remaining(found.whitelist, added, enabled)
+        entries = list(_apply_whitelist(accounts.registry, state))
+        added |= set(found.whitelist.add)
+        enabled = enabled or found.whitelist.enable
+        if found.secret is not None and accounts.login is not None:
+            creds = _in_region(accounts, spec.app.region).app
+            secret = _apply_secret(creds, found.secret, accounts.login)
+            entries += secret.changes
+            secret_ids[spec.app.namespace_id] = secret.secret_id
+        _record(spec, accounts, entries)
+        changes += entries
+    return tuple(changes), secret_ids
+
+
+def _remaining(state: WhitelistState, added: set[str], enabled: bool) -> WhitelistState:
+    """What is left of a namespace's whitelist work after the namespaces before it."""
+    return replace(
+        state,
+        enable=state.enable and not enabled,
+        add=tuple(e for e in state.add if e not in added),
+    )
+
+
+def _verdict(
+    spec: DeploySpec,
+    namespaces: dict[str, _Namespace],
+    found: dict[tuple[str, str], Inspection | str],
+) -> AppOutcome:
+    """Planned, or blocked/failed with the reason, from the inspections alone."""
+    ns = namespaces[spec.app.namespace_id]
+    if ns.found is None:
+        return _outcome(spec, "failed", f"inspecting {spec.app.namespace_id} failed: {ns.error}")
+    app = found.get(_key(spec))
+    if isinstance(app, str):
+        return _outcome(spec, "failed", app)
+    source = app if app is not None else ns.found
+    rows = [r for r in source.rows if r.blocked and (app is not None or r.step != "app")]
+    if rows:
+        return _outcome(spec, "blocked", "; ".join(f"{r.step}: {r.reason}" for r in rows))
+    action = app.app.action if app else "?"
+    return _outcome(spec, "planned", f"app: {action}", app.app.app_id if app else None)
+
+
+def _fleet_plan(
+    fleet: FleetSpec,
+    specs: list[DeploySpec],
+    accounts: Accounts,
+    namespaces: dict[str, _Namespace],
+    found: dict[tuple[str, str], Inspection | str],
+) -> Plan:
+    """Shared rows once (identical rows of several namespaces merged), then one row per app."""
+    rows: list[PlanRow] = []
+    for ns in namespaces.values():
+        if ns.found is not None:
+            rows += [r for r in ns.found.rows if r.step != "app"]
+    for spec in specs:
+        app = found.get(_key(spec))
+        if isinstance(app, Inspection):
+            rows += app.app.rows
+    title = f"Fleet {fleet.name}: {fleet.image.url} to {len(specs)} app(s)"
+    subtitle = (
+        f"account A {accounts.app_uid} ({fleet.accounts.app})  ·  "
+        f"account B {accounts.registry_uid} ({fleet.accounts.registry})  ·  "
+        f"{len(namespaces)} namespace(s)"
+    )
+    return Plan(title, subtitle, list(dict.fromkeys(rows)))
+
+
+def _finish(result: FleetResult, *, dry_run: bool) -> FleetResult:
+    logger = get_run_logger()
+    for app in result.apps:
+        (logger.info if app.ok else logger.error)("%s", app.line())
+    if not result.failed:
+        return result
+    did = "planned" if dry_run else "landed"
+    head = (
+        f"{len(result.failed)} of {len(result.apps)} app(s) of fleet {result.name} did not "
+        f"{'plan' if dry_run else 'land'}; the other {len(result.apps) - len(result.failed)} "
+        f"{did} as reported."
+    )
+    lines = [head, *(f"  {a.line()}" for a in result.failed)]
+    raise FleetError("\n".join(lines), result, result.plan)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _fleet_wide(found: Inspection) -> Iterable[PlanRow]:
+    return (r for r in found.rows if r.blocked and r.step in FLEET_WIDE)
+
+
+def _in_region(accounts: Accounts, region: str) -> Accounts:
+    """Account A's clients in the app's region (SAE endpoints are regional)."""
+    if accounts.app.region_id == region:
+        return accounts
+    return replace(accounts, app=accounts.app.model_copy(update={"region_id": region}))
+
+
+def _key(spec: DeploySpec) -> tuple[str, str]:
+    return spec.app.namespace_id, spec.app.name
+
+
+def _outcome(
+    spec: DeploySpec,
+    kind: AppOutcomeKind,
+    message: str,
+    app_id: str | None = None,
+    change_order_id: str | None = None,
+    changes: tuple[Change, ...] = (),
+) -> AppOutcome:
+    return AppOutcome(
+        spec.app.name,
+        spec.app.namespace_id,
+        spec.app.region,
+        kind,
+        message,
+        app_id,
+        change_order_id,
+        changes,
+    )
+
+
+def _failure(exc: BaseException) -> str:
+    """A CloudError names its action and code; anything else its type and text."""
+    from crossdeploy.cloud import CloudError
+
+    return str(exc) if isinstance(exc, CloudError) else f"{type(exc).__name__}: {exc}"

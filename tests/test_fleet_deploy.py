@@ -1,0 +1,355 @@
+"""The fleet deploy (flows/fleet_deploy.py): one image to apps in several namespaces and regions,
+shared account-B setup, per-app outcomes, zero-write re-runs, the SAE quota as a Prefect rate
+limit, the fleet spec's field paths, and `crossdeploy deploy a.yaml b.yaml`.
+
+A world of its own (the demo world plus a second egress namespace in cn-hangzhou and a namespace
+in cn-shanghai), with fast change orders, under the session's Prefect test server.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alibabacloud_cr20181201 import models as cr_models
+from alibabacloud_ram20150501 import models as ram_models
+from alibabacloud_sae20190506 import models as sae_models
+from prefect.client.orchestration import get_client
+from typer.testing import CliRunner
+
+from crossdeploy.cli import app as cli
+from crossdeploy.fleet_spec import FleetSpec, fleet_from_files, parse_fleet
+from crossdeploy.quota import Quota, limit_name
+from crossdeploy.spec import SpecError
+from flows.fleet_deploy import FleetError, FleetResult, fleet_deploy
+from sandbox.testing import SandboxAdmin, SandboxProcess
+from tests.conftest import DEMO_SPEC, FAST_TIMING, UIDS, SdkFactory, demo_world_data, write_world
+from tests.deploy_support import forget_ledgers, ledgers, save_blocks, tear_down, write_spec
+
+ACCOUNTS = {"app": "fleet-app", "registry": "fleet-registry"}
+IMAGE = {"url": "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1", "instance_id": "cri-demo"}
+EGRESS = {"cn-hangzhou:demo": "47.96.10.20", "cn-hangzhou:batch": "47.96.10.21"}
+SHANGHAI_EGRESS = "106.14.20.30"
+ROLE = "sae-pull-fleet-shop"
+
+
+def fleet_world() -> dict[str, Any]:
+    """The demo world, plus namespace cn-hangzhou:batch (its own EIP) and cn-shanghai:web."""
+    data = demo_world_data(**FAST_TIMING)
+    hangzhou = data["regions"]["cn-hangzhou"]
+    vpc = hangzhou["vpcs"][0]
+    vpc["vswitches"].append({"id": "vsw-app-k", "cidr": "172.16.3.0/24", "zone": "cn-hangzhou-k"})
+    nat = vpc["nat_gateways"][0]
+    nat["eips"].append({"id": "eip-app-2", "ip": EGRESS["cn-hangzhou:batch"]})
+    nat["snat"].append({"source_vswitch": "vsw-app-k", "ip": EGRESS["cn-hangzhou:batch"]})
+    hangzhou["sae_namespaces"].append(
+        {"id": "cn-hangzhou:batch", "name": "batch", "account": "app", "vpc": "vpc-app"}
+        | {"vswitch": "vsw-app-k", "security_group": "sg-app"}
+    )
+    data["regions"]["cn-shanghai"] = {
+        "vpcs": [
+            {
+                "id": "vpc-app-sh",
+                "account": "app",
+                "cidr": "10.0.0.0/8",
+                "vswitches": [{"id": "vsw-app-sh", "cidr": "10.1.0.0/24", "zone": "cn-shanghai-b"}],
+                "security_groups": ["sg-app-sh"],
+                "nat_gateways": [
+                    {
+                        "id": "ngw-app-sh",
+                        "eips": [{"id": "eip-app-sh", "ip": SHANGHAI_EGRESS}],
+                        "snat": [{"source_vswitch": "vsw-app-sh", "ip": SHANGHAI_EGRESS}],
+                    }
+                ],
+            }
+        ],
+        "sae_namespaces": [
+            {"id": "cn-shanghai:web", "name": "web", "account": "app", "vpc": "vpc-app-sh"}
+            | {"vswitch": "vsw-app-sh", "security_group": "sg-app-sh"}
+        ],
+    }
+    return data
+
+
+@pytest.fixture(scope="module")
+def fleet_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+    path = write_world(fleet_world(), tmp_path_factory.mktemp("fleet-world"))
+    with SandboxProcess(world=path) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def fleet_blocks(prefect_harness: None, fleet_process: SandboxProcess) -> None:
+    save_blocks(fleet_process.url, app=ACCOUNTS["app"], registry=ACCOUNTS["registry"])
+
+
+@pytest.fixture
+def world(fleet_blocks: None, fleet_process: SandboxProcess) -> Iterator[SandboxAdmin]:
+    forget_ledgers()
+    admin = SandboxAdmin(fleet_process.url)
+    admin.reset()
+    yield admin
+    admin.close()
+
+
+@pytest.fixture
+def sdk(world: SandboxAdmin, fleet_process: SandboxProcess) -> SdkFactory:
+    return SdkFactory(fleet_process.endpoint)
+
+
+def fleet_data(*apps: dict[str, Any], **sections: Any) -> dict[str, Any]:
+    return {
+        "name": "shop",
+        "accounts": ACCOUNTS,
+        "image": IMAGE,
+        "defaults": {"region": "cn-hangzhou", "cpu": 500, "memory": 1024},
+        "apps": list(apps),
+        **sections,
+    }
+
+
+def run(fleet: dict[str, Any], **options: Any) -> tuple[FleetResult | None, FleetError | None]:
+    state = fleet_deploy(fleet=parse_fleet(fleet), return_state=True, **options)
+    if state.is_completed():
+        result = state.result()
+        assert isinstance(result, FleetResult)
+        return result, None
+    error = state.result(raise_on_failure=False)
+    assert isinstance(error, FleetError), repr(error)
+    return error.result, error
+
+
+# -- reading account A and B through the SDK ------------------------------------------------------
+
+
+def roles(sdk: SdkFactory) -> list[str]:
+    listed = sdk.ram().list_roles(ram_models.ListRolesRequest()).body.roles.role
+    return sorted(str(r.role_name) for r in listed)
+
+
+def custom_policies(admin: SandboxAdmin) -> list[str]:
+    return sorted(admin.state()["registry"].get("global", {}).get("ram_policy", {}))
+
+
+def acl(sdk: SdkFactory) -> dict[str, str]:
+    request = cr_models.GetInstanceEndpointRequest(
+        instance_id="cri-demo", endpoint_type="internet", module_name="Registry"
+    )
+    entries = sdk.cr().get_instance_endpoint(request).body.acl_entries
+    return {str(e.entry): str(e.comment) for e in entries}
+
+
+def apps(sdk: SdkFactory) -> dict[tuple[str, str], dict[str, Any]]:
+    """(namespace, name) -> the app's config (DescribeApplicationConfig) and status."""
+    client = sdk.sae()
+    listed = client.list_applications(sae_models.ListApplicationsRequest(page_size=100))
+    out = {}
+    for item in listed.body.data.applications:
+        config = client.describe_application_config(
+            sae_models.DescribeApplicationConfigRequest(app_id=item.app_id)
+        ).body.data
+        status = client.describe_application_status(
+            sae_models.DescribeApplicationStatusRequest(app_id=item.app_id)
+        ).body.data
+        out[(str(item.namespace_id), str(item.app_name))] = {
+            "role": config.acr_assume_role_arn,
+            "secrets": config.image_pull_secrets,
+            "image": config.image_url,
+            "status": status.current_status,
+            "running": status.running_instances,
+        }
+    return out
+
+
+# -- the fleet ------------------------------------------------------------------------------------
+
+FLEET: list[dict[str, Any]] = [
+    {"name": "shop-web", "namespace": "cn-hangzhou:demo", "replicas": 2},
+    {"name": "shop-api", "namespace": "cn-hangzhou:demo", "envs": {"MODE": "api"}},
+    {"name": "shop-batch", "namespace": "cn-hangzhou:batch"},
+    {"name": "shop-cron", "region": "cn-shanghai", "namespace": "cn-shanghai:web"},
+]
+LOST: dict[str, Any] = {"name": "shop-lost", "namespace": "cn-hangzhou:isolated"}
+
+
+def test_fleet_shares_the_setup_reports_the_blocked_app_and_reruns_with_no_write(
+    world: SandboxAdmin, sdk: SdkFactory
+) -> None:
+    """Four apps in three namespaces and two regions land with one role, one policy and one
+    whitelist entry per egress; an app in a namespace without egress is reported, by name and
+    cause, while the others deploy. Re-running the fleet writes nothing; each app's ledger
+    still tears down that app alone."""
+    result, error = run(fleet_data(*FLEET, LOST), quota_calls=600)
+
+    assert error is not None and result is not None
+    assert "1 of 5 app(s) of fleet shop did not land" in error.message
+    assert "shop-lost (cn-hangzhou:isolated): blocked: network: vsw-app-b" in error.message
+    outcomes = {(a.namespace_id, a.name): a.outcome for a in result.apps}
+    assert outcomes == {
+        **{(a.get("namespace", ""), a["name"]): "deployed" for a in FLEET},
+        ("cn-hangzhou:isolated", "shop-lost"): "blocked",
+    }
+
+    role_arn = f"acs:ram::{UIDS['registry']}:role/{ROLE}"
+    assert roles(sdk) == [ROLE]
+    assert custom_policies(world) == [ROLE]
+    ours = {e for e, comment in acl(sdk).items() if comment == "sae-crossdeploy:fleet-shop"}
+    assert ours == {f"{ip}/32" for ip in [*EGRESS.values(), SHANGHAI_EGRESS]}
+    deployed = apps(sdk)
+    assert set(deployed) == set(outcomes) - {("cn-hangzhou:isolated", "shop-lost")}
+    for key, found in deployed.items():
+        assert found["role"] == role_arn, key
+        assert found["image"] == IMAGE["url"], key
+        assert (found["status"], found["running"]) == (
+            "RUNNING",
+            2 if key == ("cn-hangzhou:demo", "shop-web") else 1,
+        ), key
+
+    written = len(world.writes())
+    again, error = run(fleet_data(*FLEET), quota_calls=600)
+    assert error is None and again is not None
+    assert {a.outcome for a in again.apps} == {"unchanged"}
+    assert again.writes == 0
+    assert world.writes()[written:] == []
+
+    with get_client(sync_client=True) as client:
+        for region in ("cn-hangzhou", "cn-shanghai"):
+            limit = client.read_global_concurrency_limit_by_name(limit_name(UIDS["app"], region))
+            assert limit.limit == 60
+            assert limit.slot_decay_per_second == pytest.approx(540 / 61)
+
+    recorded = ledgers()
+    shared = recorded["crossdeploy-cn-hangzhou-demo-fleet-shop"]
+    assert {(c["resource_type"], c["action"]) for c in shared} >= {
+        ("ram.role", "created"),
+        ("ram.policy", "created"),
+        ("cr.acl-entry", "added"),
+    }
+    assert [c["resource_type"] for c in recorded["crossdeploy-cn-shanghai-web-shop-cron"]] == [
+        "sae.application",
+        "sae.change-order",
+    ]
+    cron = parse_fleet(fleet_data(*FLEET)).deploy_specs()[3]
+    removed = tear_down(cron).result.removed
+    assert [(c.resource_type, c.action) for c in removed] == [("sae.application", "deleted")]
+    assert ("cn-shanghai:web", "shop-cron") not in apps(sdk)
+    assert roles(sdk) == [ROLE]
+
+
+def test_fleet_paced_by_the_quota_is_never_throttled(world: SandboxAdmin, sdk: SdkFactory) -> None:
+    """SAE throttles at 20 calls in any 2 s (a scaled-down 60 per minute); the fleet, given the
+    same quota, makes more SAE calls than that without a single Throttling.User."""
+    world.set_faults({"product": "sae", "throttle_per_minute": 20, "window_seconds": 2})
+    fleet = [
+        {"name": f"shop-{n}", "namespace": ns}
+        for n, ns in enumerate(["cn-hangzhou:demo", "cn-hangzhou:batch"] * 2)
+    ]
+    result, error = run(fleet_data(*fleet), quota_calls=20, quota_window_seconds=2)
+
+    assert error is None and result is not None, error
+    assert {a.outcome for a in result.apps} == {"deployed"}
+    sae_calls = [r for r in world.requests() if r["product"] == "sae"]
+    assert len(sae_calls) > 20
+    assert [r for r in world.requests() if r["code"] == "Throttling.User"] == []
+    with get_client(sync_client=True) as client:
+        limit = client.read_global_concurrency_limit_by_name(limit_name(UIDS["app"], "cn-hangzhou"))
+    quota = Quota(20, 2)
+    assert limit.limit == quota.burst == 2
+    assert limit.slot_decay_per_second == pytest.approx(quota.decay_per_second) == 6.0
+    assert quota.batch == 2
+
+
+def test_an_invalid_fleet_is_refused_with_field_paths_before_any_call(world: SandboxAdmin) -> None:
+    bad = fleet_data(
+        {"name": "shop-web", "namespace": "cn-hangzhou:demo"},
+        {"name": "Shop_Api"},
+        {"name": "shop-web", "namespace": "cn-hangzhou:demo"},
+        {"name": "shop-big", "cpu": 500, "memory": 8192},
+        {"name": "shop-sh", "region": "cn-shanghai", "namespace": "cn-hangzhou:demo"},
+        defaults={"region": "cn-hangzhou", "replicas": 0},
+    )
+    with pytest.raises(SpecError) as caught:
+        parse_fleet(bad, "fleet.yaml")
+    problems = caught.value.problems
+    assert "defaults.replicas: 0 is not between 1 and 50" in problems
+    assert any(p.startswith("apps[1].name: 'Shop_Api' must be") for p in problems)
+    assert (
+        "apps[3].memory: 8192 MiB is not offered with app.cpu 500; with 500 millicores choose "
+        "1024 or 2048" in problems
+    )
+    assert any(p.startswith("apps[4].namespace: 'cn-hangzhou:demo' is not in") for p in problems)
+    ok = {**bad, "defaults": {"region": "cn-hangzhou"}}
+    with pytest.raises(SpecError) as caught:
+        parse_fleet(ok)
+    assert caught.value.problems == [
+        "apps[1].name: 'Shop_Api' must be 1-36 lowercase letters, digits or hyphens, starting "
+        "with a letter and not ending with a hyphen",
+        "apps[2].name: 'shop-web' is already apps[0] in namespace cn-hangzhou:demo; app names "
+        "are unique per namespace",
+        "apps[3].memory: 8192 MiB is not offered with app.cpu 500; with 500 millicores choose "
+        "1024 or 2048",
+        "apps[4].namespace: 'cn-hangzhou:demo' is not in app.region cn-shanghai",
+    ]
+
+    # The flow refuses it too, before its first API call (the parameter's shape is valid).
+    state = fleet_deploy(fleet=FleetSpec.model_validate(ok), return_state=True)
+    assert state.is_failed()
+    error = state.result(raise_on_failure=False)
+    assert isinstance(error, SpecError) and "apps[2].name" in str(error)
+    assert world.requests() == []
+
+
+def test_spec_files_of_a_fleet_must_share_accounts_and_image(tmp_path: Path) -> None:
+    one = write_spec(tmp_path / "one.yaml", {**copy.deepcopy(DEMO_SPEC), "accounts": ACCOUNTS})
+    other = copy.deepcopy(DEMO_SPEC)
+    other["app"]["name"] = "shop-api"
+    other["image"]["url"] = "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.0"
+    two = write_spec(tmp_path / "two.yaml", other)
+    with pytest.raises(SpecError) as caught:
+        fleet_from_files([one, two])
+    assert caught.value.problems == [
+        f"{two}: accounts differs from {one}'s; the apps of a fleet share it",
+        f"{two}: image differs from {one}'s; the apps of a fleet share it",
+    ]
+
+
+def test_cli_deploys_several_spec_files_as_one_fleet(
+    world: SandboxAdmin, sdk: SdkFactory, tmp_path: Path
+) -> None:
+    """`crossdeploy plan/deploy a.yaml b.yaml --fleet duo` with the secret access method: the
+    plan writes nothing; the deploy creates one registry secret per namespace."""
+    paths = []
+    for name, namespace in [("shop-web", "cn-hangzhou:demo"), ("shop-batch", "cn-hangzhou:batch")]:
+        data = copy.deepcopy(DEMO_SPEC)
+        data["accounts"] = ACCOUNTS
+        data["app"].update(name=name, namespace=namespace, replicas=1)
+        data["access"] = {"method": "secret", "registry_login": "acr-login"}
+        paths.append(str(write_spec(tmp_path / f"{name}.yaml", data)))
+    runner = CliRunner()
+
+    fleet = ["--fleet", "duo", "--calls-per-minute", "600"]
+    planned = runner.invoke(cli, ["plan", *paths, *fleet], env={"COLUMNS": "200"})
+    assert planned.exit_code == 0, planned.output
+    assert "Fleet duo: 2 app(s): 2 planned." in planned.output
+    assert world.writes() == []
+
+    done = runner.invoke(cli, ["deploy", *paths, *fleet], env={"COLUMNS": "200"})
+    assert done.exit_code == 0, done.output
+    assert "Fleet duo: 2 app(s): 2 deployed." in done.output
+    state = world.state()["app"]
+    secrets = [
+        (s["NamespaceId"], s["SecretName"])
+        for region in state.values()
+        for s in region.get("sae_secret", {}).values()
+    ]
+    assert sorted(secrets) == [
+        ("cn-hangzhou:batch", "acr_pull_fleet_duo"),
+        ("cn-hangzhou:demo", "acr_pull_fleet_duo"),
+    ]
+    assert {key[1]: found["secrets"] for key, found in apps(sdk).items()}.keys() == {
+        "shop-web",
+        "shop-batch",
+    }
