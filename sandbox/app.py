@@ -33,9 +33,12 @@ def create_app(sandbox: Sandbox) -> Starlette:
         """Every secret value held or issued (unmasked), for leak scans; loopback callers only."""
         if request.client is None or request.client.host not in ("127.0.0.1", "::1"):
             return JSONResponse({"Code": "Forbidden", "Message": "loopback only"}, 403)
-        with sandbox.store.transaction() as tx:
-            dump = tx.dump()
-        return JSONResponse(sorted(set(_secret_values(dump))))
+
+        def collect() -> list[str]:
+            with sandbox.store.transaction() as tx:
+                return sorted(set(_secret_values(tx.dump())))
+
+        return JSONResponse(await anyio.to_thread.run_sync(collect))
 
     async def refused(_: Request, exc: Exception) -> Response:
         """Routing refusals (a method no route takes) answered like the API: a code, in JSON."""

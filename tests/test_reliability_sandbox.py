@@ -38,6 +38,8 @@ Record = Callable[[str, Any], None]
 
 @pytest.fixture(scope="module")
 def http(sandbox_process: SandboxProcess) -> Iterator[httpx.Client]:
+    """A plain HTTP client of the session sandbox; tests take `admin` too, so each starts from
+    a reset sandbox (no faults, an empty request log)."""
     with httpx.Client(base_url=sandbox_process.url, trust_env=False, timeout=30) as client:
         yield client
 
@@ -174,6 +176,7 @@ def _safe(value: str) -> str:
     body=bodies,
 )
 def test_fuzzed_requests_get_a_4xx_with_a_code(
+    admin: SandboxAdmin,
     http: httpx.Client,
     method: str,
     path: str,
@@ -295,7 +298,11 @@ ODD_REQUESTS: dict[str, tuple[Callable[[str], httpx.Request], tuple[str, ...]]] 
 @pytest.mark.reliability("sandbox hardening", "an odd request is refused with its code")
 @pytest.mark.parametrize("case", list(ODD_REQUESTS))
 def test_odd_requests_are_refused_with_their_code(
-    http: httpx.Client, sandbox_process: SandboxProcess, case: str, record_property: Record
+    admin: SandboxAdmin,
+    http: httpx.Client,
+    sandbox_process: SandboxProcess,
+    case: str,
+    record_property: Record,
 ) -> None:
     build, codes = ODD_REQUESTS[case]
     reply = http.send(build(sandbox_process.url))
@@ -309,7 +316,10 @@ def test_odd_requests_are_refused_with_their_code(
     "sandbox hardening", "a body shorter than its Content-Length, then the client hangs up"
 )
 def test_truncated_body_then_hang_up(
-    http: httpx.Client, sandbox_process: SandboxProcess, record_property: Record
+    admin: SandboxAdmin,
+    http: httpx.Client,
+    sandbox_process: SandboxProcess,
+    record_property: Record,
 ) -> None:
     host, port = urlsplit(sandbox_process.url).netloc.split(":")
     body = b'{"RoleName": "shop"}'
