@@ -102,12 +102,23 @@ def _load(kind: type[_BlockT], name: str, field: str) -> _BlockT:
 
 def resolve_accounts(spec: DeploySpec) -> Accounts:
     """Load the spec's blocks and learn both account uids (concurrently); AccountError names
-    the spec field of a block that is missing, cannot act, or acts in the other one's account."""
-    names = spec.accounts
-    app = _load(AlibabaCloudCredentials, names.app, "accounts.app")
-    registry = _load(AlibabaCloudCredentials, names.registry, "accounts.registry")
-    login_name = spec.access.registry_login
-    login = _load(AcrRegistryLogin, login_name, "access.registry_login") if login_name else None
+    the spec field of a block that is missing, cannot act, or acts in the other one's account
+    (every missing block at once, one line each)."""
+    names, login_name = spec.accounts, spec.access.registry_login
+    problems: list[str] = []
+
+    def load(kind: type[_BlockT], name: str, field: str) -> _BlockT | None:
+        try:
+            return _load(kind, name, field)
+        except AccountError as exc:
+            problems.append(str(exc))
+            return None
+
+    app = load(AlibabaCloudCredentials, names.app, "accounts.app")
+    registry = load(AlibabaCloudCredentials, names.registry, "accounts.registry")
+    login = load(AcrRegistryLogin, login_name, "access.registry_login") if login_name else None
+    if problems or app is None or registry is None:
+        raise AccountError("\n".join(problems))
     uid_a = account_uid.submit(app, "accounts.app", names.app)
     uid_b = account_uid.submit(registry, "accounts.registry", names.registry)
     app_uid, registry_uid = uid_a.result(), uid_b.result()

@@ -40,6 +40,8 @@ class Case:
     """A change to a copy of DEMO_SPEC, or the spec file's whole text."""
     offline: bool = True
     """Refused from the spec alone: no API call at all, not only no write."""
+    also: tuple[str, ...] = ()
+    """Further fields the same refusal names (every problem is reported at once)."""
 
 
 def _set(section: str, **values: Any) -> Edit:
@@ -105,6 +107,12 @@ CASES: dict[str, Case] = {
     # accounts and blocks
     "block-name-invalid": Case("accounts.app", _set("accounts", app="Sandbox_App")),
     "block-app-unknown": Case("accounts.app", _set("accounts", app="no-such-block"), offline=False),
+    "blocks-both-unknown": Case(
+        "accounts.app",
+        _set("accounts", app="no-such-block", registry="no-such-block-either"),
+        offline=False,
+        also=("accounts.registry",),
+    ),
     "block-registry-unknown": Case(
         "accounts.registry", _set("accounts", registry="no-such-block"), offline=False
     ),
@@ -144,6 +152,14 @@ CASES: dict[str, Case] = {
     ),
     "image-section-missing": Case("image", lambda spec: spec.pop("image")),
     "app-name-missing": Case("app.name", _drop("app", "name")),
+    "three-problems-at-once": Case(
+        "app.name",
+        lambda spec: (
+            spec["app"].update(name="Shop_Web", memory=3000),
+            spec.update(network={"whitelist": "all"}),
+        ),
+        also=("app.memory", "network.whitelist"),
+    ),
     "yaml-not-a-mapping": Case("(spec)", "- shop-web\n- cn-hangzhou\n"),
     "yaml-syntax-error": Case("(file)", "app: {name: shop-web\n"),
     "yaml-empty": Case("(spec)", ""),
@@ -199,7 +215,8 @@ def test_bad_input_is_refused_with_its_field_and_no_write(
     assert "Traceback" not in output, output
     assert result.exception is None or isinstance(result.exception, SystemExit), output
     assert [r.getMessage()[:80] for r in caplog.records if r.exc_info] == []
-    assert re.search(rf"(^|\s){re.escape(case.field)}(?!\w|\.\w)", output), output
+    for field in (case.field, *case.also):
+        assert re.search(rf"(^|\s){re.escape(field)}(?!\w|\.\w)", output), output
     assert world.writes() == []
     if case.offline:
         assert result.exit_code == 2, output
