@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -227,42 +228,66 @@ def _wanted(trust: str, *, exclusive: bool) -> tuple[str, str | None]:
     "trust merge over random existing trust policies (hypothesis): no principal beyond the "
     "original ones plus A's SAE, no Deny dropped",
 )
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(document=trust_documents)
-def test_trust_merge_never_admits_a_new_principal(document: dict[str, Any]) -> None:
-    text = json.dumps(document)
-    PolicyDocument.parse(text, "trust")
-    merged = ram_policy.to_text(ram_policy.merge_sae_trust(document, A))
-    assert_no_new_principal(text, merged)
-    new_allowed = ram_policy.allowed_principals(json.loads(merged))
-    assert new_allowed <= ram_policy.allowed_principals(document) | {
-        ("Service", f"{A}@sae.aliyuncs.com")
-    }
-    action, wanted = _wanted(text, exclusive=False)
-    if wanted is not None:
-        assert action == "merge"
-        assert_no_new_principal(text, wanted)
-        assert trust_allows(PolicyDocument.parse(wanted, "trust"), SAE_A, B).allowed
-    elif action == "blocked":
-        refused = [_decisions(text)[(SAE_A, n)] for n in range(len(CONTEXTS))]
-        assert Decision.DENY in refused
-    else:
-        assert action == "none" and _decisions(text)[(SAE_A, 0)] is Decision.ALLOW
+def test_trust_merge_never_admits_a_new_principal(record_property: Record) -> None:
+    decided: Counter[str] = Counter()
+
+    @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(document=trust_documents)
+    def merge(document: dict[str, Any]) -> None:
+        text = json.dumps(document)
+        PolicyDocument.parse(text, "trust")
+        merged = ram_policy.to_text(ram_policy.merge_sae_trust(document, A))
+        assert_no_new_principal(text, merged)
+        new_allowed = ram_policy.allowed_principals(json.loads(merged))
+        assert new_allowed <= ram_policy.allowed_principals(document) | {
+            ("Service", f"{A}@sae.aliyuncs.com")
+        }
+        action, wanted = _wanted(text, exclusive=False)
+        decided[action] += 1
+        if wanted is not None:
+            assert action == "merge"
+            assert_no_new_principal(text, wanted)
+            assert trust_allows(PolicyDocument.parse(wanted, "trust"), SAE_A, B).allowed
+        elif action == "blocked":
+            refused = [_decisions(text)[(SAE_A, n)] for n in range(len(CONTEXTS))]
+            assert Decision.DENY in refused
+        else:
+            assert action == "none" and _decisions(text)[(SAE_A, 0)] is Decision.ALLOW
+
+    merge()
+    record_property("outcome", f"{_tally(decided)}; every one judged for {_JUDGED}: 0 violations")
 
 
 @pytest.mark.reliability(
     "least privilege",
     "exclusive_trust over random existing trust policies (hypothesis): exactly A's SAE",
 )
-@settings(max_examples=60, deadline=None)
-@given(document=trust_documents)
-def test_exclusive_trust_admits_exactly_as_sae(document: dict[str, Any]) -> None:
-    action, wanted = _wanted(json.dumps(document), exclusive=True)
-    text = wanted or json.dumps(document)
-    assert action in ("replace", "none")
-    for (who, _), decision in _decisions(text).items():
-        assert decision.allowed == (who == SAE_A), who
-    assert ram_policy.allowed_principals(json.loads(text)) == {("Service", f"{A}@sae.aliyuncs.com")}
+def test_exclusive_trust_admits_exactly_as_sae(record_property: Record) -> None:
+    decided: Counter[str] = Counter()
+
+    @settings(max_examples=60, deadline=None)
+    @given(document=trust_documents)
+    def replace(document: dict[str, Any]) -> None:
+        action, wanted = _wanted(json.dumps(document), exclusive=True)
+        decided[action] += 1
+        text = wanted or json.dumps(document)
+        assert action in ("replace", "none")
+        for (who, _), decision in _decisions(text).items():
+            assert decision.allowed == (who == SAE_A), who
+        assert ram_policy.allowed_principals(json.loads(text)) == {
+            ("Service", f"{A}@sae.aliyuncs.com")
+        }
+
+    replace()
+    record_property("outcome", f"{_tally(decided)}; only A's SAE may assume the role after each")
+
+
+def _tally(decided: Counter[str]) -> str:
+    parts = ", ".join(f"{n} {action}" for action, n in sorted(decided.items()))
+    return f"{sum(decided.values())} random trust policies ({parts})"
+
+
+_JUDGED = f"{len(CALLERS)} callers x {len(CONTEXTS)} request contexts"
 
 
 # -- what the deploy steps really write ------------------------------------------------------------

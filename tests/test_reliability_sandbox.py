@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import socket
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -163,32 +164,43 @@ def _safe(value: str) -> str:
     "fuzzed raw requests (hypothesis): odd methods, paths, headers, signatures, query "
     "parameters and bodies, RPC and ROA styles; healthy after each, no 5xx logged",
 )
-@settings(
-    max_examples=120,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(
-    method=st.sampled_from(("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "BREW")),
-    path=paths,
-    header_values=headers,
-    params=query,
-    body=bodies,
-)
 def test_fuzzed_requests_get_a_4xx_with_a_code(
-    admin: SandboxAdmin,
-    http: httpx.Client,
-    method: str,
-    path: str,
-    header_values: dict[str, str],
-    params: list[tuple[str, str]],
-    body: bytes,
+    admin: SandboxAdmin, http: httpx.Client, record_property: Record
 ) -> None:
-    sent = {k: _safe(v) for k, v in header_values.items()}
-    url = path + ("?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in params) if params else "")
-    reply = http.request(method, url, headers=sent, content=body)
-    assert_refused(reply)
-    assert_healthy(http)
+    codes: Counter[str] = Counter()
+
+    @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        method=st.sampled_from(
+            ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "BREW")
+        ),
+        path=paths,
+        header_values=headers,
+        params=query,
+        body=bodies,
+    )
+    def send(
+        method: str,
+        path: str,
+        header_values: dict[str, str],
+        params: list[tuple[str, str]],
+        body: bytes,
+    ) -> None:
+        sent = {k: _safe(v) for k, v in header_values.items()}
+        query_text = "&".join(f"{quote(k)}={quote(v)}" for k, v in params)
+        reply = http.request(
+            method, f"{path}?{query_text}" if params else path, headers=sent, content=body
+        )
+        codes[assert_refused(reply)] += 1
+        assert_healthy(http)
+
+    send()
+    top = ", ".join(f"{code} {n}" for code, n in codes.most_common(6))
+    record_property(
+        "outcome",
+        f"{sum(codes.values())} requests, all 4xx with a code ({len(codes)} distinct; {top}); "
+        "healthy after each, 0 5xx logged",
+    )
 
 
 # -- huge, truncated and odd requests, one by one ------------------------------------------------
