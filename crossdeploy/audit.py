@@ -2,12 +2,21 @@
 
 The ledger (a Prefect Variable per app) is what `teardown` reverses, so teardown removes what
 deploy created and nothing else, even for resources that existed before (a merged trust policy).
+
+It is written ahead, so a process killed at any point leaves no orphan. A kill between a write and
+its record would otherwise lose the change for good: the re-run finds the resource as wanted and
+records nothing. So a phase first records the writes it is about to make as *intended* entries
+(`intend`, derived from the inspected state each write acts on: crossdeploy/write_ahead.py), and
+once they returned replaces them with the actual changes (`record(..., settles=...)`). An intended
+entry still there at teardown is confirmed against the cloud (present and ours, or gone) and then
+reversed by the same remove_* functions as a recorded change.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from prefect.events import emit_event
@@ -17,6 +26,18 @@ from crossdeploy.plan import Change, PlanRow
 from crossdeploy.spec import DeploySpec
 
 DRIFT_EVENT = "crossdeploy.drift.detected"
+PENDING = "pending"
+"""The key that marks a ledger entry as intended but not yet confirmed; it holds the evidence."""
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A write about to be made: the Change it will record, and how to tell the result is ours."""
+
+    change: Change
+    """As far as it is known before the write; an id only the cloud assigns is "?"."""
+    evidence: dict[str, str] = field(default_factory=dict)
+    """What marks the resource as ours if it exists (the description we create it with, ...)."""
 
 
 def ledger_name(spec: DeploySpec) -> str:
@@ -84,20 +105,46 @@ def emit_drift(
     )
 
 
-def load_ledger(spec: DeploySpec) -> list[Change]:
+def _entries(spec: DeploySpec) -> list[dict[str, Any]]:
     raw: Any = Variable.get(ledger_name(spec), default=None)
-    if not isinstance(raw, list):
-        return []
-    return [Change(**item) for item in raw if isinstance(item, dict)]
+    return [item for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
 
 
-def record(spec: DeploySpec, changes: list[Change]) -> None:
-    """Append changes to the ledger (deduplicated, order kept)."""
-    if not changes:
+def _pending_entry(intent: Intent) -> dict[str, Any]:
+    return {**asdict(intent.change), PENDING: intent.evidence}
+
+
+def load_ledger(spec: DeploySpec) -> list[Change]:
+    """The confirmed changes."""
+    return [Change(**item) for item in _entries(spec) if PENDING not in item]
+
+
+def load_pending(spec: DeploySpec) -> list[Intent]:
+    """The intended changes no run confirmed (its process died between write and record)."""
+    return [
+        Intent(Change(**{k: v for k, v in item.items() if k != PENDING}), dict(item[PENDING]))
+        for item in _entries(spec)
+        if isinstance(item.get(PENDING), dict)
+    ]
+
+
+def intend(spec: DeploySpec, intents: Sequence[Intent]) -> None:
+    """Write ahead: record the writes about to be made, before making them."""
+    if intents:
+        _save(spec, _entries(spec), [_pending_entry(i) for i in intents])
+
+
+def record(spec: DeploySpec, changes: list[Change], settles: Sequence[Intent] = ()) -> None:
+    """Append changes to the ledger (deduplicated, order kept), dropping the intents they settle."""
+    if not changes and not settles:
         return
-    entries = [asdict(c) for c in load_ledger(spec)]
-    for change in changes:
-        item = asdict(change)
+    settled = [_pending_entry(i) for i in settles]
+    kept = [item for item in _entries(spec) if item not in settled]
+    _save(spec, kept, [asdict(c) for c in changes])
+
+
+def _save(spec: DeploySpec, entries: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
+    for item in new:
         if item not in entries:
             entries.append(item)
     Variable.set(ledger_name(spec), entries, overwrite=True)

@@ -8,7 +8,9 @@
     on failure: the failed stage and task, the instances, the root cause found by re-checking
     the pull path, then a rollback to the last good version when `rollback_on_failure`.
 
-Every change emits a Prefect event and is recorded in the ledger that `teardown` reverses.
+Every change emits a Prefect event and is recorded in the ledger that `teardown` reverses; each
+phase records its writes in the ledger before making them (write-ahead, see crossdeploy/audit.py),
+so a process killed between a write and its record leaves nothing teardown cannot find.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from crossdeploy import audit
+from crossdeploy import audit, write_ahead
 from crossdeploy.app_lock import app_lock
 from crossdeploy.diagnosis import diagnose, roll_back
 from crossdeploy.plan import Change, Plan
@@ -81,19 +83,24 @@ def _publish_plan(spec: DeploySpec, plan: Plan) -> None:
 def _apply_access(
     spec: DeploySpec, accounts: Accounts, found: Inspection
 ) -> tuple[list[Change], int | None]:
-    """Role, policy and whitelist in B (concurrently), or the secret in A; returns changes and
-    the secret id the app must use."""
+    """Role, policy and whitelist in B (concurrently), or the secret in A, announced in the
+    ledger first and recorded after; returns changes and the secret id the app must use."""
+    role, policy = found.role, found.policy
+    secret = found.secret if accounts.login is not None else None
+    pull_role = (role, policy) if role is not None and policy is not None else ()
+    ahead = _announce(spec, found.whitelist, *pull_role, secret)
     changes: list[Change] = []
     whitelist_f = _apply_whitelist.submit(accounts.registry, found.whitelist)
     secret_id = None
-    if found.role is not None and found.policy is not None:
-        changes += _apply_role.submit(accounts.registry, found.role).result()
-        changes += _apply_policy.submit(accounts.registry, found.policy).result()
-    if found.secret is not None and accounts.login is not None:
-        result = _apply_secret.submit(accounts.app, found.secret, accounts.login).result()
+    if role is not None and policy is not None:
+        changes += _apply_role.submit(accounts.registry, role).result()
+        changes += _apply_policy.submit(accounts.registry, policy).result()
+    if secret is not None and accounts.login is not None:
+        result = _apply_secret.submit(accounts.app, secret, accounts.login).result()
         changes += list(result.changes)
         secret_id = result.secret_id
     changes += whitelist_f.result()
+    _record(spec, accounts, changes, ahead)
     return changes, secret_id
 
 
@@ -111,12 +118,28 @@ def _deploy_app(
             vpc_id=found.network.vpc_id or None,
             vswitch_id=found.network.vswitch_id or None,
         )
-    return _apply_app.submit(accounts.app, state).result()
+    ahead = _announce(spec, state)
+    app = _apply_app.submit(accounts.app, state).result()
+    _record(spec, accounts, list(app.changes), ahead)
+    return app
 
 
-def _record(spec: DeploySpec, accounts: Accounts, changes: list[Change]) -> None:
+def _announce(spec: DeploySpec, *states: object) -> list[audit.Intent]:
+    """Write ahead: the writes applying `states` will make, in the ledger before they are made."""
+    ahead = write_ahead.intents(*states)
+    audit.intend(spec, ahead)
+    return ahead
+
+
+def _record(
+    spec: DeploySpec,
+    accounts: Accounts,
+    changes: list[Change],
+    settles: list[audit.Intent] | None = None,
+) -> None:
+    """The changes as events and in the ledger, in place of the intents they settle."""
     audit.emit_changes(spec, accounts.uids, changes)
-    audit.record(spec, changes)
+    audit.record(spec, changes, settles or ())
 
 
 @flow(name="cross-account-deploy", log_prints=True)
@@ -157,7 +180,6 @@ def cross_account_deploy(
             return DeployResult("planned", plan.summary() + " Dry run: nothing changed.", plan)
 
         changes, secret_id = _apply_access(spec, accounts, found)
-        _record(spec, accounts, changes)
         return land_app(spec, accounts, found, plan, secret_id, tuple(changes))
 
 
@@ -174,7 +196,6 @@ def land_app(
     changes so far. The fleet deploy lands each of its apps with this too."""
     logger = get_run_logger()
     app = _deploy_app(spec, accounts, found, secret_id)
-    _record(spec, accounts, list(app.changes))
     changes = [*earlier, *app.changes]
     if app.change_order_id is None:
         message = f"{spec.app.name} already matches the spec; no change order was started."

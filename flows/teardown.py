@@ -3,6 +3,8 @@
 It reverses the deploy's ledger (see crossdeploy/audit.py) step by step, app first (so the pull
 credentials outlive their last user), then the secret, the whitelist entries, the policy and the
 role. A role or policy that existed before the deploy keeps everything but what the deploy added.
+A write the ledger holds only as intended (the deploy died before recording it) is first
+confirmed against the cloud (crossdeploy/write_ahead.py) and then reversed like any other.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from crossdeploy import audit
+from crossdeploy import audit, write_ahead
 from crossdeploy.plan import Change
 from crossdeploy.planner import resolve_accounts
 from crossdeploy.spec import DeploySpec
@@ -40,10 +42,11 @@ _remove_role = task(name="remove-pull-role", cache_policy=NO_CACHE)(remove_pull_
 def teardown(spec: DeploySpec) -> TeardownResult:
     """Undo the recorded changes of the deploy of `spec`, newest resources first."""
     logger = get_run_logger()
-    ledger = audit.load_ledger(spec)
-    if not ledger:
+    ledger, pending = audit.load_ledger(spec), audit.load_pending(spec)
+    if not ledger and not pending:
         return TeardownResult((), f"No deploy of {spec.app.name} is recorded; nothing removed.")
     accounts = resolve_accounts(spec)
+    ledger += write_ahead.confirm(accounts, pending)
     removed: list[Change] = []
     removed += _remove_app(accounts.app, ledger, timeout_seconds=spec.rollout.timeout_seconds)
     removed += _remove_secret(accounts.app, ledger)

@@ -7,7 +7,9 @@ accounts before and after the run: the difference must be exactly what a clean d
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -110,25 +112,64 @@ def answered(action: str, status: int = 200) -> Callable[[list[dict[str, Any]]],
     return lambda log: any(e["action"] == action and e["status"] == status for e in log)
 
 
-CHILD = """
-import sys
+DRIVER = """
+import json, os, sys
 from crossdeploy.spec import parse_spec
 from flows.cross_account_deploy import cross_account_deploy
-import json
-cross_account_deploy(spec=parse_spec(json.loads(sys.argv[1])))
+print("ready", flush=True)
+for line in sys.stdin:
+    pid = os.fork()
+    if pid == 0:
+        sys.stdin.close()
+        try:
+            cross_account_deploy(spec=parse_spec(json.loads(line)))
+        finally:
+            os._exit(0)
+    print(pid, flush=True)
+    _, status = os.waitpid(pid, 0)
+    print(os.waitstatus_to_exitcode(status), flush=True)
 """
 
 
-def start_child_deploy(spec_data: dict[str, Any]) -> subprocess.Popen[bytes]:
-    """The deploy flow in a child process against this session's Prefect server (blocks must be
-    saved), so the test can SIGKILL it as a crash would."""
-    import json
+class DeployDriver:
+    """One process that has imported Prefect and the flows once, and forks a child per deploy
+    (a fresh interpreter per crash would spend ~3 s importing Prefect each time). The deploy runs
+    against this session's Prefect server (blocks must be saved); the test SIGKILLs the child as
+    a crash would."""
 
-    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-c", CHILD, json.dumps(spec_data)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    def __init__(self) -> None:
+        api = str(PREFECT_API_URL.value())
+        env = {**os.environ, "PREFECT_API_URL": api, "PYTHONUNBUFFERED": "1"}
+        env["PREFECT_LOGGING_TO_API_ENABLED"] = "false"  # fewer writers on the test server
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", DRIVER],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self._line() == "ready"
+
+    def _line(self) -> str:
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline().strip()
+        assert line, f"the deploy driver ended ({self._process.poll()})"
+        return line
+
+    def start(self, spec_data: dict[str, Any]) -> int:
+        """Fork a child running the deploy flow of `spec_data`; its pid."""
+        assert self._process.stdin is not None
+        self._process.stdin.write(json.dumps(spec_data) + "\n")
+        self._process.stdin.flush()
+        return int(self._line())
+
+    def kill(self, pid: int) -> int:
+        """SIGKILL the child; its exit code (-9 when the kill ended it)."""
+        os.kill(pid, signal.SIGKILL)
+        return int(self._line())
+
+    def close(self) -> None:
+        self._process.kill()
+        self._process.wait(10)
