@@ -39,7 +39,7 @@ from crossdeploy.fleet_spec import FleetSpec
 from crossdeploy.plan import Change, Plan, PlanRow
 from crossdeploy.planner import Accounts, Inspection, inspect_all, make_plan, resolve_accounts
 from crossdeploy.spec import DeploySpec
-from flows.cross_account_deploy import DeployError, _record, land_app
+from flows.cross_account_deploy import DeployError, _announce, _record, land_app
 from tasks.application import inspect_application
 from tasks.pull_policy import apply_pull_policy
 from tasks.pull_role import apply_pull_role
@@ -316,14 +316,17 @@ def _apply_shared(
         return (), secret_ids
     first_spec, first = inspected[0]
     if first.role is not None and first.policy is not None:
+        ahead = _announce(first_spec, first.role, first.policy)  # write-ahead (audit.py)
         access = list(_apply_role(accounts.registry, first.role))
         access += _apply_policy(accounts.registry, first.policy)
-        _record(first_spec, accounts, access)
+        _record(first_spec, accounts, access, ahead)
         changes += access
     added: set[str] = set()
     enabled = False
     for spec, found in inspected:
         state = _remaining(found.whitelist, added, enabled)
+        with_secret = found.secret is not None and accounts.login is not None
+        ahead = _announce(spec, state, found.secret if with_secret else None)
         entries = list(_apply_whitelist(accounts.registry, state))
         added |= set(found.whitelist.add)
         enabled = enabled or found.whitelist.enable
@@ -332,7 +335,7 @@ def _apply_shared(
             secret = _apply_secret(creds, found.secret, accounts.login)
             entries += secret.changes
             secret_ids[spec.app.namespace_id] = secret.secret_id
-        _record(spec, accounts, entries)
+        _record(spec, accounts, entries, ahead)
         changes += entries
     return tuple(changes), secret_ids
 
