@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import time
 from pathlib import Path
 
@@ -78,5 +79,32 @@ How each figure is taken:
 """
 
 
+def family(scenario: str) -> str:
+    """`polling 600 s` -> `polling`: the rows one scenario of the runner writes."""
+    return re.sub(r" \d+ s$", "", scenario)
+
+
+def previous(path: Path) -> list[Figure]:
+    """The rows of the results table already in `path` (none when there is no such file)."""
+    if not path.exists():
+        return []
+    found = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == len(HEADER) and tuple(cells) != HEADER:
+            found.append(Figure(*cells))
+    return found
+
+
+def merged(figures: list[Figure], path: Path) -> list[Figure]:
+    """The new rows, and the earlier rows of every scenario not re-run, in the earlier order."""
+    fresh, earlier = {family(f.scenario) for f in figures}, previous(path)
+    kept = [f for f in earlier if family(f.scenario) not in fresh]
+    order = [family(f.scenario) for f in earlier + figures]
+    ranked = {name: order.index(name) for name in order}
+    return sorted(kept + figures, key=lambda f: ranked[family(f.scenario)])
+
+
 def write(figures: list[Figure], path: Path, command: str, seconds: float) -> None:
-    path.write_text(markdown(figures, command, seconds), encoding="utf-8")
+    """Write the table; with `--only`, the rows of the other scenarios are kept from `path`."""
+    path.write_text(markdown(merged(figures, path), command, seconds), encoding="utf-8")

@@ -1,9 +1,16 @@
 """Follow an SAE change order to its end, saying where it is and, on failure, where it broke.
 
-Polling backs off while nothing moves (0.5 s growing x1.6 up to 10 s) and tightens again as soon
-as a status, batch, stage or task changes, and while the last batch's last stage runs (the end is
-near). Each poll is one DescribeChangeOrder, plus one DescribePipeline of the current batch only
-while the order is running: SAE allows 60 calls a minute per user.
+SAE allows 60 OpenAPI calls a minute per user, so a follow spends at most
+`PollPolicy.calls_per_minute` (20) SAE calls in any minute, and spends them where they count:
+
+- DescribeChangeOrder backs off while nothing moves (0.5 s growing x1.6 up to 10 s) and tightens
+  again when the status or the running batch changes.
+- DescribePipeline (stage and task, for the progress line) is read only when DescribeChangeOrder
+  shows the running batch moved (its status, or its UpdateTime after a task), or every 30 s.
+- The end of the running batch is estimated from SAE's own stamps: the batch's StartTime and
+  UpdateTime over the tasks it finished, times the tasks left. From just before that estimate the
+  order is polled every 0.5 s, paid from a reserve of the budget kept for it, so the end is still
+  noticed within a poll or so.
 
 Batch releases are reported batch by batch. Status 8 (a batch waiting to be confirmed) is
 confirmed here with ConfirmPipelineBatch when the spec's `rollout.confirm` is auto; when it is
@@ -14,11 +21,13 @@ running: it is the user's to abort or confirm, not ours.
 
 from __future__ import annotations
 
+import math
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 from uuid import UUID
 
 from alibabacloud_sae20190506 import models as sae_models
@@ -34,6 +43,7 @@ FAILURES = frozenset({3, 6, 10})
 RUNNING = 1
 WAIT_CONFIRM, AUTO_WAIT, WAIT_APPROVAL = 8, 9, 11
 Confirm = Literal["auto", "manual"]
+T = TypeVar("T")
 
 STATES = {
     0: "preparing",
@@ -53,9 +63,36 @@ CONSOLE = "https://sae.console.aliyun.com/#/AppList/ChangeOrderDetail?changeOrde
 
 @dataclass(frozen=True)
 class PollPolicy:
+    """When to poll a change order, and how many SAE calls one follow may spend."""
+
     initial_seconds: float = 0.5
+    """The interval after the order moved, and while the running batch's end is near."""
     factor: float = 1.6
+    """The interval grows by this while nothing moves..."""
     max_seconds: float = 10.0
+    """...up to this."""
+    calls_per_minute: int = 20
+    """The most SAE calls (DescribeChangeOrder, DescribePipeline, ConfirmPipelineBatch) one follow
+    makes in any `minute_seconds`: a third of SAE's 60 a minute per user, so a deploy and other
+    callers stay well under it."""
+    reserve: int = 8
+    """Of `calls_per_minute`, the calls spent only near a batch's estimated end."""
+    near_end_seconds: float = 1.5
+    """Poll every `initial_seconds` from this long before a batch's estimated end to twice as
+    long after it..."""
+    settle_seconds: float = 0.2
+    """...at times this long after the estimate plus whole intervals: SAE shows the order done a
+    moment after its last task ends."""
+    pipeline_seconds: float = 30.0
+    """DescribePipeline at least this often while a batch runs, even when nothing seems to move."""
+    minute_seconds: float = 60.0
+    """The budget's minute (shortened for sandboxes with shortened minutes)."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.reserve < self.calls_per_minute:
+            raise ValueError("PollPolicy.reserve must be at least 0 and below calls_per_minute")
+        if min(self.initial_seconds, self.minute_seconds) <= 0 or self.factor < 1:
+            raise ValueError("PollPolicy needs positive seconds and a factor of at least 1")
 
 
 DEFAULT_POLL = PollPolicy()
@@ -169,13 +206,18 @@ def follow_change_order(
     sae = creds_a.get_client("sae")
     url = CONSOLE.format(id=change_order_id, region=region or creds_a.region_id)
     started = time.monotonic()
+    deadline = started + timeout_seconds
+    budget = _Budget(poll)
     interval = poll.initial_seconds
-    last_signature: tuple[Any, ...] | None = None
+    last_move: tuple[Any, ...] | None = None
+    last_stamp: Any = None
+    pending, read_at = True, started
     tasks_per_batch = 0
     spot, spot_index = _Spot(), 0
+    pace = _Pace()
     confirmed: list[int] = []
     while True:
-        order = _describe_order(sae, change_order_id)
+        order = budget.call(0, _describe_order, sae, change_order_id)
         status = int(order.status or 0)
         pipelines = list(order.pipelines or [])
         batches = len(pipelines) or int(order.batch_count or 1)
@@ -183,15 +225,28 @@ def follow_change_order(
             (i for i, p in enumerate(pipelines) if p.pipeline_id == order.current_pipeline_id), 0
         )
         done_batches = sum(1 for p in pipelines if p.status == SUCCESS)
+        current = pipelines[index] if pipelines else None
+        move = (status, order.current_pipeline_id, tuple(p.status for p in pipelines))
+        stamp = current.update_time if current is not None else None
+        moved = move != last_move
+        pending = pending or moved or stamp != last_stamp
+        last_move, last_stamp = move, stamp
+        now = time.monotonic()
+        near = pace.near(now, poll) and status == RUNNING
         if status == RUNNING and order.current_pipeline_id:
-            spot = _locate(_describe_pipeline(sae, str(order.current_pipeline_id)))
-            tasks_per_batch = spot.tasks or tasks_per_batch
-            if pipelines and pipelines[index].status == SUCCESS:
-                spot = replace(spot, done=0)  # already counted as a finished batch
+            wanted = pending or now - read_at >= poll.pipeline_seconds
+            if wanted and budget.ready(near):
+                pipeline = budget.call(0, _describe_pipeline, sae, str(order.current_pipeline_id))
+                spot, read_at, pending = _locate(pipeline), now, False
+                tasks_per_batch = spot.tasks or tasks_per_batch
+                if current is not None:
+                    pace.update(current, spot)
+                if pipelines and pipelines[index].status == SUCCESS:
+                    spot = replace(spot, done=0)  # already counted as a finished batch
         elif index != spot_index:
             spot = _Spot()
         spot_index = index
-        elapsed = time.monotonic() - started
+        elapsed = now - started
         progress = Progress(
             change_order_id=change_order_id,
             status=status,
@@ -209,25 +264,29 @@ def follow_change_order(
         if on_progress is not None:
             on_progress(progress)
         if status == SUCCESS or status in FAILURES:
-            return replace(
-                _outcome(sae, order, progress, pipelines), confirmed_batches=(*confirmed,)
-            )
-        if elapsed >= timeout_seconds:
-            outcome = _outcome(sae, order, progress, pipelines, timed_out=True)
+            outcome = _outcome(sae, budget, order, progress, pipelines)
+            return replace(outcome, confirmed_batches=(*confirmed,))
+        if now >= deadline:
+            outcome = _outcome(sae, budget, order, progress, pipelines, timed_out=True)
             return replace(outcome, confirmed_batches=(*confirmed,))
         if status == WAIT_CONFIRM and confirm == "auto" and order.current_pipeline_id:
-            if _confirm_batch(sae, str(order.current_pipeline_id)):
+            if budget.call(0, _confirm_batch, sae, str(order.current_pipeline_id)):
                 confirmed.append(index + 1)
             interval = poll.initial_seconds
             continue
-        signature = (status, order.current_pipeline_id, spot.stage, spot.task, spot.done)
-        near_end = spot.last_stage and index == batches - 1
-        if signature != last_signature or near_end:
+        if moved or near:
             interval = poll.initial_seconds
         else:
             interval = min(interval * poll.factor, poll.max_seconds)
-        last_signature = signature
-        time.sleep(max(0.0, min(interval, timeout_seconds - elapsed)))
+        window = pace.window(poll) if status == RUNNING else None
+        wanted = pace.next_near(now, poll) if near else now + interval
+        due = budget.due(now, wanted, window)
+        if due >= deadline:
+            time.sleep(max(0.0, deadline - time.monotonic()))
+            progress = replace(progress, elapsed_seconds=time.monotonic() - started)
+            outcome = _outcome(sae, budget, order, progress, pipelines, timed_out=True)
+            return replace(outcome, confirmed_batches=(*confirmed,))
+        time.sleep(max(0.0, due - time.monotonic()))
 
 
 @task(name="follow-change-order", cache_policy=NO_CACHE)
@@ -292,7 +351,85 @@ class _Spot:
     task: str = ""
     done: int = 0
     tasks: int = 0
-    last_stage: bool = False
+
+
+class _Budget:
+    """At most `calls_per_minute` calls in any minute, the last `reserve` of them only near a
+    batch's end. A call counts from when its reply came, so the server sees the same spacing."""
+
+    def __init__(self, poll: PollPolicy) -> None:
+        self.poll = poll
+        self.ends: deque[float] = deque()
+
+    def ready_at(self, keep: int) -> float:
+        """When a call may start and still leave `keep` of the minute's calls unspent."""
+        now = time.monotonic()
+        while self.ends and self.ends[0] <= now - self.poll.minute_seconds:
+            self.ends.popleft()
+        limit = self.poll.calls_per_minute - keep
+        if len(self.ends) < limit:
+            return now
+        return self.ends[len(self.ends) - limit] + self.poll.minute_seconds
+
+    def ready(self, near: bool) -> bool:
+        return self.ready_at(0 if near else self.poll.reserve) <= time.monotonic()
+
+    def due(self, now: float, wanted: float, near: tuple[float, float] | None) -> float:
+        """The first moment from `wanted` a poll fits: within `near` (a batch's end, give or
+        take) the reserve may be spent, and a later `wanted` is brought forward to its start."""
+        far = max(wanted, self.ready_at(self.poll.reserve))
+        if near is None:
+            return far
+        start, end = near
+        close = max(min(wanted, start) if start > now else wanted, self.ready_at(0))
+        return close if start <= close <= end and close < far else far
+
+    def call(self, keep: int, fn: Callable[..., T], *args: Any) -> T:
+        time.sleep(max(0.0, self.ready_at(keep) - time.monotonic()))
+        try:
+            return fn(*args)
+        finally:
+            self.ends.append(time.monotonic())
+
+
+class _Pace:
+    """The running batch's estimated end (monotonic seconds), from SAE's stamps: its StartTime
+    and UpdateTime (epoch ms) over the tasks it finished, times the tasks left."""
+
+    def __init__(self) -> None:
+        self.task_seconds: float | None = None
+        self.end: float | None = None
+
+    def update(self, pipeline: Any, spot: _Spot) -> None:
+        start = float(pipeline.start_time or 0) / 1000
+        moved = float(pipeline.update_time or 0) / 1000
+        if spot.done and moved > start > 0:
+            self.task_seconds = (moved - start) / spot.done
+        since = max(start, moved)
+        if self.task_seconds is None or not spot.tasks or since <= 0:
+            self.end = None
+            return
+        end = since + self.task_seconds * (spot.tasks - spot.done)
+        self.end = end - time.time() + time.monotonic()
+
+    def window(self, poll: PollPolicy) -> tuple[float, float] | None:
+        """From the first tight poll to the last, around the estimated end."""
+        if self.end is None:
+            return None
+        first = self.end + poll.settle_seconds
+        first -= poll.initial_seconds * int(poll.near_end_seconds // poll.initial_seconds)
+        return first, self.end + 2 * poll.near_end_seconds
+
+    def next_near(self, now: float, poll: PollPolicy) -> float:
+        """The next tight poll: on the grid of `initial_seconds` through the estimate + settle."""
+        window = self.window(poll)
+        assert window is not None
+        steps = math.floor((now + poll.initial_seconds / 2 - window[0]) / poll.initial_seconds)
+        return window[0] + (steps + 1) * poll.initial_seconds
+
+    def near(self, now: float, poll: PollPolicy) -> bool:
+        window = self.window(poll)
+        return window is not None and window[0] <= now <= window[1]
 
 
 def _describe_order(sae: Any, change_order_id: str) -> Any:
@@ -321,7 +458,7 @@ def _locate(pipeline: Any) -> _Spot:
     stages = list(pipeline.stage_list or [])
     tasks = [t for s in stages for t in s.task_list or []]
     done = sum(1 for t in tasks if t.status == SUCCESS)
-    for number, stage in enumerate(stages):
+    for stage in stages:
         if stage.status == SUCCESS:
             continue
         stage_tasks = list(stage.task_list or [])
@@ -333,13 +470,18 @@ def _locate(pipeline: Any) -> _Spot:
             str(current.task_name or "") if current else "",
             done,
             len(tasks),
-            number == len(stages) - 1 and stage.status == RUNNING,
         )
     return _Spot(done=done, tasks=len(tasks))
 
 
 def _outcome(
-    sae: Any, order: Any, progress: Progress, pipelines: list[Any], *, timed_out: bool = False
+    sae: Any,
+    budget: _Budget,
+    order: Any,
+    progress: Progress,
+    pipelines: list[Any],
+    *,
+    timed_out: bool = False,
 ) -> ChangeOrderOutcome:
     outcome = ChangeOrderOutcome(
         change_order_id=progress.change_order_id,
@@ -360,7 +502,7 @@ def _outcome(
     )
     if not pipeline_id:
         return outcome
-    for stage in _describe_pipeline(sae, str(pipeline_id)).stage_list or []:
+    for stage in budget.call(0, _describe_pipeline, sae, str(pipeline_id)).stage_list or []:
         failed = next((t for t in stage.task_list or [] if t.status in FAILURES), None)
         if failed is not None:
             return replace(

@@ -42,7 +42,7 @@ from tests.deploy_support import (
 from tests.sae_setup import IMAGE, create_app, ready_cross_account, wait_for
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-FAST_POLL = PollPolicy(initial_seconds=0.05, factor=1.6, max_seconds=0.2)
+FAST_POLL = PollPolicy(initial_seconds=0.05, factor=1.6, max_seconds=0.2, minute_seconds=0.6)
 OSS_SECRET = "oss-secret-value-42"
 LIVENESS = {"httpGet": {"path": "/health", "port": 8080}, "initialDelaySeconds": 5}
 

@@ -38,7 +38,7 @@ from tests.conftest import DEMO_SPEC, SdkFactory
 from tests.sae_setup import grant_pull_role, ready_cross_account, wait_for, whitelist
 
 PASSWORD = "sandbox-registry-login"
-FAST_POLL = PollPolicy(initial_seconds=0.05, factor=1.6, max_seconds=0.2)
+FAST_POLL = PollPolicy(initial_seconds=0.05, factor=1.6, max_seconds=0.2, minute_seconds=0.6)
 
 
 def make_spec(**sections: dict[str, Any]) -> DeploySpec:
