@@ -64,7 +64,7 @@ SCENARIOS = {
     "(STS tokens issued)",
     "secret": "successful deploy with access.method secret (registry password) through the flow",
     "failed": "failed change order through the CLI: diagnosis, then rollback",
-    "blocked": "blocked plan (namespace without egress) through the flow",
+    "blocked": "blocked plan (namespace without egress) through the flow, dry run",
     "bad-secret": "a block with a wrong access key secret (SignatureDoesNotMatch)",
     "unknown-key": "a block with an unknown access key id (InvalidAccessKeyId.NotFound)",
 }
@@ -145,9 +145,9 @@ def _blocks(url: str) -> None:
     )
 
 
-def _flow(scenario: Scenario, spec: Any) -> Any:
+def _flow(scenario: Scenario, spec: Any, *, dry_run: bool = False) -> Any:
     """Run the deploy flow; keep its id, its result's repr, and any exception's full text."""
-    run = deploy(spec)
+    run = deploy(spec, dry_run=dry_run)
     scenario.flow_run_ids.append(run.flow_run_id)
     value = run.state.result(raise_on_failure=False)
     scenario.texts += [repr(value), str(value), repr(run.state), str(run.state.message)]
@@ -220,7 +220,7 @@ def journey(
     failed.outcome = "exit 1; diagnosed; rollback attempted"
 
     blocked = out["blocked"]
-    error = _flow(blocked, make_spec(app={"namespace": "cn-hangzhou:isolated"}))
+    error = _flow(blocked, make_spec(app={"namespace": "cn-hangzhou:isolated"}), dry_run=True)
     assert "The plan is blocked" in str(error)
     blocked.outcome = "Failed: the plan is blocked"
 
