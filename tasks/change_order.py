@@ -377,12 +377,15 @@ class _Budget:
     def due(self, now: float, wanted: float, near: tuple[float, float] | None) -> float:
         """The first moment from `wanted` a poll fits: within `near` (a batch's end, give or
         take) the reserve may be spent, and a later `wanted` is brought forward to its start."""
-        far = max(wanted, self.ready_at(self.poll.reserve))
         if near is None:
-            return far
+            return max(wanted, self.ready_at(self.poll.reserve))
         start, end = near
-        close = max(min(wanted, start) if start > now else wanted, self.ready_at(0))
-        return close if start <= close <= end and close < far else far
+        wanted = min(wanted, start) if start > now else wanted
+        far = max(wanted, self.ready_at(self.poll.reserve))
+        if far <= start:
+            return far
+        close = max(wanted, start, self.ready_at(0))
+        return close if close <= end and close < far else far
 
     def call(self, keep: int, fn: Callable[..., T], *args: Any) -> T:
         time.sleep(max(0.0, self.ready_at(keep) - time.monotonic()))
