@@ -11,11 +11,15 @@ under `calls`: `burst` is a tenth of it (at least 1) and the rest is spread over
 one second of slack (for the time between taking a slot and the call reaching SAE). A steady
 fleet under SAE's 60 calls a minute therefore runs at about 89 % of the quota bound, never above.
 
-Each round trip to the Prefect API costs time (tens of milliseconds, more when its database is
-busy), so when the quota is fast a process takes a few slots at once (`Quota.batch`, as many as
-free up in half a second) and hands them to its calls; a slot not used within half a second of
-being taken is dropped, which keeps the bound above (the other half second of the slack covers
-the way to SAE).
+Each round trip to the Prefect API costs time (tens of milliseconds, seconds when its SQLite
+database is busy), and a process makes one at a time per limit, so a round trip takes a slot for
+every call of the process then waiting for one (at least `Quota.batch`, as many as free up in
+half a second; at most `Quota.burst`) and hands them out: one round trip serves a whole fleet's
+waiting calls. A slot not used within half a second of being taken is dropped, which keeps the
+bound above (the other half second of the slack covers the way to SAE).
+
+`Quota.apps_in_flight` sizes a fleet's parallelism from the quota: enough apps at once that
+their calls (about CALLS_PER_APP each, polling included) can use the whole window's budget.
 
 `limited(limit)` attaches a limit to every `crossdeploy.cloud.call` made in its context (Prefect
 task runners copy the context into the tasks submitted in it); without it calls are unlimited,
@@ -44,6 +48,10 @@ from crossdeploy.cloud import throttled_by
 SLACK_SECONDS = 1.0
 HOLD_SECONDS = 0.5
 """How long a slot taken ahead (in a batch) may wait for its call; less than the slack."""
+CALLS_PER_APP = 6
+"""SAE calls a fleet app makes: inspect, deploy, follow (at least one poll) and verify."""
+MAX_IN_FLIGHT = 64
+"""Apps deployed at once at most (threads of the fleet's pool), whatever the quota."""
 PRODUCT_PREFIX = "sae:"
 """Only SAE calls count against the quota (RAM, VPC, ACR and STS have their own)."""
 
@@ -75,6 +83,11 @@ class Quota:
         return max(1, min(self.burst, int(self.decay_per_second * HOLD_SECONDS)))
 
     @property
+    def apps_in_flight(self) -> int:
+        """Apps at once whose calls can use a whole window's budget: calls / CALLS_PER_APP."""
+        return max(1, min(MAX_IN_FLIGHT, -(-self.calls // CALLS_PER_APP)))
+
+    @property
     def calls_per_second(self) -> float:
         """The quota bound, for comparing a run's throughput with it."""
         return self.calls / self.window_seconds
@@ -82,10 +95,15 @@ class Quota:
 
 @dataclass(frozen=True)
 class RateLimit:
-    """A Prefect rate limit and how many of its slots a process takes per round trip."""
+    """A Prefect rate limit and how many of its slots a process takes per round trip: at least
+    `batch`, one per waiting call up to `most` (the limit's size)."""
 
     name: str
     batch: int = 1
+    most: int = 1
+
+    def occupy(self, waiting: int) -> int:
+        return max(self.batch, min(self.most, waiting))
 
 
 def limit_name(uid: str, region: str) -> str:
@@ -106,22 +124,23 @@ def ensure_limit(name: str, quota: Quota) -> RateLimit:
             )
             try:
                 client.create_global_concurrency_limit(create)
-                return RateLimit(name, quota.batch)
+                return RateLimit(name, quota.batch, quota.burst)
             except ObjectAlreadyExists:
                 pass  # created meanwhile by another run: set it below
         update = GlobalConcurrencyLimitUpdate(
             limit=quota.burst, slot_decay_per_second=quota.decay_per_second, active=True
         )
         client.update_global_concurrency_limit(name, update)
-    return RateLimit(name, quota.batch)
+    return RateLimit(name, quota.batch, quota.burst)
 
 
 @dataclass
 class _Taken:
-    """Slots this process took ahead, by the time each must be used by."""
+    """Slots this process took ahead, by the time each must be used by, and the calls waiting."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     until: deque[float] = field(default_factory=deque)
+    waiting: int = 0
 
 
 _taken: dict[str, _Taken] = {}
@@ -129,17 +148,25 @@ _taken_lock = threading.Lock()
 
 
 def take_slot(limit: RateLimit) -> None:
-    """Block until a slot of the limit is ours (from this process's batch, or a new batch)."""
+    """Block until a slot of the limit is ours (from this process's batch, or a new batch sized
+    to the calls waiting)."""
     with _taken_lock:
         taken = _taken.setdefault(limit.name, _Taken())
-    with taken.lock:
-        now = time.monotonic()
-        while taken.until and taken.until[0] < now:
+        taken.waiting += 1
+    try:
+        with taken.lock:
+            now = time.monotonic()
+            while taken.until and taken.until[0] < now:
+                taken.until.popleft()
+            if not taken.until:
+                with _taken_lock:
+                    occupy = limit.occupy(taken.waiting)
+                rate_limit(limit.name, occupy=occupy, strict=True)
+                taken.until.extend([time.monotonic() + HOLD_SECONDS] * occupy)
             taken.until.popleft()
-        if not taken.until:
-            rate_limit(limit.name, occupy=limit.batch, strict=True)
-            taken.until.extend([time.monotonic() + HOLD_SECONDS] * limit.batch)
-        taken.until.popleft()
+    finally:
+        with _taken_lock:
+            taken.waiting -= 1
 
 
 def _slot_taker(limit: RateLimit) -> Callable[[str], None]:

@@ -19,7 +19,7 @@ each app's in its own, so `teardown` still works per app (and for the shared res
 Entry points (also what benchmarks call):
 
     fleet_deploy(fleet: FleetSpec, dry_run=False, quota_calls=60, quota_window_seconds=60.0,
-                 max_parallel=16) -> FleetResult       # the Prefect flow; raises FleetError
+                 max_parallel=None) -> FleetResult     # the Prefect flow; raises FleetError
     fleet_deploy(..., return_state=True)                # a Prefect State instead of raising
 """
 
@@ -193,7 +193,7 @@ def fleet_deploy(
     dry_run: bool = False,
     quota_calls: int = 60,
     quota_window_seconds: float = 60.0,
-    max_parallel: int = 16,
+    max_parallel: int | None = None,
 ) -> FleetResult:
     """Deploy one image from account B's ACR to every app of the fleet in account A.
 
@@ -202,7 +202,8 @@ def fleet_deploy(
         dry_run: Plan only: inspect both accounts and publish the plan; change nothing.
         quota_calls: SAE OpenAPI calls allowed per account and region in `quota_window_seconds`.
         quota_window_seconds: The quota's window (SAE: 60 calls in 60 s).
-        max_parallel: Apps inspected and deployed at once (the quota paces them further).
+        max_parallel: Apps inspected and deployed at once (the quota paces them further);
+            by default enough for their calls to use the whole quota (Quota.apps_in_flight).
     """
     logger = get_run_logger()
     specs = fleet.deploy_specs()
@@ -212,7 +213,8 @@ def fleet_deploy(
         region: quota.ensure_limit(quota.limit_name(accounts.app_uid, region), budget)
         for region in dict.fromkeys(s.app.region for s in specs)
     }
-    pool: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=max_parallel)
+    workers = max_parallel or budget.apps_in_flight
+    pool: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=workers)
     with pool:
         namespaces = _inspect_namespaces(pool, fleet, specs, accounts, limits)
         found = _inspect_apps(pool, specs, accounts, namespaces, limits)

@@ -3,7 +3,7 @@ shared account-B setup, per-app outcomes, zero-write re-runs, the SAE quota as a
 limit, the fleet spec's field paths, and `crossdeploy deploy a.yaml b.yaml`.
 
 A world of its own (the demo world plus a second egress namespace in cn-hangzhou and a namespace
-in cn-shanghai), with fast change orders, under the session's Prefect test server.
+in cn-shanghai), with fast change orders (0.3 s), under the session's Prefect test server.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ ROLE = "sae-pull-fleet-shop"
 
 def fleet_world() -> dict[str, Any]:
     """The demo world, plus namespace cn-hangzhou:batch (its own EIP) and cn-shanghai:web."""
-    data = demo_world_data(**FAST_TIMING)
+    data = demo_world_data(**{**FAST_TIMING, "change_order_seconds": 0.3})
     hangzhou = data["regions"]["cn-hangzhou"]
     vpc = hangzhou["vpcs"][0]
     vpc["vswitches"].append({"id": "vsw-app-k", "cidr": "172.16.3.0/24", "zone": "cn-hangzhou-k"})
@@ -175,14 +175,24 @@ FLEET: list[dict[str, Any]] = [
 LOST: dict[str, Any] = {"name": "shop-lost", "namespace": "cn-hangzhou:isolated"}
 
 
+THROTTLE_CALLS = 40
+THROTTLE = {"product": "sae", "throttle_per_minute": THROTTLE_CALLS, "window_seconds": 2}
+"""SAE throttles at 40 calls in any 2 s per account (a scaled-down 60 per minute); the flow's
+rate limits are per account and region, so each of the fleet's two regions gets half of it."""
+QUOTA = Quota(20, 2)
+
+
 def test_fleet_shares_the_setup_reports_the_blocked_app_and_reruns_with_no_write(
     world: SandboxAdmin, sdk: SdkFactory
 ) -> None:
     """Four apps in three namespaces and two regions land with one role, one policy and one
     whitelist entry per egress; an app in a namespace without egress is reported, by name and
     cause, while the others deploy. Re-running the fleet writes nothing; each app's ledger
-    still tears down that app alone."""
-    result, error = run(fleet_data(*FLEET, LOST), quota_calls=600)
+    still tears down that app alone. Both runs are paced by the quota: more SAE calls than the
+    throttle allows in a window, not one Throttling.User."""
+    world.set_faults(THROTTLE)
+    paced = {"quota_calls": QUOTA.calls, "quota_window_seconds": QUOTA.window_seconds}
+    result, error = run(fleet_data(*FLEET, LOST), **paced)
 
     assert error is not None and result is not None
     assert "1 of 5 app(s) of fleet shop did not land" in error.message
@@ -209,17 +219,21 @@ def test_fleet_shares_the_setup_reports_the_blocked_app_and_reruns_with_no_write
         ), key
 
     written = len(world.writes())
-    again, error = run(fleet_data(*FLEET), quota_calls=600)
+    again, error = run(fleet_data(*FLEET), **paced)
     assert error is None and again is not None
     assert {a.outcome for a in again.apps} == {"unchanged"}
     assert again.writes == 0
     assert world.writes()[written:] == []
 
+    sae_calls = [r for r in world.requests() if r["product"] == "sae"]
+    assert len(sae_calls) > THROTTLE_CALLS
+    assert [r for r in world.requests() if r["code"] == "Throttling.User"] == []
     with get_client(sync_client=True) as client:
         for region in ("cn-hangzhou", "cn-shanghai"):
             limit = client.read_global_concurrency_limit_by_name(limit_name(UIDS["app"], region))
-            assert limit.limit == 60
-            assert limit.slot_decay_per_second == pytest.approx(540 / 61)
+            assert limit.limit == QUOTA.burst == 2
+            assert limit.slot_decay_per_second == pytest.approx(QUOTA.decay_per_second) == 6.0
+    assert (QUOTA.batch, QUOTA.apps_in_flight) == (2, 4)
 
     recorded = ledgers()
     shared = recorded["crossdeploy-cn-hangzhou-demo-fleet-shop"]
@@ -237,29 +251,6 @@ def test_fleet_shares_the_setup_reports_the_blocked_app_and_reruns_with_no_write
     assert [(c.resource_type, c.action) for c in removed] == [("sae.application", "deleted")]
     assert ("cn-shanghai:web", "shop-cron") not in apps(sdk)
     assert roles(sdk) == [ROLE]
-
-
-def test_fleet_paced_by_the_quota_is_never_throttled(world: SandboxAdmin, sdk: SdkFactory) -> None:
-    """SAE throttles at 20 calls in any 2 s (a scaled-down 60 per minute); the fleet, given the
-    same quota, makes more SAE calls than that without a single Throttling.User."""
-    world.set_faults({"product": "sae", "throttle_per_minute": 20, "window_seconds": 2})
-    fleet = [
-        {"name": f"shop-{n}", "namespace": ns}
-        for n, ns in enumerate(["cn-hangzhou:demo", "cn-hangzhou:batch"] * 2)
-    ]
-    result, error = run(fleet_data(*fleet), quota_calls=20, quota_window_seconds=2)
-
-    assert error is None and result is not None, error
-    assert {a.outcome for a in result.apps} == {"deployed"}
-    sae_calls = [r for r in world.requests() if r["product"] == "sae"]
-    assert len(sae_calls) > 20
-    assert [r for r in world.requests() if r["code"] == "Throttling.User"] == []
-    with get_client(sync_client=True) as client:
-        limit = client.read_global_concurrency_limit_by_name(limit_name(UIDS["app"], "cn-hangzhou"))
-    quota = Quota(20, 2)
-    assert limit.limit == quota.burst == 2
-    assert limit.slot_decay_per_second == pytest.approx(quota.decay_per_second) == 6.0
-    assert quota.batch == 2
 
 
 def test_an_invalid_fleet_is_refused_with_field_paths_before_any_call(world: SandboxAdmin) -> None:
