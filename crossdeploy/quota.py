@@ -50,8 +50,9 @@ HOLD_SECONDS = 0.5
 """How long a slot taken ahead (in a batch) may wait for its call; less than the slack."""
 CALLS_PER_APP = 6
 """SAE calls a fleet app makes: inspect, deploy, follow (at least one poll) and verify."""
-MAX_IN_FLIGHT = 64
-"""Apps deployed at once at most (threads of the fleet's pool), whatever the quota."""
+MAX_IN_FLIGHT = 32
+"""Apps deployed at once at most (threads of the fleet's pool), whatever the quota: each app in
+flight also writes its ledger and task runs to the Prefect API, which slows down past that."""
 PRODUCT_PREFIX = "sae:"
 """Only SAE calls count against the quota (RAM, VPC, ACR and STS have their own)."""
 
