@@ -73,7 +73,7 @@ def throttled(log: list[Entry]) -> int:
 
 def _ours(cloud: Cloud, n: int) -> tuple[float, int, list[Entry]]:
     from crossdeploy.fleet_spec import parse_fleet
-    from flows.fleet_deploy import FleetResult, fleet_deploy
+    from flows.fleet_deploy import FleetError, FleetResult, fleet_deploy
 
     fleet = parse_fleet(fleet_data(cloud, n), "bench fleet")
     started = time.monotonic()
@@ -84,7 +84,9 @@ def _ours(cloud: Cloud, n: int) -> tuple[float, int, list[Entry]]:
         return_state=True,
     )
     wall = time.monotonic() - started
-    result = state.result(raise_on_failure=False)
+    outcome = state.result(raise_on_failure=False)
+    # some apps did not land: count those, not the whole fleet
+    result = outcome.result if isinstance(outcome, FleetError) else outcome
     failed = len(result.failed) if isinstance(result, FleetResult) else n
     return wall, failed, cloud.admin.requests()
 

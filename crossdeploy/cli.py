@@ -51,12 +51,15 @@ QuotaOption = Annotated[
     ),
 ]
 ParallelOption = Annotated[
-    int, typer.Option("--max-parallel", min=1, help="Fleet: apps deployed at once.")
+    int | None,
+    typer.Option(
+        "--max-parallel", min=1, help="Fleet: apps deployed at once (default: sized to the quota)."
+    ),
 ]
 
 
 def _run(
-    paths: list[Path], fleet_name: str | None, dry_run: bool, calls: int, parallel: int
+    paths: list[Path], fleet_name: str | None, dry_run: bool, calls: int, parallel: int | None
 ) -> int:
     """One spec: the cross-account deploy; several or a fleet file: the fleet deploy."""
     from crossdeploy.render import console
@@ -78,7 +81,7 @@ def plan(
     spec_paths: SpecsArg,
     fleet: FleetOption = None,
     calls_per_minute: QuotaOption = 60,
-    max_parallel: ParallelOption = 16,
+    max_parallel: ParallelOption = None,
 ) -> None:
     """Check every precondition in both accounts and print the plan; changes nothing."""
     raise typer.Exit(_run(spec_paths, fleet, True, calls_per_minute, max_parallel))
@@ -90,7 +93,7 @@ def deploy(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only.")] = False,
     fleet: FleetOption = None,
     calls_per_minute: QuotaOption = 60,
-    max_parallel: ParallelOption = 16,
+    max_parallel: ParallelOption = None,
 ) -> None:
     """Run the cross_account_deploy flow for the spec, or fleet_deploy for several apps."""
     raise typer.Exit(_run(spec_paths, fleet, dry_run, calls_per_minute, max_parallel))

@@ -85,7 +85,7 @@ def run_deploy(spec: DeploySpec, *, dry_run: bool) -> RunOutcome:
 
 
 def run_fleet(
-    fleet: FleetSpec, *, dry_run: bool, calls_per_minute: int = 60, max_parallel: int = 16
+    fleet: FleetSpec, *, dry_run: bool, calls_per_minute: int = 60, max_parallel: int | None = None
 ) -> RunOutcome:
     """Run `fleet_deploy` in this process; never raises for expected failures."""
     from crossdeploy.planner import AccountError
