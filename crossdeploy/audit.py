@@ -15,6 +15,7 @@ reversed by the same remove_* functions as a recorded change.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from prefect.events import emit_event
 from prefect.variables import Variable
 
+from crossdeploy.patience import patiently
 from crossdeploy.plan import Change, PlanRow
 from crossdeploy.spec import DeploySpec
 
@@ -105,8 +107,13 @@ def emit_drift(
     )
 
 
+_LEDGER_WRITES = threading.Lock()
+"""One ledger read-modify-write at a time per process: a fleet's apps would otherwise collide
+on the Prefect server's database, and lose each other's entries on a shared ledger."""
+
+
 def _entries(spec: DeploySpec) -> list[dict[str, Any]]:
-    raw: Any = Variable.get(ledger_name(spec), default=None)
+    raw: Any = patiently(lambda: Variable.get(ledger_name(spec), default=None))
     return [item for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
 
 
@@ -131,7 +138,8 @@ def load_pending(spec: DeploySpec) -> list[Intent]:
 def intend(spec: DeploySpec, intents: Sequence[Intent]) -> None:
     """Write ahead: record the writes about to be made, before making them."""
     if intents:
-        _save(spec, _entries(spec), [_pending_entry(i) for i in intents])
+        with _LEDGER_WRITES:
+            _save(spec, _entries(spec), [_pending_entry(i) for i in intents])
 
 
 def record(spec: DeploySpec, changes: list[Change], settles: Sequence[Intent] = ()) -> None:
@@ -139,16 +147,17 @@ def record(spec: DeploySpec, changes: list[Change], settles: Sequence[Intent] = 
     if not changes and not settles:
         return
     settled = [_pending_entry(i) for i in settles]
-    kept = [item for item in _entries(spec) if item not in settled]
-    _save(spec, kept, [asdict(c) for c in changes])
+    with _LEDGER_WRITES:
+        kept = [item for item in _entries(spec) if item not in settled]
+        _save(spec, kept, [asdict(c) for c in changes])
 
 
 def _save(spec: DeploySpec, entries: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
     for item in new:
         if item not in entries:
             entries.append(item)
-    Variable.set(ledger_name(spec), entries, overwrite=True)
+    patiently(lambda: Variable.set(ledger_name(spec), entries, overwrite=True))
 
 
 def forget(spec: DeploySpec) -> None:
-    Variable.unset(ledger_name(spec))
+    patiently(lambda: Variable.unset(ledger_name(spec)))

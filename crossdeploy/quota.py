@@ -44,6 +44,7 @@ from prefect.concurrency.sync import rate_limit
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from crossdeploy.cloud import throttled_by
+from crossdeploy.patience import patiently
 
 SLACK_SECONDS = 1.0
 HOLD_SECONDS = 0.5
@@ -162,7 +163,7 @@ def take_slot(limit: RateLimit) -> None:
             if not taken.until:
                 with _taken_lock:
                     occupy = limit.occupy(taken.waiting)
-                rate_limit(limit.name, occupy=occupy, strict=True)
+                patiently(lambda: rate_limit(limit.name, occupy=occupy, strict=True))
                 taken.until.extend([time.monotonic() + HOLD_SECONDS] * occupy)
             taken.until.popleft()
     finally:
