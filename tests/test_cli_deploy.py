@@ -12,29 +12,14 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from crossdeploy.cli import app
-from sandbox.testing import SandboxAdmin, SandboxProcess
+from sandbox.testing import SandboxAdmin
 from tests.conftest import DEMO_SPEC
 from tests.deploy_support import (
     EIP,
     flow_runs_since,
-    forget_ledgers,
     normalized,
-    save_blocks,
     write_spec,
 )
-
-
-@pytest.fixture(scope="module")
-def blocks(prefect_harness: None, fast_sandbox_process: SandboxProcess) -> None:
-    """Credential and registry-login blocks for the fast sandbox, saved once."""
-    save_blocks(fast_sandbox_process.url)
-
-
-@pytest.fixture
-def world(blocks: None, fast_admin: SandboxAdmin) -> SandboxAdmin:
-    """A reset fast sandbox with blocks pointing at it and no deploy ledgers."""
-    forget_ledgers()
-    return fast_admin
 
 
 def crossdeploy(*args: str) -> Result:

@@ -57,19 +57,6 @@ EE_VPC_IMAGE = "demo-registry-vpc.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1"
 RUNNING_2 = ("RUNNING", 2, {"Running": 2})
 
 
-@pytest.fixture(scope="module")
-def blocks(prefect_harness: None, fast_sandbox_process: SandboxProcess) -> None:
-    """sandbox-app, sandbox-registry, acr-login and acr-personal-login, for the fast sandbox."""
-    save_blocks(fast_sandbox_process.url)
-
-
-@pytest.fixture
-def world(blocks: None, fast_admin: SandboxAdmin) -> SandboxAdmin:
-    """A reset fast sandbox, blocks pointing at it, and no deploy ledgers."""
-    forget_ledgers()
-    return fast_admin
-
-
 def _fresh(process: SandboxProcess) -> SandboxAdmin:
     """A reset sandbox and no ledgers, for the module-scoped scenarios."""
     admin = SandboxAdmin(process.url)

@@ -30,7 +30,6 @@ from tests.deploy_support import (
     REGISTRY_UID,
     Run,
     deploy,
-    forget_ledgers,
     make_spec,
     save_blocks,
     secret_access,
@@ -83,17 +82,6 @@ REPAIR_ADDS = {
     },
     "secret": {"registry:acl_entry": 1, "app:sae_change_order": 1},
 }
-
-
-@pytest.fixture(scope="module")
-def blocks(prefect_harness: None, fast_sandbox_process: SandboxProcess) -> None:
-    save_blocks(fast_sandbox_process.url)
-
-
-@pytest.fixture
-def world(blocks: None, fast_admin: SandboxAdmin) -> SandboxAdmin:
-    forget_ledgers()
-    return fast_admin
 
 
 def _spec(method: str, **sections: dict[str, Any]) -> DeploySpec:
