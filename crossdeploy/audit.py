@@ -107,9 +107,15 @@ def emit_drift(
     )
 
 
-_LEDGER_WRITES = threading.Lock()
-"""One ledger read-modify-write at a time per process: a fleet's apps would otherwise collide
-on the Prefect server's database, and lose each other's entries on a shared ledger."""
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
+
+
+def _ledger_lock(spec: DeploySpec) -> threading.Lock:
+    """One read-modify-write at a time per ledger in this process (threads sharing a ledger would
+    lose each other's entries); different ledgers are written in parallel."""
+    with _LOCKS_LOCK:
+        return _LOCKS.setdefault(ledger_name(spec), threading.Lock())
 
 
 def _entries(spec: DeploySpec) -> list[dict[str, Any]]:
@@ -138,7 +144,7 @@ def load_pending(spec: DeploySpec) -> list[Intent]:
 def intend(spec: DeploySpec, intents: Sequence[Intent]) -> None:
     """Write ahead: record the writes about to be made, before making them."""
     if intents:
-        with _LEDGER_WRITES:
+        with _ledger_lock(spec):
             _save(spec, _entries(spec), [_pending_entry(i) for i in intents])
 
 
@@ -147,7 +153,7 @@ def record(spec: DeploySpec, changes: list[Change], settles: Sequence[Intent] = 
     if not changes and not settles:
         return
     settled = [_pending_entry(i) for i in settles]
-    with _LEDGER_WRITES:
+    with _ledger_lock(spec):
         kept = [item for item in _entries(spec) if item not in settled]
         _save(spec, kept, [asdict(c) for c in changes])
 
