@@ -24,7 +24,7 @@ typecheck: $(STAMP)
 
 # Most tests wait on change orders rather than compute, so more workers than cores pay off; a
 # module's tests stay on one worker (--dist loadfile) so module fixtures start once.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 3
 
 unit: $(STAMP)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
