@@ -39,12 +39,18 @@ from crossdeploy.fleet_spec import FleetSpec
 from crossdeploy.plan import Change, Plan, PlanRow
 from crossdeploy.planner import Accounts, Inspection, inspect_all, make_plan, resolve_accounts
 from crossdeploy.spec import DeploySpec
-from flows.cross_account_deploy import DeployError, _announce, _record, land_app
+from flows.cross_account_deploy import (
+    DeployError,
+    _announce,
+    _apply_policy,
+    _apply_role,
+    _apply_secret,
+    _apply_whitelist,
+    _record,
+    land_app,
+)
 from tasks.application import inspect_application
-from tasks.pull_policy import apply_pull_policy
-from tasks.pull_role import apply_pull_role
-from tasks.registry_secret import apply_registry_secret
-from tasks.whitelist import WhitelistState, apply_whitelist
+from tasks.whitelist import WhitelistState
 
 AppOutcomeKind = Literal["planned", "unchanged", "deployed", "blocked", "failed"]
 FLEET_WIDE = frozenset({"image", "role", "policy"})
@@ -176,12 +182,6 @@ def _land(
     return _outcome(
         spec, done.outcome, done.message, done.app_id, done.change_order_id, done.changes
     )
-
-
-_apply_role = task(name="pull-role", cache_policy=NO_CACHE)(apply_pull_role)
-_apply_policy = task(name="pull-policy", cache_policy=NO_CACHE)(apply_pull_policy)
-_apply_whitelist = task(name="whitelist", cache_policy=NO_CACHE)(apply_whitelist)
-_apply_secret = task(name="registry-secret", cache_policy=NO_CACHE)(apply_registry_secret)
 
 
 # -- the flow -------------------------------------------------------------------------------------
