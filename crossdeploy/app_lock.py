@@ -20,16 +20,15 @@ from contextlib import contextmanager, suppress
 from uuid import UUID
 
 import httpx
-from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.actions import (
     GlobalConcurrencyLimitCreate,
-    VariableCreate,
-    VariableUpdate,
 )
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.logging import get_run_logger
 
+from crossdeploy.prefect_api import delete_variable, quick_client, read_variable, write_variable
 from crossdeploy.spec import DeploySpec
 
 LEASE_SECONDS = 60.0
@@ -54,11 +53,11 @@ def app_lock(
 ) -> Iterator[None]:
     """Hold the app's lock for the block; wait up to `wait_seconds` for it (AppBusyError after)."""
     name = lock_name(spec, app_uid)
-    with get_client(sync_client=True) as client:
+    with quick_client() as client:
         _ensure_limit(client, name)
         lease = _acquire(client, name, flow_run_id, wait_seconds)
         if flow_run_id is not None:
-            _remember(client, name, {"lease": str(lease), "flow_run": str(flow_run_id)})
+            write_variable(client, name, {"lease": str(lease), "flow_run": str(flow_run_id)})
         stop = threading.Event()
         renewer = threading.Thread(target=_renew, args=(lease, stop), daemon=True)
         renewer.start()
@@ -68,7 +67,7 @@ def app_lock(
             stop.set()
             renewer.join()
             if flow_run_id is not None:
-                _forget(client, name)
+                delete_variable(client, name)
             client.release_concurrency_slots_with_lease(lease)
 
 
@@ -109,8 +108,7 @@ def _acquire(
 
 def _release_if_stale(client: SyncPrefectClient, name: str) -> bool:
     """Release the lease of a holder whose flow run is over; True when one was released."""
-    variable = client.read_variable_by_name(name)
-    held = variable.value if variable is not None else None
+    held = read_variable(client, name)
     if not isinstance(held, dict):
         return False
     try:
@@ -120,23 +118,11 @@ def _release_if_stale(client: SyncPrefectClient, name: str) -> bool:
     if run is not None and (run.state is None or not run.state.is_final()):
         return False
     client.release_concurrency_slots_with_lease(UUID(str(held["lease"])))
-    _forget(client, name)
+    delete_variable(client, name)
     return True
 
 
-def _remember(client: SyncPrefectClient, name: str, value: dict[str, str]) -> None:
-    try:
-        client.create_variable(VariableCreate(name=name, value=value))
-    except ObjectAlreadyExists:
-        client.update_variable(VariableUpdate(name=name, value=value))
-
-
-def _forget(client: SyncPrefectClient, name: str) -> None:
-    with suppress(ObjectNotFound):
-        client.delete_variable_by_name(name)
-
-
 def _renew(lease: UUID, stop: threading.Event) -> None:
-    with get_client(sync_client=True) as client:
+    with quick_client() as client:
         while not stop.wait(LEASE_SECONDS / 3):
             client.renew_concurrency_lease(lease, LEASE_SECONDS)

@@ -21,10 +21,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from prefect.events import emit_event
-from prefect.variables import Variable
 
-from crossdeploy.patience import patiently
 from crossdeploy.plan import Change, PlanRow
+from crossdeploy.prefect_api import (
+    delete_variable,
+    patiently,
+    quick_client,
+    read_variable,
+    write_variable,
+)
 from crossdeploy.spec import DeploySpec
 
 DRIFT_EVENT = "crossdeploy.drift.detected"
@@ -119,7 +124,8 @@ def _ledger_lock(spec: DeploySpec) -> threading.Lock:
 
 
 def _entries(spec: DeploySpec) -> list[dict[str, Any]]:
-    raw: Any = patiently(lambda: Variable.get(ledger_name(spec), default=None))
+    with quick_client() as client:
+        raw: Any = patiently(lambda: read_variable(client, ledger_name(spec)))
     return [item for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
 
 
@@ -162,8 +168,10 @@ def _save(spec: DeploySpec, entries: list[dict[str, Any]], new: list[dict[str, A
     for item in new:
         if item not in entries:
             entries.append(item)
-    patiently(lambda: Variable.set(ledger_name(spec), entries, overwrite=True))
+    with quick_client() as client:
+        patiently(lambda: write_variable(client, ledger_name(spec), entries))
 
 
 def forget(spec: DeploySpec) -> None:
-    patiently(lambda: Variable.unset(ledger_name(spec)))
+    with quick_client() as client:
+        patiently(lambda: delete_variable(client, ledger_name(spec)))

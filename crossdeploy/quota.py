@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import (
     GlobalConcurrencyLimitCreate,
     GlobalConcurrencyLimitUpdate,
@@ -44,7 +43,7 @@ from prefect.concurrency.sync import rate_limit
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from crossdeploy.cloud import throttled_by
-from crossdeploy.patience import patiently
+from crossdeploy.prefect_api import patiently, quick_client
 
 SLACK_SECONDS = 1.0
 HOLD_SECONDS = 0.5
@@ -114,7 +113,7 @@ def limit_name(uid: str, region: str) -> str:
 
 def ensure_limit(name: str, quota: Quota) -> RateLimit:
     """Create the rate limit, or set its size and decay to `quota` (idempotent)."""
-    with get_client(sync_client=True) as client:
+    with quick_client() as client:
         try:
             client.read_global_concurrency_limit_by_name(name)
         except ObjectNotFound:
