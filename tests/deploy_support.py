@@ -20,6 +20,7 @@ from typing import Any
 from uuid import UUID
 
 import yaml
+from alibabacloud_cr20181201 import models as cr_models
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -245,6 +246,18 @@ def normalized(state: dict[str, Any]) -> dict[str, Any]:
         return value
 
     return {account: clean(state[account]) for account in ("app", "registry")}
+
+
+def unwhitelist_eip(sdk: SdkFactory) -> None:
+    """Take the demo app's EIP off cri-demo's internet ACL by hand (a pull will then fail)."""
+    sdk.cr().delete_instance_endpoint_acl_policy(
+        cr_models.DeleteInstanceEndpointAclPolicyRequest(
+            instance_id="cri-demo",
+            endpoint_type="internet",
+            entry=f"{EIP}/32",
+            module_name="Registry",
+        )
+    )
 
 
 def app_status(sdk: SdkFactory, app_id: str) -> tuple[str, int, dict[str, int], str]:

@@ -50,6 +50,7 @@ from tests.deploy_support import (
     secret_access,
     state_messages,
     tear_down,
+    unwhitelist_eip,
 )
 
 ROLE = "sae-pull-shop-web"
@@ -455,14 +456,7 @@ def failed_deploy(blocks: None, fast_sandbox_process: SandboxProcess) -> Iterato
     sdk = SdkFactory(fast_sandbox_process.endpoint)
     good = deploy(make_spec(access=secret_access()))
     assert good.result.outcome == "deployed"
-    sdk.cr().delete_instance_endpoint_acl_policy(
-        cr_models.DeleteInstanceEndpointAclPolicyRequest(
-            instance_id="cri-demo",
-            endpoint_type="internet",
-            entry=f"{EIP}/32",
-            module_name="Registry",
-        )
-    )
+    unwhitelist_eip(sdk)
     bad = make_spec(
         access=secret_access(),
         image={"url": "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.0"},

@@ -26,13 +26,13 @@ from tests.conftest import FAST_TIMING, SdkFactory, demo_world_data, write_world
 from tests.deploy_support import (
     APP_UID,
     EE_LOGIN,
-    EIP,
     REGISTRY_UID,
     Run,
     deploy,
     make_spec,
     save_blocks,
     secret_access,
+    unwhitelist_eip,
 )
 from tests.reliability_support import (
     RAM_ROLE_ADDS,
@@ -193,14 +193,8 @@ def _drift_secret(sdk: SdkFactory) -> None:
 
 def _close_registry(sdk: SdkFactory) -> None:
     """The app's EIP is off the registry ACL and the internet endpoint is switched off."""
-    cr = sdk.cr()
-    cr.delete_instance_endpoint_acl_policy(
-        cr_models.DeleteInstanceEndpointAclPolicyRequest(
-            instance_id="cri-demo", endpoint_type="internet", entry=f"{EIP}/32",
-            module_name="Registry",
-        )
-    )  # fmt: skip
-    cr.update_instance_endpoint_status(
+    unwhitelist_eip(sdk)
+    sdk.cr().update_instance_endpoint_status(
         cr_models.UpdateInstanceEndpointStatusRequest(
             instance_id="cri-demo", endpoint_type="internet", enable=False, module_name="Registry"
         )

@@ -25,7 +25,6 @@ from uuid import UUID
 
 import httpx
 import pytest
-from alibabacloud_cr20181201 import models as cr_models
 from alibabacloud_ram20150501 import models as ram_models
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -41,7 +40,6 @@ from sandbox.testing import SandboxAdmin, SandboxProcess
 from tests.conftest import DEMO_SPEC, KEYS, UIDS, SdkFactory
 from tests.deploy_support import (
     EE_LOGIN,
-    EIP,
     PERSONAL_LOGIN,
     SECRETS,
     artifacts_of,
@@ -53,6 +51,7 @@ from tests.deploy_support import (
     make_spec,
     save_blocks,
     secret_access,
+    unwhitelist_eip,
     write_spec,
 )
 
@@ -198,14 +197,7 @@ def journey(
     secret.outcome = "deployed"
 
     failed = out["failed"]
-    sdk.cr().delete_instance_endpoint_acl_policy(
-        cr_models.DeleteInstanceEndpointAclPolicyRequest(
-            instance_id="cri-demo",
-            endpoint_type="internet",
-            entry=f"{EIP}/32",
-            module_name="Registry",
-        )
-    )
+    unwhitelist_eip(sdk)
     bad = dict(DEMO_SPEC)
     bad.update(
         access=secret_access(),
