@@ -31,7 +31,7 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
-# Benchmarks against a naive baseline (not part of `make test`; about 15 minutes, BENCH_QUICK=1
+# Benchmarks against a naive baseline (not part of `make test`; about 25 minutes, BENCH_QUICK=1
 # for about 4); prints the table and writes docs/BENCHMARKS.md.
 bench: $(STAMP)
 	BENCH_QUICK=$(BENCH_QUICK) $(BIN)/python -m bench
