@@ -45,8 +45,9 @@ class _QuickRetryTransport(httpx.HTTPTransport):
 @contextmanager
 def quick_client() -> Iterator[SyncPrefectClient]:
     """A sync Prefect client that rides out a busy SQLite server in milliseconds."""
-    with get_client(sync_client=True, httpx_settings={"transport": _QuickRetryTransport()}) as c:
-        yield c
+    transport = _QuickRetryTransport(retries=3)  # connect retries, as Prefect's own transport
+    with get_client(sync_client=True, httpx_settings={"transport": transport}) as client:
+        yield client
 
 
 def server_busy(exc: BaseException) -> bool:
