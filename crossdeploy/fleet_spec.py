@@ -43,9 +43,9 @@ from crossdeploy.spec import (
     RolloutSpec,
     SpecError,
     _problems,
+    lowercase_name,
 )
 
-_FLEET_NAME = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
 SHARED = ("accounts", "image", "access", "network", "rollout")
 """Sections every app of a fleet shares."""
 
@@ -88,12 +88,7 @@ class FleetSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _FLEET_NAME.match(value) or value.endswith("-"):
-            raise ValueError(
-                f"{value!r} must be 1-30 lowercase letters, digits or hyphens, starting with a "
-                "letter and not ending with a hyphen"
-            )
-        return value
+        return lowercase_name(value, longest=30)
 
     def app_data(self, index: int) -> dict[str, Any]:
         """The app's fields over the defaults (envs merged key by key)."""

@@ -28,7 +28,6 @@ from crossdeploy.sae_facts import CPU_FOR_MEMORY, MAX_REPLICAS, SAE_REGIONS, mem
 from crossdeploy.sae_params import ALL_PARAMS, ParamError, is_secret, to_wire
 
 _REGION = re.compile(r"^[a-z]{2}-[a-z0-9]+(?:-[a-z0-9]+)*$")
-_LOWER_APP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,35}$")
 _NAMESPACE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _RAM_NAME = re.compile(r"^[a-zA-Z0-9.-]{1,64}$")
@@ -105,6 +104,17 @@ def advanced_wire(advanced: dict[str, Any]) -> dict[str, Any]:
         name: dict(value) if is_secret(name) else to_wire(ALL_PARAMS[name], value)
         for name, value in advanced.items()
     }
+
+
+def lowercase_name(value: str, *, longest: int) -> str:
+    """`value` if it is 1-`longest` lowercase letters, digits or hyphens, starting with a letter
+    and not ending with a hyphen (SAE app names, fleet names); ValueError saying so otherwise."""
+    if not re.fullmatch(rf"[a-z][a-z0-9-]{{0,{longest - 1}}}", value) or value.endswith("-"):
+        raise ValueError(
+            f"{value!r} must be 1-{longest} lowercase letters, digits or hyphens, starting with a "
+            "letter and not ending with a hyphen"
+        )
+    return value
 
 
 class _Strict(BaseModel):
@@ -186,12 +196,7 @@ class AppSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _LOWER_APP_NAME.match(value) or value.endswith("-"):
-            raise ValueError(
-                f"{value!r} must be 1-36 lowercase letters, digits or hyphens, starting with a "
-                "letter and not ending with a hyphen"
-            )
-        return value
+        return lowercase_name(value, longest=36)
 
     @field_validator("region")
     @classmethod
