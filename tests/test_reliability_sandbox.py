@@ -14,7 +14,6 @@ import socket
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -31,6 +30,7 @@ from sandbox import signing
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from tests.conftest import KEYS, SdkFactory
 from tests.deploy_support import normalized
+from tests.raw_requests import signed_headers
 from tests.sae_setup import create_app, ready_cross_account
 from tests.test_sae_secrets import create as create_secret
 
@@ -59,45 +59,6 @@ def assert_healthy(http: httpx.Client) -> None:
     assert http.get("/_sandbox/health").json() == {"ok": True}
     failed = [r for r in http.get("/_sandbox/requests").json() if r.get("status", 0) >= 500]
     assert failed == []
-
-
-def signed_headers(
-    url: str,
-    *,
-    body: bytes = b"",
-    account: str = "app",
-    action: str = "GetCallerIdentity",
-    version: str = "2015-04-01",
-    date: str | None = None,
-    nonce: str | None = None,
-    content_type: str | None = None,
-) -> dict[str, str]:
-    """Correct ACS3 headers for a POST / with `body`, whatever date and nonce asked for."""
-    key_id, secret = KEYS[account]
-    headers = {
-        "host": urlsplit(url).netloc,
-        "x-acs-action": action,
-        "x-acs-version": version,
-        "x-acs-date": date or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "x-acs-signature-nonce": uuid.uuid4().hex if nonce is None else nonce,
-        "x-acs-content-sha256": signing.sha256_hex(body),
-    }
-    if content_type:
-        headers["content-type"] = content_type
-    names = sorted(headers)
-    signature = signing.acs3_signature(
-        secret=secret,
-        method="POST",
-        path="/",
-        query=[],
-        headers=headers,
-        signed_headers=names,
-        payload_hash=headers["x-acs-content-sha256"],
-    )
-    headers["authorization"] = (
-        f"{signing.ACS3} Credential={key_id},SignedHeaders={';'.join(names)},Signature={signature}"
-    )
-    return headers
 
 
 # -- fuzzed raw requests ---------------------------------------------------------------------------

@@ -12,12 +12,11 @@ import hashlib
 import json
 import sqlite3
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
@@ -31,6 +30,7 @@ from darabonba.runtime import RuntimeOptions
 from sandbox import signing
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from tests.conftest import KEYS, UIDS, SdkFactory
+from tests.raw_requests import signed_headers
 from tests.tampering_proxy import TamperingProxy, WireRequest
 from tests.test_sts import make_role, trust
 
@@ -376,30 +376,9 @@ def send_signed(
     account: str = "app",
 ) -> httpx.Response:
     """A correctly signed ACS3 RPC request, with whatever date, action and version asked for."""
-    key_id, secret = KEYS[account]
-    stamp = date or datetime.now(UTC)
-    headers = {
-        "host": urlsplit(url).netloc,
-        "accept": "application/json",
-        "x-acs-action": action,
-        "x-acs-version": version,
-        "x-acs-date": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "x-acs-signature-nonce": uuid.uuid4().hex,
-        "x-acs-content-sha256": signing.EMPTY_SHA256,
-    }
-    signed = sorted(headers)
-    signature = signing.acs3_signature(
-        secret=secret,
-        method="POST",
-        path="/",
-        query=[],
-        headers=headers,
-        signed_headers=signed,
-        payload_hash=signing.EMPTY_SHA256,
-    )
-    headers["authorization"] = (
-        f"{signing.ACS3} Credential={key_id},SignedHeaders={';'.join(signed)},Signature={signature}"
-    )
+    stamp = (date or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    headers = signed_headers(url, account=account, action=action, version=version, date=stamp)
+    headers["accept"] = "application/json"
     return httpx.post(f"{url}/", headers=headers, trust_env=False, timeout=30)
 
 
