@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit browser bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,10 +26,15 @@ typecheck: $(STAMP)
 # module's tests stay on one worker (--dist loadfile) so module fixtures start once.
 TEST_WORKERS ?= 3
 
-unit: $(STAMP)
+# Debian's Chromium for the browser test, installed when missing (scripts/ensure-chromium).
+browser:
+	bash scripts/ensure-chromium
+
+unit: $(STAMP) browser
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
-test: lint typecheck unit
+# The browser check runs first, so a machine that cannot install it stops before anything runs.
+test: browser lint typecheck unit
 
 # Benchmarks against a naive baseline (not part of `make test`; about 25 minutes, BENCH_QUICK=1
 # for about 4); prints the table and writes docs/BENCHMARKS.md.

@@ -13,8 +13,11 @@ whose credential blocks are saved to that server, and `crossdeploy webhook serve
   (c) headless Chromium (Debian's /usr/bin/chromium, driven by Playwright) opens the Prefect UI,
       starts a custom run of `cross-account-deploy` from its form with replicas 3, waits for it
       to complete and screenshots the flow run's Artifacts tab (the plan and progress);
-  (d) the scheduled `reconcile` deployment, run once, reports the drift (c) made against its
-      default spec (replicas 3 live, 2 wanted) in its `reconcile-drift` artifact.
+  (d) the scheduled `reconcile` deployment, run once after a deploy of 3 replicas, reports the
+      drift against its default spec (replicas 3 live, 2 wanted) in its `reconcile-drift`
+      artifact.
+
+Each test sets up the state it checks, so one failing test never fails the next.
 
 Every process started here runs in its own process group and carries a marker in its
 environment; at the end the groups are stopped and anything left with the marker (a flow run the
@@ -432,7 +435,7 @@ def _launch_chromium(playwright: Any, profile: Path) -> Any:
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: install Debian's chromium package "
-            "(apt-get update && apt-get install -y chromium; .ci/run does this)"
+            "(make test does this: scripts/ensure-chromium)"
         )
     return playwright.chromium.launch_persistent_context(
         str(profile),
@@ -580,7 +583,17 @@ def test_c_a_custom_run_from_the_ui_form_completes(stack: Stack) -> None:
 
 
 def test_d_the_scheduled_reconcile_deployment_reports_the_drift(stack: Stack) -> None:
-    """Its default spec wants 2 replicas; (c) left 3: drift, reported, not applied."""
+    """Its default spec wants 2 replicas; the app runs 3: drift, reported, not applied.
+
+    The 3 replicas are set here (a run of the deploy deployment), not left by an earlier test,
+    so this test stands whatever the others did.
+    """
+    drifted = {**DEMO_SPEC, "app": {**DEMO_SPEC["app"], "replicas": 3}}
+    with stack.api(), get_client(sync_client=True) as client:
+        setup = client.create_flow_run_from_deployment(
+            stack.deployment_id(f"{FLOW}/cross-account-deploy"), parameters={"spec": drifted}
+        )
+    assert_completed(stack, stack.wait_final(setup.id))
     with stack.api(), get_client(sync_client=True) as client:
         created = client.create_flow_run_from_deployment(stack.deployment_id("reconcile/reconcile"))
     run = stack.wait_final(created.id)
