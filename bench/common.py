@@ -118,7 +118,9 @@ def demo_spec(cloud: Cloud, app_name: str = "shop-web", **sections: dict[str, An
 
 def sdk_config(cloud: Cloud, account: str) -> Any:
     """An official SDK Config for a world account, as a user of the sandbox writes it."""
-    from alibabacloud_tea_openapi.utils_models import Config
+    from alibabacloud_tea_openapi.utils_models import Config, GlobalParameters
+
+    from blocks.credentials import REGION_HEADER
 
     key = load_world().account(account).access_keys[0]
     return Config(
@@ -127,6 +129,7 @@ def sdk_config(cloud: Cloud, account: str) -> Any:
         endpoint=cloud.endpoint,
         protocol="http",
         region_id="cn-hangzhou",
+        global_parameters=GlobalParameters(headers={REGION_HEADER: "cn-hangzhou"}),
         read_timeout=60000,
     )
 

@@ -8,6 +8,12 @@ this is how one set of keys reaches another account. Clients are built through
 `endpoint` points every product at one address (the sandbox cloud, `http://127.0.0.1:PORT`);
 `endpoints` overrides single products, for example real VPC endpoints
 (`sae-vpc.cn-hangzhou.aliyuncs.com`).
+
+SAE, VPC and CR are regional: a client acts in the region it is built for (the cloud knows it
+from the endpoint host), so the flows build them with `in_region` for the region of what they act
+on, whatever `region_id` says. When an endpoint override hides the region from the host name, the
+clients of regional products send it in the header `x-sandbox-region` (the sandbox's rule,
+shared/contracts/interfaces.md section 6; the real cloud ignores an unknown header).
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ from pydantic import Field, SecretStr
 
 Product = Literal["sae", "ram", "vpc", "cr", "sts"]
 PRODUCTS: tuple[Product, ...] = ("sae", "ram", "vpc", "cr", "sts")
+REGIONAL: frozenset[Product] = frozenset({"sae", "vpc", "cr"})
+"""Products whose endpoints are per region; RAM and STS are global."""
+REGION_HEADER = "x-sandbox-region"
 
 _REFRESH_MARGIN_SECONDS = 300
 
@@ -73,7 +82,10 @@ sae = credentials.get_client("sae")
     external_id: str | None = Field(
         default=None, description="External ID the role's trust policy asks for, if any."
     )
-    region_id: str = Field(default="cn-hangzhou", description="Default region of the clients.")
+    region_id: str = Field(
+        default="cn-hangzhou",
+        description="Default region of the clients (deploys use the region of what they act on).",
+    )
     endpoint: str | None = Field(
         default=None,
         description="One endpoint for every product, e.g. http://127.0.0.1:8080 for the sandbox.",
@@ -89,6 +101,12 @@ sae = credentials.get_client("sae")
             raise ValueError(f"unknown product {client_type!r}; use one of {', '.join(PRODUCTS)}")
         return _client_class(client_type)(self._config(client_type, self._credential()))
 
+    def in_region(self, region_id: str) -> AlibabaCloudCredentials:
+        """The same credentials with clients for `region_id` (SAE, VPC and CR are regional)."""
+        if region_id == self.region_id:
+            return self
+        return self.model_copy(update={"region_id": region_id})
+
     # -- internals ---------------------------------------------------------------------------
 
     def _address(self, product: str) -> tuple[str | None, str | None]:
@@ -101,14 +119,18 @@ sae = credentials.get_client("sae")
         return address.removeprefix("https://").rstrip("/"), "https"
 
     def _config(self, product: str, credential: Any) -> Any:
-        from alibabacloud_tea_openapi.utils_models import Config
+        from alibabacloud_tea_openapi.utils_models import Config, GlobalParameters
 
         endpoint, protocol = self._address(product)
+        region_header = None
+        if endpoint is not None and product in REGIONAL:
+            region_header = GlobalParameters(headers={REGION_HEADER: self.region_id})
         return Config(
             credential=credential,
             region_id=self.region_id,
             endpoint=endpoint,
             protocol=protocol,
+            global_parameters=region_header,
             read_timeout=30000,
             connect_timeout=10000,
         )

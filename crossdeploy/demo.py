@@ -32,7 +32,7 @@ def _status_line(spec: DeploySpec) -> str:
 
     creds = AlibabaCloudCredentials.load(spec.accounts.app)
     assert isinstance(creds, AlibabaCloudCredentials)
-    sae = creds.get_client("sae")
+    sae = creds.in_region(spec.app.region).get_client("sae")
     listed = call(
         "sae:ListApplications",
         sae.list_applications,

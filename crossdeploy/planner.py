@@ -128,7 +128,15 @@ def resolve_accounts(spec: DeploySpec) -> Accounts:
             f"same account as accounts.app ({names.app!r}); name the block of the account that "
             "owns the image (check its keys and role_arn)"
         )
-    return Accounts(app, registry, app_uid, registry_uid, login)
+    # SAE, VPC and CR answer for the region their endpoint serves: A acts in the app's region,
+    # B in the image's (its instance, ACL and VPC links live there), whatever the blocks default to.
+    return Accounts(
+        app.in_region(spec.app.region),
+        registry.in_region(spec.image.ref.region),
+        app_uid,
+        registry_uid,
+        login,
+    )
 
 
 _network = task(name="inspect-network", cache_policy=NO_CACHE)(inspect_network)

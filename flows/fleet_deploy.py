@@ -423,7 +423,7 @@ def _in_region(accounts: Accounts, region: str) -> Accounts:
     """Account A's clients in the app's region (SAE endpoints are regional)."""
     if accounts.app.region_id == region:
         return accounts
-    return replace(accounts, app=accounts.app.model_copy(update={"region_id": region}))
+    return replace(accounts, app=accounts.app.in_region(region))
 
 
 def _key(spec: DeploySpec) -> tuple[str, str]:

@@ -118,7 +118,8 @@ class Call:
     tx: Tx
     world: World
     request_id: str
-    host_region: str | None = None
+    addressed_region: str | None = None
+    """The region the request addressed (sandbox/regions.py); None for global products."""
     now: float = field(default_factory=time.time)
 
     def scope(self, region: str = "") -> Scope:
@@ -126,8 +127,8 @@ class Call:
         return Scope(self.caller.account, region)
 
     def region(self) -> str:
-        """The region a regional call targets: `RegionId`, else the endpoint host's region."""
-        region = self.params.text("RegionId") or self.host_region or ""
+        """The region a regional call acts in: the one its endpoint serves, nothing else."""
+        region = self.addressed_region or ""
         if not region:
             raise missing_parameter("RegionId")
         if region not in self.world.regions:

@@ -10,7 +10,6 @@ measured from the server's side.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from sandbox.call import Call, Params, new_request_id
 from sandbox.errors import ApiError, internal_error, invalid_version, not_found_action
 from sandbox.faults import Faults
 from sandbox.policy import Decision, PolicyDocument, evaluate
+from sandbox.regions import addressed_region
 from sandbox.routes import Product, Route, RouteTable
 from sandbox.seed import seed_world
 from sandbox.services import ram
@@ -32,7 +32,6 @@ from sandbox.world import Timing, World
 
 logger = logging.getLogger("sandbox")
 
-_HOST_REGION = re.compile(r"^[a-z]+(?:-vpc)?\.([a-z]{2}-[a-z0-9-]+)\.aliyuncs\.com(?::\d+)?$")
 _SECRET_FIELDS = (
     "secret",
     "security_token",
@@ -128,6 +127,8 @@ class Sandbox:
             "product": None,
             "action": raw.headers.get("x-acs-action") or dict(raw.query).get("Action"),
             "write": False,
+            "region": None,
+            "params": {},
             "received_at": raw.received_at or started,
             "started_at": started,
             "latency_ms": 0,
@@ -145,11 +146,15 @@ class Sandbox:
             entry.update(account=caller.account_name, account_uid=caller.account)
             route = self._route(raw, ident, product)
             entry.update(action=route.action, write=route.write)
+            values = _parameters(raw, ident)
+            entry["params"] = _mask(values)
+            region = addressed_region(regional=product.regional, headers=raw.headers, params=values)
+            entry["region"] = region
             delay = self.faults.latency(product.code, route.action, caller.account_name)
             if delay:
                 entry["latency_ms"] = round(delay * 1000)
                 time.sleep(delay)
-            payload, lost = self._execute(raw, ident, route, caller, request_id)
+            payload, lost = self._execute(Params(values), region, route, caller, request_id)
             if lost:
                 raise ApiError(
                     503,
@@ -182,14 +187,12 @@ class Sandbox:
         return route
 
     def _execute(
-        self, raw: RawRequest, ident: Identified, route: Route, caller: Caller, request_id: str
+        self, params: Params, region: str | None, route: Route, caller: Caller, request_id: str
     ) -> tuple[dict[str, Any], bool]:
         product = route.product
         verdict = self.faults.judge(product.code, route.action, caller.account_name)
         if verdict.error is not None:
             raise verdict.error
-        params = Params(_parameters(raw, ident))
-        host_match = _HOST_REGION.match(raw.headers.get("host", ""))
         with self.store.transaction() as tx:
             call = Call(
                 route=route,
@@ -198,7 +201,7 @@ class Sandbox:
                 tx=tx,
                 world=self.world,
                 request_id=request_id,
-                host_region=host_match.group(1) if host_match else None,
+                addressed_region=region,
             )
             _authorize(call)
             payload = route.handler(call)

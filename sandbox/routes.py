@@ -26,6 +26,8 @@ class Product:
     style: Literal["RPC", "ROA"]
     host: str
     envelope: Literal["pop", "cr", "sae"]
+    regional: bool
+    """Answers for one region per request (sandbox/regions.py); RAM and STS are global."""
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,11 @@ class Route:
         return self.permission or f"{self.product.code}:{self.action}"
 
 
-STS = Product("sts", "2015-04-01", "RPC", "sts.aliyuncs.com", "pop")
-RAM = Product("ram", "2015-05-01", "RPC", "ram.aliyuncs.com", "pop")
-VPC = Product("vpc", "2016-04-28", "RPC", "vpc.aliyuncs.com", "pop")
-CR = Product("cr", "2018-12-01", "RPC", "cr.aliyuncs.com", "cr")
-SAE = Product("sae", "2019-05-06", "ROA", "sae.aliyuncs.com", "sae")
+STS = Product("sts", "2015-04-01", "RPC", "sts.aliyuncs.com", "pop", regional=False)
+RAM = Product("ram", "2015-05-01", "RPC", "ram.aliyuncs.com", "pop", regional=False)
+VPC = Product("vpc", "2016-04-28", "RPC", "vpc.aliyuncs.com", "pop", regional=True)
+CR = Product("cr", "2018-12-01", "RPC", "cr.aliyuncs.com", "cr", regional=True)
+SAE = Product("sae", "2019-05-06", "ROA", "sae.aliyuncs.com", "sae", regional=True)
 
 PRODUCTS = (STS, RAM, VPC, CR, SAE)
 

@@ -101,8 +101,13 @@ def admin(sandbox_process: SandboxProcess) -> Iterator[SandboxAdmin]:
 class SdkFactory:
     """Official SDK clients for the sandbox, built the way users configure them."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, region: str = "cn-hangzhou") -> None:
         self.endpoint = endpoint
+        self.region = region
+
+    def in_region(self, region: str) -> SdkFactory:
+        """The same factory, building clients for `region` (SAE, VPC and CR are regional)."""
+        return SdkFactory(self.endpoint, region)
 
     def config(
         self,
@@ -111,17 +116,24 @@ class SdkFactory:
         v2: bool = False,
         key: tuple[str, str] | None = None,
         token: str | None = None,
+        region: str | None = None,
     ) -> Any:
-        from alibabacloud_tea_openapi.utils_models import Config
+        from alibabacloud_tea_openapi.utils_models import Config, GlobalParameters
+
+        from blocks.credentials import REGION_HEADER
 
         key_id, secret = key or KEYS[account]
+        region = region or self.region
         config = Config(
             access_key_id=key_id,
             access_key_secret=secret,
             security_token=token,
             endpoint=self.endpoint,
             protocol="http",
-            region_id="cn-hangzhou",
+            region_id=region,
+            # The region the client is built for, as the credentials block sends it to the
+            # sandbox (its endpoint host names none).
+            global_parameters=GlobalParameters(headers={REGION_HEADER: region}),
             read_timeout=30000,
         )
         if v2:

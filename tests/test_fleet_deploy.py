@@ -143,8 +143,15 @@ def acl(sdk: SdkFactory) -> dict[str, str]:
 
 
 def apps(sdk: SdkFactory) -> dict[tuple[str, str], dict[str, Any]]:
-    """(namespace, name) -> the app's config (DescribeApplicationConfig) and status."""
-    client = sdk.sae()
+    """(namespace, name) -> the app's config (DescribeApplicationConfig) and status, in both
+    regions of the fleet world (SAE lists one region per endpoint)."""
+    out = {}
+    for region in ("cn-hangzhou", "cn-shanghai"):
+        out.update(_apps_in(sdk.sae(region=region)))
+    return out
+
+
+def _apps_in(client: Any) -> dict[tuple[str, str], dict[str, Any]]:
     listed = client.list_applications(sae_models.ListApplicationsRequest(page_size=100))
     out = {}
     for item in listed.body.data.applications:

@@ -208,7 +208,8 @@ def deploy(sdk: SdkFactory, ready: Attempt, namespace: str | None = None) -> Att
     where = namespace or ready.namespace
     wire = ready.case.config(ready.secret_id)
     params: dict[str, Any] = {field: wire.get(name) for name, field in WIRE.items()}
-    app_id, change_order_id = create_app(sdk, ROLE_ARN, namespace_id=where, **params)
+    in_region = sdk.in_region(where.partition(":")[0])  # SAE answers in the namespace's region
+    app_id, change_order_id = create_app(in_region, ROLE_ARN, namespace_id=where, **params)
     return replace(ready, namespace=where, app_id=app_id, change_order_id=change_order_id)
 
 
@@ -495,7 +496,7 @@ def test_one_broken_condition_fails_the_deploy_for_its_reason(
     if broken.account is not None:
         broken.account(lab, ready)
     done = deploy(lab, ready, broken.namespace)
-    assert_failed(lab, lab_admin, done, reason, broken.says)
+    assert_failed(lab.in_region(done.region), lab_admin, done, reason, broken.says)
 
 
 # -- changes in between count ----------------------------------------------------------------------

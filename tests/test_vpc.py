@@ -19,9 +19,10 @@ REGION = "cn-hangzhou"
 
 
 def call(sdk: SdkFactory, action: str, account: str = "app", *, v2: bool = False, **kw: Any) -> Any:
-    """One VPC action by its SDK name, e.g. `describe_vpcs`, with the request built from kw."""
+    """One VPC action by its SDK name, e.g. `describe_vpcs`, with the request built from kw, by
+    a client built for the region the request names (the demo region when it names none)."""
     request_class = getattr(vpc_models, _request_name(action))
-    client = sdk.vpc(account, v2=v2)
+    client = sdk.vpc(account, v2=v2, region=kw.get("region_id") or REGION)
     return getattr(client, action)(request_class(**kw)).body
 
 

@@ -223,7 +223,8 @@ def seed(tx: Tx, world: World) -> None:
 def _instance(call: Call) -> tuple[Scope, Doc]:
     instance_id = call.params.text("InstanceId", required=True)
     found = find_instance(call.tx, call.caller.account, instance_id)
-    if found is None:
+    if found is None or found[0].region != call.region():
+        # An instance in another region is not served by this region's endpoint.
         raise ApiError(404, "INSTANCE_NOT_EXIST", f"The instance {instance_id} does not exist.")
     return found
 
@@ -406,7 +407,7 @@ def _image_view(tag: Doc, *, listed: bool) -> Doc:
 
 
 def list_instance(call: Call) -> dict[str, Any]:
-    """The caller's Enterprise instances in the endpoint's region, or everywhere without one."""
+    """The caller's Enterprise instances in the region the request addressed."""
     name = call.params.text("InstanceName")
     status = call.params.choice("InstanceStatus", INSTANCE_STATUSES)
     group = call.params.text("ResourceGroupId")
@@ -414,7 +415,7 @@ def list_instance(call: Call) -> dict[str, Any]:
         doc
         for scope, doc in call.tx.list_everywhere(INSTANCE)
         if scope.account == call.caller.account
-        and (call.host_region is None or scope.region == call.host_region)
+        and scope.region == call.region()
         and (not name or doc["name"] == name)
         and (not status or doc["status"] == status)
         and (not group or doc["resource_group"] == group)

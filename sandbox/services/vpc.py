@@ -270,11 +270,11 @@ def _without(doc: Doc, keys: tuple[str, ...]) -> Doc:
     return {k: v for k, v in doc.items() if k not in keys}
 
 
-def _search_regions(call: Call) -> list[str]:
-    """The named region, or every region where RegionId is optional and was left out."""
-    if call.params.text("RegionId") or call.host_region:
-        return [call.region()]
-    return list(call.world.regions)
+def _required_region(call: Call) -> str:
+    """Actions whose metadata marks `RegionId` required (api-meta vpc-2016-04-28) refuse a request
+    without it, even though the endpoint names the region too."""
+    call.params.text("RegionId", required=True)
+    return call.region()
 
 
 # -- handlers --------------------------------------------------------------------------------------
@@ -282,7 +282,7 @@ def _search_regions(call: Call) -> list[str]:
 
 def describe_vpcs(call: Call) -> dict[str, Any]:
     docs = _where(
-        call.tx.all(call.scope(call.region()), VPC),
+        call.tx.all(call.scope(_required_region(call)), VPC),
         VpcId=_id_set(call, "VpcId", 20),
         VpcName=call.params.optional("VpcName"),
         IsDefault=_optional_flag(call, "IsDefault"),
@@ -291,7 +291,7 @@ def describe_vpcs(call: Call) -> dict[str, Any]:
 
 
 def describe_vpc_attribute(call: Call) -> dict[str, Any]:
-    scope = call.scope(call.region())
+    scope = call.scope(_required_region(call))
     doc = call.tx.get(scope, VPC, call.params.text("VpcId", required=True))
     if doc is None:
         raise _not_found("InvalidVpcId.NotFound", "VPC")
@@ -299,11 +299,13 @@ def describe_vpc_attribute(call: Call) -> dict[str, Any]:
 
 
 def describe_vswitches(call: Call) -> dict[str, Any]:
-    """RegionId may be left out when VpcId is given (the SDK model says one of the two)."""
+    """RegionId may be left out when VpcId is given (the SDK model says one of the two); the
+    endpoint's region is searched either way (sandbox/regions.py)."""
     vpc_id = call.params.optional("VpcId")
-    regions = _search_regions(call) if vpc_id else [call.region()]
+    if not vpc_id:
+        call.params.text("RegionId", required=True)
     docs = _where(
-        [d for region in regions for d in call.tx.all(call.scope(region), VSWITCH)],
+        call.tx.all(call.scope(call.region()), VSWITCH),
         VpcId=vpc_id,
         VSwitchId=call.params.optional("VSwitchId"),
         ZoneId=call.params.optional("ZoneId"),
@@ -314,17 +316,16 @@ def describe_vswitches(call: Call) -> dict[str, Any]:
 
 
 def describe_vswitch_attributes(call: Call) -> dict[str, Any]:
-    """RegionId is optional here: without it the vSwitch is looked for in every region."""
+    """RegionId is optional here: the endpoint's region is searched (sandbox/regions.py)."""
     vsw_id = call.params.text("VSwitchId", required=True)
-    for region in _search_regions(call):
-        doc = call.tx.get(call.scope(region), VSWITCH, vsw_id)
-        if doc is not None:
-            return doc
+    doc = call.tx.get(call.scope(call.region()), VSWITCH, vsw_id)
+    if doc is not None:
+        return doc
     raise _not_found("InvalidVSwitchId.NotFound", "vSwitch")
 
 
 def describe_nat_gateways(call: Call) -> dict[str, Any]:
-    scope = call.scope(call.region())
+    scope = call.scope(_required_region(call))
     vpc_id = call.params.optional("VpcId")
     if vpc_id is not None and call.tx.get(scope, VPC, vpc_id) is None:
         raise _not_found("InvalidVpcId.NotFound", "VPC")
@@ -340,7 +341,7 @@ def describe_nat_gateways(call: Call) -> dict[str, Any]:
 
 
 def describe_snat_table_entries(call: Call) -> dict[str, Any]:
-    scope = call.scope(call.region())
+    scope = call.scope(_required_region(call))
     table_id = call.params.optional("SnatTableId")
     nat_id = call.params.optional("NatGatewayId")
     if table_id is None and nat_id is None:
@@ -373,7 +374,7 @@ def describe_eip_addresses(call: Call) -> dict[str, Any]:
     """AssociatedInstanceType filters only when given (the docs' EcsInstance default would hide
     the NAT-bound EIPs that every world has)."""
     docs = _where(
-        call.tx.all(call.scope(call.region()), EIP),
+        call.tx.all(call.scope(_required_region(call)), EIP),
         IpAddress=_id_set(call, "EipAddress", 50),
         AllocationId=_id_set(call, "AllocationId", 50),
         InstanceType=_enum(

@@ -147,7 +147,8 @@ def _not_empty(name: str) -> ApiError:
 
 
 def _regions(call: Call) -> list[str]:
-    return [call.host_region] if call.host_region else list(call.world.regions)
+    """Only the region the request addressed (sandbox/regions.py)."""
+    return [call.region()]
 
 
 def find_app(tx: Tx, scope: Scope, app_id: str) -> Doc | None:
@@ -418,7 +419,7 @@ def _owner(call: Call, account_name: str) -> bool:
 
 
 def _namespace_for(call: Call) -> Doc:
-    namespace_id = call.params.text("NamespaceId") or call.host_region or ""
+    namespace_id = call.params.text("NamespaceId") or call.region()
     if not namespace_id:
         raise _not_empty("NamespaceId")
     if namespace_id != namespace_id.lower():
@@ -429,7 +430,7 @@ def _namespace_for(call: Call) -> Doc:
             "letters.",
         )
     namespace = find_namespace(call.tx, call.caller.account, namespace_id, call.world)
-    if namespace is None:
+    if namespace is None or namespace["RegionId"] != call.region():
         raise ApiError(
             404, "InvalidNamespaceId.NotFound", "The specified NamespaceId does not exist."
         )

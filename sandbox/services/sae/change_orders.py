@@ -189,7 +189,8 @@ def find_change_order(
 
 
 def _regions(call: Call) -> list[str]:
-    return [call.host_region] if call.host_region else list(call.world.regions)
+    """Only the region the request addressed (sandbox/regions.py)."""
+    return [call.region()]
 
 
 def _order_or_404(call: Call) -> tuple[Scope, Doc]:

@@ -1,8 +1,7 @@
 """SAE namespaces: where an application runs (VPC, vSwitch, security group).
 
-SAE requests carry no region: the real service takes it from the endpoint host. Behind an
-endpoint override (`127.0.0.1:PORT`) the host names no region, so list calls then answer for
-every region of the caller's account, each item carrying its `RegionId`.
+SAE requests carry no region: the real service takes it from the endpoint host, and answers for
+that region only, list calls included (sandbox/regions.py says how the sandbox learns it).
 """
 
 from __future__ import annotations
@@ -39,7 +38,8 @@ def seed(tx: Tx, world: World) -> None:
 
 
 def _regions(call: Call) -> list[str]:
-    return [call.host_region] if call.host_region else list(call.world.regions)
+    """Only the region the request addressed (sandbox/regions.py)."""
+    return [call.region()]
 
 
 def default_namespace(region: str) -> Doc:
@@ -90,6 +90,8 @@ def namespace_or_404(call: Call) -> Doc:
     found: Doc | None = None
     if namespace_id:
         found = find_namespace(call.tx, call.caller.account, namespace_id)
+        if found is not None and found["RegionId"] != call.region():
+            found = None  # another region's endpoint serves it
     else:
         for region in _regions(call):
             for doc in call.tx.all(call.scope(region), NAMESPACE):

@@ -215,7 +215,7 @@ def _with_message(name: str, problem: str) -> ApiError:
 def _namespace(call: Call) -> Doc:
     namespace_id = _required(call, "NamespaceId")
     found = find_namespace(call.tx, call.caller.account, namespace_id, call.world)
-    if found is None or (call.host_region and found["RegionId"] != call.host_region):
+    if found is None or found["RegionId"] != call.region():
         raise ApiError(
             404, "InvalidNamespaceId.NotFound", "The specified NamespaceId does not exist."
         )
