@@ -1,8 +1,9 @@
 """Which region a request addressed, as the cloud knows it from the endpoint it reached.
 
 SAE, VPC and CR are regional: `sae.cn-hangzhou.aliyuncs.com` serves cn-hangzhou only, and a client
-built for another region finds nothing there (Alibaba Cloud "Endpoints" pages of each product:
-one endpoint per region). RAM and STS are global. A request to the sandbox reaches one address for
+built for another region finds nothing there (SAE "Endpoints",
+https://help.aliyun.com/en/sae/api-sae-2019-05-06-endpoint, and the "Endpoints" pages of the VPC
+and CR APIs: one endpoint per region). RAM and STS are global. A request to the sandbox reaches one address for
 every region, so the region comes from, in order (shared/contracts/interfaces.md section 6):
 
 1. a real endpoint host name in `Host` (`<product>[-vpc].<region>.aliyuncs.com`);
