@@ -433,7 +433,8 @@ def _sae(sdk: SdkFactory, admin: SandboxAdmin) -> list[str]:
     ]
     apps = sae.list_applications(sae_models.ListApplicationsRequest()).body.data.applications or []
     assert apps == []
-    namespaces = sae.describe_namespace_list(sae_models.DescribeNamespaceListRequest()).body.data
+    listing = sae_models.DescribeNamespaceListRequest(contain_custom=True)
+    namespaces = sae.describe_namespace_list(listing).body.data
     assert "cn-hangzhou:demo" not in [n.namespace_id for n in namespaces or []]
     assert _unchanged(admin.state()["app"]) == _unchanged(before)
     assert_no_write_landed(admin, mark)
