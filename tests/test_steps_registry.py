@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crossdeploy import ram_policy
+from crossdeploy.cloud import CloudError, call
 from crossdeploy.plan import BLOCKED, OK, SKIP, Change
 from crossdeploy.spec import DeploySpec, parse_spec
 from sandbox.policy import Decision, PolicyDocument, trust_allows
@@ -207,6 +208,26 @@ def test_image_missing_tag_names_the_newest_tags(creds: dict[str, Any]) -> None:
     assert actions(state) == [BLOCKED] and state.digest is None
     assert state.rows[0].now == "tag missing"
     assert "newest tags: 1.1, 1.0" in state.rows[0].reason
+
+
+def test_an_acr_failure_in_a_200_body_is_the_error_of_its_code(sdk: SdkFactory) -> None:
+    """ACR's HTTP 200 with `IsSuccess: false` raises the same CloudError an error status would."""
+    client = sdk.cr()
+    request = cr_models.GetInstanceRequest(instance_id="cri-nope")
+    assert client.get_instance(request).body.is_success is False  # the SDK sees a success
+    with pytest.raises(CloudError) as failed:
+        call("cr:GetInstance", client.get_instance, request)
+    assert (failed.value.code, failed.value.status) == ("INSTANCE_NOT_EXIST", 200)
+
+
+def test_image_tag_is_read_from_the_listing_when_get_repo_tag_fails(
+    creds: dict[str, Any], admin: SandboxAdmin
+) -> None:
+    """GetRepoTag refused with any code: the tag list says whether the tag is there."""
+    admin.set_faults({"action": "GetRepoTag", "error": "InvalidParameter", "status": 400})
+    state = inspect_image(creds["registry"], SPEC)
+    assert (state.digest, actions(state)) == ("sha256:bbbb", [OK])
+    assert state.rows[0].now == "exists (sha256:bbbb)"
 
 
 def test_image_missing_repository_names_the_namespace_repositories(

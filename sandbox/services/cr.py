@@ -12,6 +12,7 @@ region, so another account's instance is simply "not found" (reference section 6
 Error codes (the service documents none for these cases; reference section 9, item 15):
 `INSTANCE_NOT_EXIST` and `REPO_NOT_EXIST` are the codes Terraform's provider branches on;
 `TAG_NOT_EXIST`, `VPC_NOT_EXIST`, `VSWITCH_NOT_EXIST` and `VPC_ALREADY_LINKED` follow that family.
+Something missing is answered with HTTP 200 and `IsSuccess: false` (`_absent`).
 Malformed input (endpoint type, CIDR, JSON) is the gateway's 400 `InvalidParameter`.
 """
 
@@ -220,11 +221,24 @@ def seed(tx: Tx, world: World) -> None:
 # -- request helpers -------------------------------------------------------------------------------
 
 
+def _absent(code: str, message: str) -> ApiError:
+    """Something missing (instance, repository, tag, VPC, vSwitch): HTTP 200, `IsSuccess: false`.
+
+    ACR answers failures both ways: Terraform's provider handles an error reply and then, after
+    every CR Enterprise call, a reply whose `IsSuccess` is false, mapping its `Code`
+    (`INSTANCE_NOT_EXIST`, `NAMESPACE_NOT_EXIST`, `REPO_NOT_EXIST`) to "not found"
+    (terraform-provider-alicloud `alicloud/service_alicloud_cr_ee.go`, `wrapCrServiceError`).
+    Which cases get which is not documented, so every not-found case gets the answer that is
+    harder on a client: a success status whose body says the call failed.
+    """
+    return ApiError(200, code, message)
+
+
 def _instance(call: Call) -> tuple[Scope, Doc]:
     instance_id = call.params.text("InstanceId", required=True)
     found = find_instance(call.tx, call.caller.account, instance_id)
     if found is None:
-        raise ApiError(404, "INSTANCE_NOT_EXIST", f"The instance {instance_id} does not exist.")
+        raise _absent("INSTANCE_NOT_EXIST", f"The instance {instance_id} does not exist.")
     return found
 
 
@@ -321,7 +335,7 @@ def _repo(call: Call, doc: Doc) -> Doc:
             not repo_id and (repo["namespace"], repo["name"]) == (namespace, name)
         ):
             return dict(repo)
-    raise ApiError(404, "REPO_NOT_EXIST", "The repository does not exist.")
+    raise _absent("REPO_NOT_EXIST", "The repository does not exist.")
 
 
 # -- views -----------------------------------------------------------------------------------------
@@ -531,11 +545,9 @@ def _linkable(call: Call, region: str) -> tuple[str, str]:
         None,
     )
     if vpc is None:
-        raise ApiError(404, "VPC_NOT_EXIST", f"The VPC {vpc_id} does not exist in {region}.")
+        raise _absent("VPC_NOT_EXIST", f"The VPC {vpc_id} does not exist in {region}.")
     if vswitch_id not in {s.id for s in vpc.vswitches}:
-        raise ApiError(
-            404, "VSWITCH_NOT_EXIST", f"The vSwitch {vswitch_id} does not exist in {vpc_id}."
-        )
+        raise _absent("VSWITCH_NOT_EXIST", f"The vSwitch {vswitch_id} does not exist in {vpc_id}.")
     return vpc_id, vswitch_id
 
 
@@ -616,7 +628,7 @@ def get_repo_tag(call: Call) -> dict[str, Any]:
     name = call.params.text("Tag", required=True)
     tag = next((t for t in repo["tags"] if t["tag"] == name), None)
     if tag is None:
-        raise ApiError(404, "TAG_NOT_EXIST", f"The tag {name} does not exist.")
+        raise _absent("TAG_NOT_EXIST", f"The tag {name} does not exist.")
     return _image_view(tag, listed=False)
 
 
