@@ -1,7 +1,8 @@
 """Every Alibaba Cloud call goes through `call`: retries by error code, errors by code.
 
 Retried, with exponential backoff and full jitter (tenacity): throttling (`Throttling*`), HTTP
-5xx, and network failures (the SDK's UnretryableException around a connection error). Anything
+5xx and their codes (`RETRYABLE_CODES`, which include SAE's `System.Upgrading`), and network
+failures (the SDK's UnretryableException around a connection error). Anything
 else is raised at once as `CloudError`, carrying the service's code, HTTP status and message: the
 SDK's messages hold no credentials, and this module adds none.
 
@@ -36,7 +37,16 @@ logger = logging.getLogger("crossdeploy.cloud")
 T = TypeVar("T")
 
 RETRYABLE_CODES = frozenset(
-    {"ServiceUnavailable", "InternalError", "SystemError", "ServiceTimeout", "UnknownError"}
+    {
+        "ServiceUnavailable",
+        "InternalError",
+        "SystemError",
+        "ServiceTimeout",
+        "UnknownError",
+        # SAE's 400 "The system is being upgraded. Please try again later." (SAE error table,
+        # CreateApplication/DeployApplication/...): a passing server condition, like a 5xx.
+        "System.Upgrading",
+    }
 )
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from sandbox import signing
+from sandbox import chosen_codes, signing
 from sandbox.errors import ApiError
 from sandbox.policy import Principal
 from sandbox.store import Scope, Tx
@@ -216,8 +216,8 @@ class Authenticator:
 
     def _remember_nonce(self, key_id: str, nonce: str) -> None:
         if not nonce:
-            raise _error(
-                400, "MissingSignatureNonce", "SignatureNonce is mandatory for this request."
+            raise chosen_codes.MISSING_SIGNATURE_NONCE.error(
+                "SignatureNonce is mandatory for this request."
             )
         now = time.monotonic()
         with self._lock:

@@ -788,6 +788,21 @@ def test_whitelist_vpc_domain_cen_without_acl_entry_is_blocked(creds: dict[str, 
     assert "ACR console" in state.rows[0].reason
 
 
+@pytest.mark.parametrize(
+    ("code", "status"), [("InvalidVpcID.NotFound", 404), ("Forbidden.VpcNotFound", 400)]
+)
+def test_whitelist_cen_check_reads_a_vanished_vpc_as_unconnected(
+    creds: dict[str, Any], admin: SandboxAdmin, code: str, status: int
+) -> None:
+    """Both documented codes for a VPC that is not there mean "not connected", not a crash."""
+    admin.set_faults({"action": "DescribeVpcAttribute", "error": code, "status": status})
+    spec = make_spec(image={"url": VPC_URL})
+    state = whitelist_step(creds, spec, app_cen_ids=["cen-app"])
+    assert actions(state) == [BLOCKED]
+    assert "Link vpc-app" in state.rows[0].reason
+    assert any(r["code"] == code for r in admin.requests())
+
+
 @pytest.fixture(scope="module")
 def cen_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
     """The demo world with vpc-app CEN-connected to vpc-reg and its CIDR in the VPC ACL."""

@@ -9,10 +9,9 @@ resolve `registry[-vpc].<region>.aliyuncs.com`, but this API never shows them.
 Requests carry no RegionId: an instance is found by id among the caller's own instances in every
 region, so another account's instance is simply "not found" (reference section 6.1).
 
-Error codes (the service documents none for these cases; reference section 9, item 15):
-`INSTANCE_NOT_EXIST` and `REPO_NOT_EXIST` are the codes Terraform's provider branches on;
-`TAG_NOT_EXIST`, `VPC_NOT_EXIST`, `VSWITCH_NOT_EXIST` and `VPC_ALREADY_LINKED` follow that family.
-Something missing is answered with HTTP 200 and `IsSuccess: false` (`_absent`).
+Error codes: the service documents none for a missing instance, repository, tag, VPC or vSwitch
+(reference section 9, item 15), so those are the sandbox's choice, in `sandbox.chosen_codes`,
+answered with HTTP 200 and `IsSuccess: false` as Terraform's provider expects ACR may answer.
 Malformed input (endpoint type, CIDR, JSON) is the gateway's 400 `InvalidParameter`.
 """
 
@@ -27,9 +26,10 @@ import secrets
 import time
 from typing import Any
 
+from sandbox import chosen_codes
 from sandbox.auth import KEY_KIND, KEY_SCOPE
 from sandbox.call import Call, iso_time
-from sandbox.errors import ApiError, invalid_parameter, missing_parameter
+from sandbox.errors import invalid_parameter, missing_parameter
 from sandbox.store import Doc, Scope, Tx
 from sandbox.world import AcrInstance, InternetEndpoint, VpcEndpoint, World
 
@@ -221,24 +221,13 @@ def seed(tx: Tx, world: World) -> None:
 # -- request helpers -------------------------------------------------------------------------------
 
 
-def _absent(code: str, message: str) -> ApiError:
-    """Something missing (instance, repository, tag, VPC, vSwitch): HTTP 200, `IsSuccess: false`.
-
-    ACR answers failures both ways: Terraform's provider handles an error reply and then, after
-    every CR Enterprise call, a reply whose `IsSuccess` is false, mapping its `Code`
-    (`INSTANCE_NOT_EXIST`, `NAMESPACE_NOT_EXIST`, `REPO_NOT_EXIST`) to "not found"
-    (terraform-provider-alicloud `alicloud/service_alicloud_cr_ee.go`, `wrapCrServiceError`).
-    Which cases get which is not documented, so every not-found case gets the answer that is
-    harder on a client: a success status whose body says the call failed.
-    """
-    return ApiError(200, code, message)
-
-
 def _instance(call: Call) -> tuple[Scope, Doc]:
     instance_id = call.params.text("InstanceId", required=True)
     found = find_instance(call.tx, call.caller.account, instance_id)
     if found is None:
-        raise _absent("INSTANCE_NOT_EXIST", f"The instance {instance_id} does not exist.")
+        raise chosen_codes.CR_INSTANCE_NOT_EXIST.error(
+            f"The instance {instance_id} does not exist."
+        )
     return found
 
 
@@ -335,7 +324,7 @@ def _repo(call: Call, doc: Doc) -> Doc:
             not repo_id and (repo["namespace"], repo["name"]) == (namespace, name)
         ):
             return dict(repo)
-    raise _absent("REPO_NOT_EXIST", "The repository does not exist.")
+    raise chosen_codes.CR_REPO_NOT_EXIST.error("The repository does not exist.")
 
 
 # -- views -----------------------------------------------------------------------------------------
@@ -545,9 +534,11 @@ def _linkable(call: Call, region: str) -> tuple[str, str]:
         None,
     )
     if vpc is None:
-        raise _absent("VPC_NOT_EXIST", f"The VPC {vpc_id} does not exist in {region}.")
+        raise chosen_codes.CR_VPC_NOT_EXIST.error(f"The VPC {vpc_id} does not exist in {region}.")
     if vswitch_id not in {s.id for s in vpc.vswitches}:
-        raise _absent("VSWITCH_NOT_EXIST", f"The vSwitch {vswitch_id} does not exist in {vpc_id}.")
+        raise chosen_codes.CR_VSWITCH_NOT_EXIST.error(
+            f"The vSwitch {vswitch_id} does not exist in {vpc_id}."
+        )
     return vpc_id, vswitch_id
 
 
@@ -565,10 +556,8 @@ def create_instance_vpc_endpoint_linked_vpc(call: Call) -> dict[str, Any]:
     existing = next((link for link in links if link["vpc"] == vpc_id), None)
     if existing is not None:
         if existing["vswitch"] != vswitch_id:
-            raise ApiError(
-                409,
-                "VPC_ALREADY_LINKED",
-                f"The VPC {vpc_id} is already linked through {existing['vswitch']}.",
+            raise chosen_codes.CR_VPC_ALREADY_LINKED.error(
+                f"The VPC {vpc_id} is already linked through {existing['vswitch']}."
             )
         return {}
     links.append(_link(call.world, scope.region, doc["id"], vpc_id, vswitch_id))
@@ -628,7 +617,7 @@ def get_repo_tag(call: Call) -> dict[str, Any]:
     name = call.params.text("Tag", required=True)
     tag = next((t for t in repo["tags"] if t["tag"] == name), None)
     if tag is None:
-        raise _absent("TAG_NOT_EXIST", f"The tag {name} does not exist.")
+        raise chosen_codes.CR_TAG_NOT_EXIST.error(f"The tag {name} does not exist.")
     return _image_view(tag, listed=False)
 
 
