@@ -111,9 +111,10 @@ CR_VPC_ALREADY_LINKED = Chosen(
 MISSING_SIGNATURE_NONCE = Chosen(
     400,
     "MissingSignatureNonce",
-    "Chosen, not documented: a legacy (v1) request without its signature nonce (ACS3 requests "
-    "must sign x-acs-signature-nonce and get IncompleteSignature). The signature references make "
-    "the nonce required but give no code for its absence.",
+    "Chosen, not documented: an RPC v1 request without SignatureNonce, or an ACS3 one whose "
+    "signed x-acs-signature-nonce is empty (legacy ROA requests may leave the nonce out, as "
+    "aliyun-python-sdk-core does; sandbox/auth.py). The signature references make the nonce "
+    "required but give no code for its absence.",
 )
 
 TABLE: tuple[Chosen, ...] = (
