@@ -94,7 +94,9 @@ def deploy(cloud: Cloud, spec: DeploySpec, follow: Follow) -> BaselineRun:
 
     uid_a = str(sts_a.get_caller_identity().body.account_id)
     uid_b = str(sts_b.get_caller_identity().body.account_id)
-    namespaces = sae.describe_namespace_list(sae_models.DescribeNamespaceListRequest()).body.data
+    namespaces = sae.describe_namespace_list(
+        sae_models.DescribeNamespaceListRequest(contain_custom=True)
+    ).body.data
     ns = next(n for n in namespaces if n.namespace_id == spec.app.namespace_id)
     vpc.describe_vswitch_attributes(
         vpc_models.DescribeVSwitchAttributesRequest(region_id=region, v_switch_id=ns.v_switch_id)

@@ -1,9 +1,14 @@
 """Every Alibaba Cloud call goes through `call`: retries by error code, errors by code.
 
 Retried, with exponential backoff and full jitter (tenacity): throttling (`Throttling*`), HTTP
-5xx, and network failures (the SDK's UnretryableException around a connection error). Anything
+5xx and their codes (`RETRYABLE_CODES`, which include SAE's `System.Upgrading`), and network
+failures (the SDK's UnretryableException around a connection error). Anything
 else is raised at once as `CloudError`, carrying the service's code, HTTP status and message: the
 SDK's messages hold no credentials, and this module adds none.
+
+ACR may answer a failed call with HTTP 200 and a body saying `IsSuccess: false` and its `Code`
+(Terraform's provider checks every CR reply for it); the SDK returns such a body as a success, so
+`call` turns it into the same `CloudError` as an error reply with that code.
 
 Inside `throttled_by(take)`, every attempt first calls `take(action)`, which may block until the
 caller's API quota allows another call (crossdeploy/quota.py); elsewhere nothing is waited for.
@@ -32,7 +37,16 @@ logger = logging.getLogger("crossdeploy.cloud")
 T = TypeVar("T")
 
 RETRYABLE_CODES = frozenset(
-    {"ServiceUnavailable", "InternalError", "SystemError", "ServiceTimeout", "UnknownError"}
+    {
+        "ServiceUnavailable",
+        "InternalError",
+        "SystemError",
+        "ServiceTimeout",
+        "UnknownError",
+        # SAE's 400 "The system is being upgraded. Please try again later." (SAE error table,
+        # CreateApplication/DeployApplication/...): a passing server condition, like a 5xx.
+        "System.Upgrading",
+    }
 )
 
 
@@ -61,11 +75,31 @@ class CloudError(Exception):
         super().__init__(f"{action} failed: {detail}: {message}")
 
 
+class _BodyError(Exception):
+    """A 2xx reply whose body says the call failed: ACR's `IsSuccess: false` with a `Code`."""
+
+    def __init__(self, code: str, status: int, message: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.status_code = status
+        self.message = message
+
+
+def _failure_in_body(result: object) -> _BodyError | None:
+    """The failure a successful-looking SDK response carries in its body, if any."""
+    body = getattr(result, "body", None)
+    if getattr(body, "is_success", None) is not False:
+        return None
+    code = str(getattr(body, "code", "") or "")
+    status = int(getattr(result, "status_code", 0) or 200)
+    return _BodyError(code, status, str(getattr(body, "message", "") or code))
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Throttling, server errors and network errors, judged by class, status and code."""
     if isinstance(exc, ThrottlingException):
         return True
-    if isinstance(exc, AlibabaCloudException):
+    if isinstance(exc, AlibabaCloudException | _BodyError):
         code = str(getattr(exc, "code", "") or "")
         status = int(getattr(exc, "status_code", 0) or 0)
         return code.startswith("Throttling") or status >= 500 or code in RETRYABLE_CODES
@@ -73,6 +107,8 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def _describe(action: str, exc: BaseException) -> CloudError:
+    if isinstance(exc, _BodyError):
+        return CloudError(action, exc.code, exc.status_code, exc.message)
     if isinstance(exc, AlibabaCloudException):
         code = str(getattr(exc, "code", "") or "")
         status = getattr(exc, "status_code", None)
@@ -100,7 +136,7 @@ def throttled_by(take: Callable[[str], None]) -> Iterator[None]:
 def _stop(retry: RetryPolicy) -> Callable[[RetryCallState], bool]:
     def stop(state: RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
-        if exc is not None and not isinstance(exc, AlibabaCloudException):
+        if exc is not None and not isinstance(exc, AlibabaCloudException | _BodyError):
             return (state.seconds_since_start or 0.0) >= retry.network_seconds
         return state.attempt_number >= retry.attempts
 
@@ -151,9 +187,18 @@ def call(action: str, fn: Callable[..., T], *args: Any, retry: RetryPolicy = DEF
     def attempt(*args: Any) -> T:
         if take is not None:
             take(action)
-        return fn(*args)
+        result = fn(*args)
+        if (failure := _failure_in_body(result)) is not None:
+            raise failure
+        return result
 
     try:
         return retrying(attempt, *args)
-    except (AlibabaCloudException, UnretryableException, ConnectionError, TimeoutError) as exc:
+    except (
+        AlibabaCloudException,
+        _BodyError,
+        UnretryableException,
+        ConnectionError,
+        TimeoutError,
+    ) as exc:
         raise _describe(action, exc) from None

@@ -4,6 +4,14 @@ Access keys live in the store (kind `access_key`, global scope): the world's lon
 the temporary keys that STS AssumeRole mints. A request is refused with the gateway's codes:
 unknown key, signature mismatch (including a body whose SHA-256 differs from the signed one),
 a date more than 15 minutes off, a nonce seen before, a missing or expired security token.
+
+Every scheme's nonce is checked for reuse when sent. Only legacy ROA (v1) requests may leave it
+out: the legacy SDK, aliyun-python-sdk-core, signs them with `Date`, `Accept` and its
+`x-acs-signature-method`/`-version` headers but no `x-acs-signature-nonce`
+(`aliyunsdkcore/auth/composer/roa_signature_composer.py`, `refresh_sign_parameters`, 2.16.1), and
+the cloud serves such requests, although SAE's header table lists the nonce as required
+(AlibabaCloudDocs/sae `cn.zh-CN/API参考/公共请求和返回头.md`). Their replay protection is then the
+15-minute window of `Date` alone.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from sandbox import signing
+from sandbox import chosen_codes, signing
 from sandbox.errors import ApiError
 from sandbox.policy import Principal
 from sandbox.store import Scope, Tx
@@ -98,7 +106,8 @@ class Authenticator:
             key_id, nonce, stamp, token = self._check_roa_v1(raw, tx)
         self._check_clock(stamp)
         caller = self._check_token(tx, key_id, token)
-        self._remember_nonce(key_id, nonce)
+        if nonce or ident.scheme != "roa-v1":
+            self._remember_nonce(key_id, nonce)
         return caller
 
     # -- the three schemes -------------------------------------------------------------------
@@ -216,8 +225,8 @@ class Authenticator:
 
     def _remember_nonce(self, key_id: str, nonce: str) -> None:
         if not nonce:
-            raise _error(
-                400, "MissingSignatureNonce", "SignatureNonce is mandatory for this request."
+            raise chosen_codes.MISSING_SIGNATURE_NONCE.error(
+                "SignatureNonce is mandatory for this request."
             )
         now = time.monotonic()
         with self._lock:

@@ -48,6 +48,11 @@ class Reply:
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def failed(self) -> bool:
+        """An error status, or ACR's 200 whose body says `IsSuccess: false` (envelopes.error)."""
+        return self.status >= 400 or self.body.get("IsSuccess") is False
+
 
 class Sandbox:
     """One sandbox cloud: a world, its durable state, fault rules and the request log."""
@@ -169,7 +174,7 @@ class Sandbox:
             reply = self._error_reply(product, internal_error(), request_id)
         entry.update(
             status=reply.status,
-            code=None if reply.status < 400 else reply.body.get("Code"),
+            code=reply.body.get("Code") if reply.failed else None,
             answered_at=time.time(),
         )
         with self._log_lock:

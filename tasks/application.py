@@ -9,9 +9,13 @@ be compared: it is sent whenever the app is created or deployed, and the plan sa
 compared. A DeployApplication-only parameter (UpdateStrategy, MinReadyInstances, ...) the app has
 never had is sent with the next deploy rather than starting one.
 
-Two races are absorbed rather than reported: a CreateApplication whose reply was lost (retried by
-`call`, then `Application.AlreadyExists`) is recognised by its identical config and create order;
-a deploy refused with `Application.ChangerOrderRunning` waits for that order and tries again.
+Two races are absorbed rather than reported. A CreateApplication that fails in any way (its reply
+lost and the retry refused, say) is followed by reading the app by name: one that is there now is
+recognised as ours by its identical config and create order, or deployed to the spec; SAE
+documents no code for "the name is taken", so none is relied on. A write refused with
+`Application.ChangerOrderRunning` or `Application.InvalidStatus` (both "try again later" in SAE's
+error table, and both retried by Terraform's provider) waits for the running order and tries
+again.
 """
 
 from __future__ import annotations
@@ -71,6 +75,9 @@ CREATE_ONLY = sae_params.CREATE_ONLY
 """Fixed when the app is created (NamespaceId, VpcId, ...): DeployApplication cannot change them."""
 _MOVES = ("NamespaceId", "VpcId")
 _NOT_FOUND = frozenset({"InvalidApplication.NotFound", "InvalidAppId.NotFound"})
+_BUSY = frozenset({"Application.ChangerOrderRunning", "Application.InvalidStatus"})
+"""Refusals that pass: SAE's error table says "Please try again later" for both (reference 2.9),
+and Terraform's provider retries both (`resource_alicloud_sae_application.go`)."""
 _PAGE_SIZE = 100
 
 
@@ -228,10 +235,11 @@ def apply_application(
     )
     try:
         data = call("sae:CreateApplication", sae.create_application, request).body.data
-    except CloudError as exc:
-        if exc.code != "Application.AlreadyExists":
+    except CloudError:
+        found = find_application(sae, state.app_name, state.namespace_id)
+        if found is None:
             raise
-        return _converge(creds_a, sae, state, wait_seconds)
+        return _converge(creds_a, sae, state, found[0], wait_seconds)
     return _created(state, str(data.app_id), str(data.change_order_id or "") or None)
 
 
@@ -513,14 +521,15 @@ def _when_idle(
     wait_seconds: float,
     write: Callable[[], Any],
 ) -> Any:
-    """Run `write`; while another change order of the app runs, wait for it and try again."""
+    """Run `write`; while another change order of the app runs (or SAE says the app's status
+    does not allow it yet), wait for it and try again."""
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
             return write()
         except CloudError as exc:
             left = deadline - time.monotonic()
-            if exc.code != "Application.ChangerOrderRunning" or left <= 0:
+            if exc.code not in _BUSY or left <= 0:
                 raise
         running = _running_order(sae, app_id)
         if running is None:
@@ -538,17 +547,18 @@ def _running_order(sae: Any, app_id: str) -> str | None:
 
 
 def _converge(
-    creds_a: AlibabaCloudCredentials, sae: Any, state: ApplicationState, wait_seconds: float
+    creds_a: AlibabaCloudCredentials,
+    sae: Any,
+    state: ApplicationState,
+    app_id: str,
+    wait_seconds: float,
 ) -> ApplicationResult:
-    """CreateApplication met an app of that name: our own lost reply, or someone else's app.
+    """CreateApplication failed and an app of that name is there: our own lost reply, or
+    someone else's app.
 
     The same managed config and a create as its only change order mean the earlier attempt went
     through: ours, created. Otherwise it is an existing app, brought to the spec as any other.
     """
-    found = find_application(sae, state.app_name, state.namespace_id)
-    if found is None:
-        raise RuntimeError(f"{state.app_name} exists and cannot be found; run again")
-    app_id = found[0]
     diffs = differences(state.desired, read_config(sae, app_id))
     if diffs:
         return _deploy(creds_a, sae, state, app_id, diffs, wait_seconds)

@@ -270,7 +270,7 @@ def follow_change_order(
             outcome = _outcome(sae, budget, order, progress, pipelines, timed_out=True)
             return replace(outcome, confirmed_batches=(*confirmed,))
         if status == WAIT_CONFIRM and confirm == "auto" and order.current_pipeline_id:
-            if budget.call(0, _confirm_batch, sae, str(order.current_pipeline_id)):
+            if _confirm_batch(sae, budget, change_order_id, str(order.current_pipeline_id)):
                 confirmed.append(index + 1)
             interval = poll.initial_seconds
             continue
@@ -440,13 +440,20 @@ def _describe_order(sae: Any, change_order_id: str) -> Any:
     return call("sae:DescribeChangeOrder", sae.describe_change_order, request).body.data
 
 
-def _confirm_batch(sae: Any, pipeline_id: str) -> bool:
-    """Start the waiting batch; False when it was no longer waiting (confirmed meanwhile)."""
+def _confirm_batch(sae: Any, budget: _Budget, change_order_id: str, pipeline_id: str) -> bool:
+    """Start the waiting batch; False when it was no longer waiting (confirmed meanwhile).
+
+    A refusal is judged by reading the order again, not by its code: SAE answers the generic
+    `InvalidParameter.WithMessage` for many faults. Only an order that no longer waits on this
+    batch means someone else confirmed it; otherwise the refusal stands.
+    """
     request = sae_models.ConfirmPipelineBatchRequest(pipeline_id=pipeline_id, confirm=True)
     try:
-        call("sae:ConfirmPipelineBatch", sae.confirm_pipeline_batch, request)
-    except CloudError as exc:
-        if exc.code != "InvalidParameter.WithMessage":
+        budget.call(0, call, "sae:ConfirmPipelineBatch", sae.confirm_pipeline_batch, request)
+    except CloudError:
+        order = budget.call(0, _describe_order, sae, change_order_id)
+        waiting = str(order.current_pipeline_id or "") == pipeline_id
+        if int(order.status or 0) == WAIT_CONFIRM and waiting:
             raise
         return False
     return True

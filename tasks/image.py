@@ -23,7 +23,7 @@ from crossdeploy.spec import DeploySpec
 
 STEP = "image"
 NEWEST_SHOWN = 5
-_MAX_TAG_PAGES = 10
+_MAX_PAGES = 10
 
 
 @dataclass(frozen=True)
@@ -123,9 +123,9 @@ def _instance_id(cr: Any, ref: ImageRef, given: str | None) -> tuple[str, str]:
         body = call(
             "cr:GetInstance", cr.get_instance, cr_models.GetInstanceRequest(instance_id=given)
         ).body
-    except CloudError as exc:
-        if exc.code != "INSTANCE_NOT_EXIST":
-            raise
+    except CloudError:
+        if given in _instance_ids(cr):
+            raise  # it exists: the call was refused for another reason
         found = _by_name(cr, ref)
         fix = f"set image.instance_id: {found}" if found else "check image.instance_id"
         raise _BlockedError(
@@ -161,15 +161,36 @@ def _by_name(cr: Any, ref: ImageRef) -> str | None:
     return None
 
 
+def _instance_ids(cr: Any) -> set[str]:
+    """Every Enterprise instance account B has (where GetInstance's not-found code is not
+    documented, the listing says whether an instance exists)."""
+    ids: set[str] = set()
+    for page in range(1, _MAX_PAGES + 1):
+        request = cr_models.ListInstanceRequest(page_no=page, page_size=100)
+        body = call("cr:ListInstance", cr.list_instance, request).body
+        ids |= {str(i.instance_id) for i in body.instances or []}
+        if len(ids) >= int(body.total_count or 0) or not body.instances:
+            break
+    return ids
+
+
 def _repo_id(cr: Any, instance_id: str, ref: ImageRef) -> str:
+    """The repository's id; whether it is missing is read from the namespace's repositories."""
     request = cr_models.GetRepositoryRequest(
         instance_id=instance_id, repo_namespace_name=ref.namespace, repo_name=ref.repo
     )
     try:
-        return str(call("cr:GetRepository", cr.get_repository, request).body.repo_id)
-    except CloudError as exc:
-        if exc.code != "REPO_NOT_EXIST":
-            raise
+        repo_id = call("cr:GetRepository", cr.get_repository, request).body.repo_id
+    except CloudError:
+        repo_id = None
+    if repo_id:
+        return str(repo_id)
+    named = cr_models.ListRepositoryRequest(
+        instance_id=instance_id, repo_namespace_name=ref.namespace, repo_name=ref.repo
+    )
+    for repo in call("cr:ListRepository", cr.list_repository, named).body.repositories or []:
+        if (repo.repo_namespace_name, repo.repo_name) == (ref.namespace, ref.repo) and repo.repo_id:
+            return str(repo.repo_id)
     listing = cr_models.ListRepositoryRequest(
         instance_id=instance_id, repo_namespace_name=ref.namespace, page_size=100
     )
@@ -188,13 +209,21 @@ def _repo_id(cr: Any, instance_id: str, ref: ImageRef) -> str:
 
 
 def _digest(cr: Any, instance_id: str, repo_id: str, ref: ImageRef) -> str:
+    """The tag's digest. Whether the tag is missing is read from the repository's tag list: the
+    code GetRepoTag answers for a missing tag is not documented, and a reply without a digest
+    tells nothing."""
     request = cr_models.GetRepoTagRequest(instance_id=instance_id, repo_id=repo_id, tag=ref.tag)
     try:
-        return str(call("cr:GetRepoTag", cr.get_repo_tag, request).body.digest)
-    except CloudError as exc:
-        if exc.code != "TAG_NOT_EXIST":
-            raise
-    newest = _newest_tags(cr, instance_id, repo_id)
+        digest = call("cr:GetRepoTag", cr.get_repo_tag, request).body.digest
+    except CloudError:
+        digest = None
+    if digest:
+        return str(digest)
+    images = _tags(cr, instance_id, repo_id)
+    listed = next((image for image in images if image.tag == ref.tag and image.digest), None)
+    if listed is not None:
+        return str(listed.digest)
+    newest = _newest_tags(images)
     there = f"newest tags: {', '.join(newest)}" if newest else "the repository has no tags"
     raise _BlockedError(
         "tag missing",
@@ -203,10 +232,10 @@ def _digest(cr: Any, instance_id: str, repo_id: str, ref: ImageRef) -> str:
     )
 
 
-def _newest_tags(cr: Any, instance_id: str, repo_id: str) -> list[str]:
-    """The most recently created tags, newest first (every page read, then sorted)."""
+def _tags(cr: Any, instance_id: str, repo_id: str) -> list[Any]:
+    """Every image of the repository (up to `_MAX_PAGES` pages)."""
     images: list[Any] = []
-    for page in range(1, _MAX_TAG_PAGES + 1):
+    for page in range(1, _MAX_PAGES + 1):
         request = cr_models.ListRepoTagRequest(
             instance_id=instance_id, repo_id=repo_id, page_no=page, page_size=100
         )
@@ -214,8 +243,13 @@ def _newest_tags(cr: Any, instance_id: str, repo_id: str) -> list[str]:
         images += body.images or []
         if len(images) >= int(body.total_count or 0) or not body.images:
             break
-    images.sort(key=lambda image: _millis(image.image_create), reverse=True)
-    return [str(image.tag) for image in images[:NEWEST_SHOWN]]
+    return images
+
+
+def _newest_tags(images: list[Any]) -> list[str]:
+    """The most recently created tags, newest first."""
+    ordered = sorted(images, key=lambda image: _millis(image.image_create), reverse=True)
+    return [str(image.tag) for image in ordered[:NEWEST_SHOWN]]
 
 
 def _millis(value: Any) -> int:

@@ -117,7 +117,8 @@ def inspect_network(creds_a: AlibabaCloudCredentials, spec: DeploySpec) -> Netwo
     listing = call(
         "sae:DescribeNamespaceList",
         sae.describe_namespace_list,
-        sae_models.DescribeNamespaceListRequest(),
+        # Custom namespaces are listed only when asked for; the default is not documented.
+        sae_models.DescribeNamespaceListRequest(contain_custom=True),
     ).body.data
     namespaces = [n for n in listing or [] if not n.region_id or n.region_id == region]
     namespace = next((n for n in namespaces if n.namespace_id == namespace_id), None)

@@ -7,6 +7,10 @@ differ without the login differing).
 
 The password never leaves this module's local variables: states, rows, changes and results hold
 only a fingerprint (a truncated sha256 of the logins), enough to tell "same" from "different".
+
+SAE documents no error codes for its secret APIs, so none is relied on: a CreateSecret that fails
+is followed by looking for the secret by name (adopted or updated if there), and a DeleteSecret
+that fails counts as done only when the secret is no longer listed.
 """
 
 from __future__ import annotations
@@ -29,8 +33,6 @@ from crossdeploy.spec import DeploySpec
 
 SECRET_TYPE = "kubernetes.io/dockerconfigjson"  # noqa: S105 - a type name, not a secret
 DATA_KEY = ".dockerconfigjson"
-_ALREADY_EXISTS = frozenset({"Secret.AlreadyExists"})
-_NOT_FOUND = frozenset({"InvalidSecret.NotFound"})
 
 Logins = dict[str, tuple[str, str]]
 """Registry host -> (username, password)."""
@@ -127,10 +129,11 @@ def apply_registry_secret(
                 secret_data=sae_models.CreateSecretRequestSecretData(secret_data=_data(logins)),
             ),
         ).body.data
-    except CloudError as exc:
-        if exc.code not in _ALREADY_EXISTS:
+    except CloudError:
+        found = _find(sae, state.namespace_id, state.secret_name)
+        if found is None:
             raise
-        return _converge(sae, state, logins)
+        return _converge(sae, state, logins, found[0])
     return _result(state, int(created.secret_id), "created")
 
 
@@ -148,8 +151,8 @@ def remove_registry_secret(creds_a: AlibabaCloudCredentials, changes: list[Chang
                 sae.delete_secret,
                 sae_models.DeleteSecretRequest(namespace_id=namespace_id, secret_id=int(secret_id)),
             )
-        except CloudError as exc:
-            if exc.code not in _NOT_FOUND:
+        except CloudError:
+            if _listed(sae, namespace_id, int(secret_id)):
                 raise
             continue
         removed.append(Change("A", "sae.secret", change.resource_id, "deleted", change.detail))
@@ -228,17 +231,27 @@ def _describe(current: Logins, username: str, hosts: tuple[str, ...]) -> str:
     return f"login of {username}, another password"
 
 
-def _find(sae: Any, namespace_id: str, name: str) -> tuple[int, str] | None:
-    """(SecretId, SecretType) of the namespace's secret with this name."""
+def _secrets(sae: Any, namespace_id: str) -> list[Any]:
+    """The namespace's secrets as ListSecrets shows them."""
     listing = call(
         "sae:ListSecrets",
         sae.list_secrets,
         sae_models.ListSecretsRequest(namespace_id=namespace_id),
     ).body.data
-    for secret in (listing.secrets if listing else None) or []:
+    return list((listing.secrets if listing else None) or [])
+
+
+def _find(sae: Any, namespace_id: str, name: str) -> tuple[int, str] | None:
+    """(SecretId, SecretType) of the namespace's secret with this name."""
+    for secret in _secrets(sae, namespace_id):
         if secret.secret_name == name:
             return int(secret.secret_id), str(secret.secret_type)
     return None
+
+
+def _listed(sae: Any, namespace_id: str, secret_id: int) -> bool:
+    """Whether the namespace still has the secret with this id."""
+    return any(int(secret.secret_id) == secret_id for secret in _secrets(sae, namespace_id))
 
 
 def _current_logins(sae: Any, namespace_id: str, secret_id: int) -> Logins:
@@ -262,15 +275,14 @@ def _update(
     return _result(state, secret_id, "updated")
 
 
-def _converge(sae: Any, state: RegistrySecretState, logins: Logins) -> RegistrySecretResult:
-    """CreateSecret met a secret of that name: our own lost reply, or someone else's secret.
+def _converge(
+    sae: Any, state: RegistrySecretState, logins: Logins, secret_id: int
+) -> RegistrySecretResult:
+    """CreateSecret failed and a secret of that name is there: our own lost reply, or someone
+    else's secret.
 
     Identical logins mean the earlier attempt went through (ours: created); otherwise update it.
     """
-    found = _find(sae, state.namespace_id, state.secret_name)
-    if found is None:
-        raise RuntimeError(f"secret {state.secret_name} exists and cannot be found; run again")
-    secret_id, _ = found
     if _current_logins(sae, state.namespace_id, secret_id) == logins:
         return _result(state, secret_id, "created")
     return _update(sae, state, logins, secret_id)

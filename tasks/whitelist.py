@@ -375,7 +375,8 @@ class _Cen:
         try:
             body = call("vpc:DescribeVpcAttribute", vpc.describe_vpc_attribute, request).body
         except CloudError as exc:
-            if exc.code == "InvalidVpcId.NotFound":
+            # The documented codes for a VPC that is not there (Terraform reads both so, too).
+            if exc.code in ("InvalidVpcID.NotFound", "Forbidden.VpcNotFound"):
                 return False
             raise
         cens = body.associated_cens.associated_cen if body.associated_cens else None

@@ -4,7 +4,9 @@ bodies)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from email.utils import formatdate
 from urllib.parse import urlsplit
 
 from sandbox import signing
@@ -47,4 +49,38 @@ def signed_headers(
     headers["authorization"] = (
         f"{signing.ACS3} Credential={key_id},SignedHeaders={';'.join(names)},Signature={signature}"
     )
+    return headers
+
+
+def legacy_roa_headers(
+    url: str,
+    path: str,
+    query: Sequence[tuple[str, str]] = (),
+    *,
+    account: str = "app",
+    method: str = "GET",
+    action: str = "DescribeNamespaceList",
+    version: str = "2019-05-06",
+    nonce: str | None = None,
+) -> dict[str, str]:
+    """ROA v1 headers as aliyun-python-sdk-core (2.16.1) signs them: `Date`, `Accept`, the
+    signature method and version and `x-acs-*`, and no `x-acs-signature-nonce` unless one is given
+    (`aliyunsdkcore/auth/composer/roa_signature_composer.py`, `refresh_sign_parameters`)."""
+    key_id, secret = KEYS[account]
+    headers = {
+        "host": urlsplit(url).netloc,
+        "date": formatdate(usegmt=True),
+        "accept": "application/json",
+        "x-acs-signature-method": "HMAC-SHA1",
+        "x-acs-signature-version": "1.0",
+        "x-acs-version": version,
+        "x-acs-action": action,
+        "x-acs-region-id": "cn-hangzhou",
+    }
+    if nonce is not None:
+        headers["x-acs-signature-nonce"] = nonce
+    signature = signing.roa_v1_signature(
+        secret=secret, method=method, path=path, query=query, headers=headers
+    )
+    headers["authorization"] = f"acs {key_id}:{signature}"
     return headers

@@ -24,6 +24,7 @@ from prefect.blocks.system import Secret
 from pydantic import SecretStr
 
 from crossdeploy import sae_params
+from crossdeploy.cloud import CloudError
 from crossdeploy.plan import OK
 from crossdeploy.spec import SpecError, parse_spec
 from sandbox.services.sae import apps as sandbox_apps
@@ -273,6 +274,29 @@ def test_batches_wait_for_confirmation_and_auto_confirm_advances_them(
     )
     assert outcome.succeeded and outcome.batches == 2 and not outcome.confirmed_batches
     assert 9 in {p.status for p in seen}
+
+
+def test_a_refused_confirmation_of_a_batch_still_waiting_is_an_error(
+    fast_sdk: SdkFactory, fast_creds: dict[str, Any], fast_admin: SandboxAdmin
+) -> None:
+    """A refused ConfirmPipelineBatch means "confirmed meanwhile" only when the order, read again,
+    no longer waits on that batch; SAE's generic InvalidParameter.WithMessage is not that."""
+    app_id, created = create_app(fast_sdk, ready_cross_account(fast_sdk))
+    assert wait_for(fast_sdk, created).status == 2
+    strategy = {"type": "BatchUpdate", "batchUpdate": {"batch": 2, "releaseType": "manual"}}
+    request = sae_models.DeployApplicationRequest(
+        app_id=app_id, update_strategy=json.dumps(strategy), envs='[{"name":"K","value":"v"}]'
+    )
+    order = str(fast_sdk.sae().deploy_application(request).body.data.change_order_id)
+    fast_admin.set_faults(
+        {"action": "ConfirmPipelineBatch", "error": "InvalidParameter.WithMessage", "status": 400}
+    )
+    with pytest.raises(CloudError) as refused:
+        follow_change_order(
+            fast_creds["app"], order, timeout_seconds=20, poll=FAST_POLL, confirm="auto"
+        )
+    assert refused.value.code == "InvalidParameter.WithMessage"
+    assert wait_for(fast_sdk, order, until={8}).status == 8  # still waiting, nothing confirmed
 
 
 # -- the flow: create, identical re-run, changed health check in two batches ----------------------

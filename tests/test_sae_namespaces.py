@@ -13,7 +13,7 @@ from tests.conftest import SdkFactory
 def test_namespace_list_names_vpc_and_vswitch(sdk: SdkFactory, v2: bool) -> None:
     body = (
         sdk.sae("app", v2=v2)
-        .describe_namespace_list(sae_models.DescribeNamespaceListRequest())
+        .describe_namespace_list(sae_models.DescribeNamespaceListRequest(contain_custom=True))
         .body
     )
     assert body.success is True
@@ -28,10 +28,23 @@ def test_namespace_list_names_vpc_and_vswitch(sdk: SdkFactory, v2: bool) -> None
     assert demo.custom is True
 
 
+@pytest.mark.parametrize(
+    ("contain_custom", "listed"),
+    [(None, []), (False, []), (True, ["cn-hangzhou:demo", "cn-hangzhou:isolated"])],
+    ids=["left-out", "false", "true"],
+)
+def test_custom_namespaces_are_listed_only_when_asked_for(
+    sdk: SdkFactory, contain_custom: bool | None, listed: list[str]
+) -> None:
+    """`ContainCustom` has no documented default: left out, it reads as false."""
+    request = sae_models.DescribeNamespaceListRequest(contain_custom=contain_custom)
+    body = sdk.sae("app").describe_namespace_list(request).body
+    assert sorted(str(ns.namespace_id) for ns in body.data) == listed
+
+
 def test_namespaces_belong_to_their_account(sdk: SdkFactory) -> None:
-    body = (
-        sdk.sae("registry").describe_namespace_list(sae_models.DescribeNamespaceListRequest()).body
-    )
+    request = sae_models.DescribeNamespaceListRequest(contain_custom=True)
+    body = sdk.sae("registry").describe_namespace_list(request).body
     assert body.data == []
     with pytest.raises(ClientException) as missing:
         sdk.sae("registry").describe_namespace(

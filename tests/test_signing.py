@@ -12,11 +12,12 @@ import hashlib
 import json
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import pytest
@@ -30,7 +31,7 @@ from darabonba.runtime import RuntimeOptions
 from sandbox import signing
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from tests.conftest import KEYS, UIDS, SdkFactory
-from tests.raw_requests import signed_headers
+from tests.raw_requests import legacy_roa_headers, signed_headers
 from tests.tampering_proxy import TamperingProxy, WireRequest
 from tests.test_sts import make_role, trust
 
@@ -362,6 +363,59 @@ def test_replayed_request_is_refused(upstream: str, scheme: str) -> None:
     first, second = sent.statuses
     assert first == 200 or (scheme in ROA and first == 404)
     assert second == 400
+
+
+# -- the legacy SDK's ROA requests carry no nonce --------------------------------------------------
+
+NAMESPACE_LIST = "/pop/v1/sam/namespace/describeNamespaceList"
+LEGACY_QUERY = [("ContainCustom", "true"), ("RegionId", "cn-hangzhou")]
+
+
+def send_legacy_roa(url: str, *, nonce: str | None = None) -> httpx.Response:
+    """SAE DescribeNamespaceList signed as aliyun-python-sdk-core signs ROA v1 requests."""
+    headers = legacy_roa_headers(url, NAMESPACE_LIST, LEGACY_QUERY, nonce=nonce)
+    target = f"{url}{NAMESPACE_LIST}?{urlencode(LEGACY_QUERY)}"
+    return httpx.get(target, headers=headers, trust_env=False, timeout=30)
+
+
+def test_legacy_roa_request_without_a_nonce_is_served(upstream: str, admin: SandboxAdmin) -> None:
+    """aliyun-python-sdk-core sends no x-acs-signature-nonce with ROA v1; the cloud serves it."""
+    first, again = send_legacy_roa(upstream), send_legacy_roa(upstream)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert "cn-hangzhou:demo" in {n["NamespaceId"] for n in first.json()["Data"]}
+    assert [(r["account"], r["action"], r["code"]) for r in admin.requests()] == [
+        ("app", "DescribeNamespaceList", None)
+    ] * 2
+
+
+def test_legacy_roa_nonce_when_sent_is_still_checked_for_reuse(upstream: str) -> None:
+    nonce = uuid.uuid4().hex
+    assert send_legacy_roa(upstream, nonce=nonce).status_code == 200
+    replayed = send_legacy_roa(upstream, nonce=nonce)
+    assert (replayed.status_code, replayed.json()["Code"]) == (400, "SignatureNonceUsed")
+
+
+def test_other_schemes_still_need_a_nonce(upstream: str) -> None:
+    """Only legacy ROA may leave the nonce out: RPC v1 without SignatureNonce is refused, and
+    ACS3 must sign x-acs-signature-nonce."""
+    key_id, secret = KEYS["app"]
+    params = [
+        ("AccessKeyId", key_id),
+        ("Action", "GetCallerIdentity"),
+        ("Format", "JSON"),
+        ("SignatureMethod", "HMAC-SHA1"),
+        ("SignatureVersion", "1.0"),
+        ("Timestamp", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
+        ("Version", "2015-04-01"),
+    ]
+    signature = signing.rpc_v1_signature(secret=secret, method="POST", params=params)
+    query = urlencode([*params, ("Signature", signature)])
+    rpc = httpx.post(f"{upstream}/?{query}", trust_env=False, timeout=30)
+    assert (rpc.status_code, rpc.json()["Code"]) == (400, "MissingSignatureNonce")
+    headers = signed_headers(upstream)
+    del headers["x-acs-signature-nonce"]
+    acs3 = httpx.post(f"{upstream}/", headers=headers, trust_env=False, timeout=30)
+    assert (acs3.status_code, acs3.json()["Code"]) == (400, "IncompleteSignature")
 
 
 # -- raw requests no SDK would send ----------------------------------------------------------------

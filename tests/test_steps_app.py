@@ -15,6 +15,7 @@ from alibabacloud_sae20190506 import models as sae_models
 from pydantic import SecretStr
 
 from blocks import AcrRegistryLogin
+from crossdeploy.cloud import CloudError
 from crossdeploy.plan import BLOCKED, OK
 from crossdeploy.spec import DeploySpec, parse_spec
 from sandbox.testing import SandboxAdmin
@@ -197,6 +198,56 @@ def test_secret_create_with_a_lost_reply_converges(
     assert not any(w["action"] == "UpdateSecret" for w in fast_admin.writes())
 
 
+LOST_THEN_REFUSED = "InvalidParameter.WithMessage"
+"""What a retry after a lost reply is told in the tests below: any code at all (the real service
+documents none for "already exists" or "not found" on these calls)."""
+
+
+def lost_then_refused(admin: SandboxAdmin, action: str) -> None:
+    """The first `action` lands but its reply is lost; the retry is refused with a generic code."""
+    admin.set_faults(
+        {"action": action, "lose_response": True, "times": 1},
+        {"action": action, "error": LOST_THEN_REFUSED, "status": 400, "times": 1},
+    )
+
+
+def test_secret_create_converges_by_reading_the_secret_whatever_the_retry_is_told(
+    fast_creds: dict[str, Any], fast_admin: SandboxAdmin
+) -> None:
+    creds_a, spec = fast_creds["app"], make_spec()
+    ns = spec.app.namespace_id
+    state = inspect_registry_secret(creds_a, spec, namespace_id=ns, login=registry_login())
+    lost_then_refused(fast_admin, "CreateSecret")
+    result = apply_registry_secret(creds_a, state, registry_login())
+    assert [c.action for c in result.changes] == ["created"]
+    assert [r["code"] for r in actions(fast_admin, "CreateSecret")] == [
+        "ServiceUnavailable",
+        LOST_THEN_REFUSED,
+    ]
+    assert not any(w["action"] == "UpdateSecret" for w in fast_admin.writes())
+
+
+def test_secret_delete_is_done_when_the_secret_is_no_longer_listed(
+    fast_creds: dict[str, Any], fast_sdk: SdkFactory, fast_admin: SandboxAdmin
+) -> None:
+    creds_a, spec = fast_creds["app"], make_spec()
+    ns = spec.app.namespace_id
+    state = inspect_registry_secret(creds_a, spec, namespace_id=ns, login=registry_login())
+    created = apply_registry_secret(creds_a, state, registry_login())
+    lost_then_refused(fast_admin, "DeleteSecret")
+    assert remove_registry_secret(creds_a, list(created.changes)) == []
+    sae = fast_sdk.sae()
+    assert sae.list_secrets(sae_models.ListSecretsRequest(namespace_id=ns)).body.data.secrets == []
+    fast_admin.set_faults({"action": "DeleteSecret", "error": LOST_THEN_REFUSED, "status": 400})
+    again = apply_registry_secret(
+        creds_a,
+        inspect_registry_secret(creds_a, spec, namespace_id=ns, login=registry_login()),
+        registry_login(),
+    )
+    with pytest.raises(CloudError):  # still listed: the refusal stands
+        remove_registry_secret(creds_a, list(again.changes))
+
+
 def test_the_secret_method_pulls_and_teardown_removes_only_what_was_created(
     fast_creds: dict[str, Any], fast_sdk: SdkFactory, fast_admin: SandboxAdmin
 ) -> None:
@@ -340,6 +391,58 @@ def test_a_lost_create_reply_converges_to_exactly_one_app(
         .body.data.applications
     )
     assert [a.app_id for a in apps] == [result.app_id]
+
+
+def test_a_failed_create_converges_by_reading_the_app_whatever_the_retry_is_told(
+    fast_creds: dict[str, Any], fast_sdk: SdkFactory, fast_admin: SandboxAdmin
+) -> None:
+    creds_a, spec = fast_creds["app"], make_spec()
+    role_arn = ready_cross_account(fast_sdk)
+    state = inspect_application(
+        creds_a, spec, role_arn=role_arn, secret_id=None, instance_id="cri-demo"
+    )
+    lost_then_refused(fast_admin, "CreateApplication")
+    result = apply_application(creds_a, state)
+    codes = [r["code"] for r in actions(fast_admin, "CreateApplication")]
+    assert codes == ["ServiceUnavailable", LOST_THEN_REFUSED]
+    assert result.action == "created" and result.change_order_id
+    assert finish(creds_a, result).succeeded
+
+
+def test_a_create_refused_while_the_system_upgrades_is_retried(
+    fast_creds: dict[str, Any], fast_sdk: SdkFactory, fast_admin: SandboxAdmin
+) -> None:
+    """`System.Upgrading` is "try again later" in SAE's error table: retried like a 5xx."""
+    creds_a, spec = fast_creds["app"], make_spec()
+    role_arn = ready_cross_account(fast_sdk)
+    state = inspect_application(
+        creds_a, spec, role_arn=role_arn, secret_id=None, instance_id="cri-demo"
+    )
+    fast_admin.set_faults(
+        {"action": "CreateApplication", "error": "System.Upgrading", "status": 400, "times": 2}
+    )
+    result = apply_application(creds_a, state)
+    codes = [r["code"] for r in actions(fast_admin, "CreateApplication")]
+    assert codes == ["System.Upgrading", "System.Upgrading", None]
+    assert result.action == "created"
+
+
+def test_a_deploy_refused_for_the_apps_status_is_tried_again(
+    fast_creds: dict[str, Any], fast_sdk: SdkFactory, fast_admin: SandboxAdmin
+) -> None:
+    """`Application.InvalidStatus` ("try again later") waits and retries like a running order."""
+    creds_a = fast_creds["app"]
+    _, role_arn = created_and_running(creds_a, fast_sdk, make_spec())
+    spec = make_spec(app={"replicas": 3})
+    state = inspect_application(
+        creds_a, spec, role_arn=role_arn, secret_id=None, instance_id="cri-demo"
+    )
+    busy = {"action": "DeployApplication", "error": "Application.InvalidStatus", "status": 400}
+    fast_admin.set_faults({**busy, "times": 1})
+    result = apply_application(creds_a, state, wait_seconds=30)
+    codes = [r["code"] for r in actions(fast_admin, "DeployApplication")]
+    assert codes == ["Application.InvalidStatus", None]
+    assert result.action == "deployed" and finish(creds_a, result).succeeded
 
 
 def test_a_deploy_waits_out_a_running_change_order(

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crossdeploy import ram_policy
+from crossdeploy.cloud import CloudError, call
 from crossdeploy.plan import BLOCKED, OK, SKIP, Change
 from crossdeploy.spec import DeploySpec, parse_spec
 from sandbox.policy import Decision, PolicyDocument, trust_allows
@@ -207,6 +208,26 @@ def test_image_missing_tag_names_the_newest_tags(creds: dict[str, Any]) -> None:
     assert actions(state) == [BLOCKED] and state.digest is None
     assert state.rows[0].now == "tag missing"
     assert "newest tags: 1.1, 1.0" in state.rows[0].reason
+
+
+def test_an_acr_failure_in_a_200_body_is_the_error_of_its_code(sdk: SdkFactory) -> None:
+    """ACR's HTTP 200 with `IsSuccess: false` raises the same CloudError an error status would."""
+    client = sdk.cr()
+    request = cr_models.GetInstanceRequest(instance_id="cri-nope")
+    assert client.get_instance(request).body.is_success is False  # the SDK sees a success
+    with pytest.raises(CloudError) as failed:
+        call("cr:GetInstance", client.get_instance, request)
+    assert (failed.value.code, failed.value.status) == ("INSTANCE_NOT_EXIST", 200)
+
+
+def test_image_tag_is_read_from_the_listing_when_get_repo_tag_fails(
+    creds: dict[str, Any], admin: SandboxAdmin
+) -> None:
+    """GetRepoTag refused with any code: the tag list says whether the tag is there."""
+    admin.set_faults({"action": "GetRepoTag", "error": "InvalidParameter", "status": 400})
+    state = inspect_image(creds["registry"], SPEC)
+    assert (state.digest, actions(state)) == ("sha256:bbbb", [OK])
+    assert state.rows[0].now == "exists (sha256:bbbb)"
 
 
 def test_image_missing_repository_names_the_namespace_repositories(
@@ -765,6 +786,21 @@ def test_whitelist_vpc_domain_cen_without_acl_entry_is_blocked(creds: dict[str, 
     assert actions(state) == [BLOCKED]
     assert "ACL lacks 172.16.0.0/12" in state.rows[0].now
     assert "ACR console" in state.rows[0].reason
+
+
+@pytest.mark.parametrize(
+    ("code", "status"), [("InvalidVpcID.NotFound", 404), ("Forbidden.VpcNotFound", 400)]
+)
+def test_whitelist_cen_check_reads_a_vanished_vpc_as_unconnected(
+    creds: dict[str, Any], admin: SandboxAdmin, code: str, status: int
+) -> None:
+    """Both documented codes for a VPC that is not there mean "not connected", not a crash."""
+    admin.set_faults({"action": "DescribeVpcAttribute", "error": code, "status": status})
+    spec = make_spec(image={"url": VPC_URL})
+    state = whitelist_step(creds, spec, app_cen_ids=["cen-app"])
+    assert actions(state) == [BLOCKED]
+    assert "Link vpc-app" in state.rows[0].reason
+    assert any(r["code"] == code for r in admin.requests())
 
 
 @pytest.fixture(scope="module")

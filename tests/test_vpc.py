@@ -321,7 +321,7 @@ def test_paging_out_of_range_is_400(
 @pytest.mark.parametrize(
     ("action", "kw", "code"),
     [
-        ("describe_vpc_attribute", {"vpc_id": "vpc-nope"}, "InvalidVpcId.NotFound"),
+        ("describe_vpc_attribute", {"vpc_id": "vpc-nope"}, "InvalidVpcID.NotFound"),
         ("describe_vswitch_attributes", {"v_switch_id": "vsw-nope"}, "InvalidVSwitchId.NotFound"),
         (
             "describe_snat_table_entries",
@@ -393,8 +393,8 @@ def test_each_account_lists_only_its_own_network(sdk: SdkFactory) -> None:
 @pytest.mark.parametrize(
     ("account", "action", "kw", "code"),
     [
-        ("registry", "describe_vpc_attribute", {"vpc_id": "vpc-app"}, "InvalidVpcId.NotFound"),
-        ("app", "describe_vpc_attribute", {"vpc_id": "vpc-reg"}, "InvalidVpcId.NotFound"),
+        ("registry", "describe_vpc_attribute", {"vpc_id": "vpc-app"}, "InvalidVpcID.NotFound"),
+        ("app", "describe_vpc_attribute", {"vpc_id": "vpc-reg"}, "InvalidVpcID.NotFound"),
         ("registry", "describe_nat_gateways", {"vpc_id": "vpc-app"}, "InvalidVpcId.NotFound"),
         (
             "app",
@@ -426,7 +426,7 @@ def test_legacy_v2_signature(sdk: SdkFactory) -> None:
     assert entries.snat_table_entries.snat_table_entry[0].snat_ip == "47.96.10.20"
     assert refused(
         lambda: call(sdk, "describe_vpc_attribute", v2=True, region_id=REGION, vpc_id="vpc-reg")
-    ) == ("InvalidVpcId.NotFound", 404)
+    ) == ("InvalidVpcID.NotFound", 404)
 
 
 # -- a world with a CEN and a CIDR-sourced SNAT entry ----------------------------------------------

@@ -9,9 +9,9 @@ resolve `registry[-vpc].<region>.aliyuncs.com`, but this API never shows them.
 Requests carry no RegionId: an instance is found by id among the caller's own instances in every
 region, so another account's instance is simply "not found" (reference section 6.1).
 
-Error codes (the service documents none for these cases; reference section 9, item 15):
-`INSTANCE_NOT_EXIST` and `REPO_NOT_EXIST` are the codes Terraform's provider branches on;
-`TAG_NOT_EXIST`, `VPC_NOT_EXIST`, `VSWITCH_NOT_EXIST` and `VPC_ALREADY_LINKED` follow that family.
+Error codes: the service documents none for a missing instance, repository, tag, VPC or vSwitch
+(reference section 9, item 15), so those are the sandbox's choice, in `sandbox.chosen_codes`,
+answered with HTTP 200 and `IsSuccess: false` as Terraform's provider expects ACR may answer.
 Malformed input (endpoint type, CIDR, JSON) is the gateway's 400 `InvalidParameter`.
 """
 
@@ -26,9 +26,10 @@ import secrets
 import time
 from typing import Any
 
+from sandbox import chosen_codes
 from sandbox.auth import KEY_KIND, KEY_SCOPE
 from sandbox.call import Call, iso_time
-from sandbox.errors import ApiError, invalid_parameter, missing_parameter
+from sandbox.errors import invalid_parameter, missing_parameter
 from sandbox.store import Doc, Scope, Tx
 from sandbox.world import AcrInstance, InternetEndpoint, VpcEndpoint, World
 
@@ -225,7 +226,9 @@ def _instance(call: Call) -> tuple[Scope, Doc]:
     found = find_instance(call.tx, call.caller.account, instance_id)
     if found is None or found[0].region != call.region():
         # An instance in another region is not served by this region's endpoint.
-        raise ApiError(404, "INSTANCE_NOT_EXIST", f"The instance {instance_id} does not exist.")
+        raise chosen_codes.CR_INSTANCE_NOT_EXIST.error(
+            f"The instance {instance_id} does not exist."
+        )
     return found
 
 
@@ -322,7 +325,7 @@ def _repo(call: Call, doc: Doc) -> Doc:
             not repo_id and (repo["namespace"], repo["name"]) == (namespace, name)
         ):
             return dict(repo)
-    raise ApiError(404, "REPO_NOT_EXIST", "The repository does not exist.")
+    raise chosen_codes.CR_REPO_NOT_EXIST.error("The repository does not exist.")
 
 
 # -- views -----------------------------------------------------------------------------------------
@@ -532,10 +535,10 @@ def _linkable(call: Call, region: str) -> tuple[str, str]:
         None,
     )
     if vpc is None:
-        raise ApiError(404, "VPC_NOT_EXIST", f"The VPC {vpc_id} does not exist in {region}.")
+        raise chosen_codes.CR_VPC_NOT_EXIST.error(f"The VPC {vpc_id} does not exist in {region}.")
     if vswitch_id not in {s.id for s in vpc.vswitches}:
-        raise ApiError(
-            404, "VSWITCH_NOT_EXIST", f"The vSwitch {vswitch_id} does not exist in {vpc_id}."
+        raise chosen_codes.CR_VSWITCH_NOT_EXIST.error(
+            f"The vSwitch {vswitch_id} does not exist in {vpc_id}."
         )
     return vpc_id, vswitch_id
 
@@ -554,10 +557,8 @@ def create_instance_vpc_endpoint_linked_vpc(call: Call) -> dict[str, Any]:
     existing = next((link for link in links if link["vpc"] == vpc_id), None)
     if existing is not None:
         if existing["vswitch"] != vswitch_id:
-            raise ApiError(
-                409,
-                "VPC_ALREADY_LINKED",
-                f"The VPC {vpc_id} is already linked through {existing['vswitch']}.",
+            raise chosen_codes.CR_VPC_ALREADY_LINKED.error(
+                f"The VPC {vpc_id} is already linked through {existing['vswitch']}."
             )
         return {}
     links.append(_link(call.world, scope.region, doc["id"], vpc_id, vswitch_id))
@@ -617,7 +618,7 @@ def get_repo_tag(call: Call) -> dict[str, Any]:
     name = call.params.text("Tag", required=True)
     tag = next((t for t in repo["tags"] if t["tag"] == name), None)
     if tag is None:
-        raise ApiError(404, "TAG_NOT_EXIST", f"The tag {name} does not exist.")
+        raise chosen_codes.CR_TAG_NOT_EXIST.error(f"The tag {name} does not exist.")
     return _image_view(tag, listed=False)
 
 

@@ -291,10 +291,14 @@ def describe_vpcs(call: Call) -> dict[str, Any]:
 
 
 def describe_vpc_attribute(call: Call) -> dict[str, Any]:
+    """An unknown VPC is `InvalidVpcID.NotFound` (capital ID), one of the two codes VPC reads
+    document for it (the other is `Forbidden.VpcNotFound`; Terraform's provider treats exactly
+    these two as "not found", terraform-provider-alicloud `alicloud/service_alicloud_vpc.go`,
+    `DescribeVpc`); the NAT gateway APIs' `InvalidVpcId.NotFound` is another code."""
     scope = call.scope(_required_region(call))
     doc = call.tx.get(scope, VPC, call.params.text("VpcId", required=True))
     if doc is None:
-        raise _not_found("InvalidVpcId.NotFound", "VPC")
+        raise _not_found("InvalidVpcID.NotFound", "VPC")
     return _without(doc, _LIST_ONLY)
 
 

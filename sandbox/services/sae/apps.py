@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from crossdeploy.sae_facts import CPU_FOR_MEMORY, MAX_REPLICAS, valid_app_name
+from sandbox import chosen_codes
 from sandbox.call import Call
 from sandbox.errors import ApiError
 from sandbox.services.sae.change_orders import (
@@ -618,10 +619,8 @@ def create_application(call: Call) -> dict[str, Any]:
         a["AppName"] == name and a["NamespaceId"] == namespace["NamespaceId"]
         for a in call.tx.all(scope, APP)
     ):
-        raise ApiError(
-            400,
-            "Application.AlreadyExists",
-            f"An application named {name} already exists in {namespace['NamespaceId']}.",
+        raise chosen_codes.APPLICATION_ALREADY_EXISTS.error(
+            f"An application named {name} already exists in {namespace['NamespaceId']}."
         )
     app: Doc = {
         "AppId": str(uuid.uuid4()),

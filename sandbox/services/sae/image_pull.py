@@ -45,6 +45,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
+from sandbox import chosen_codes
 from sandbox.policy import Decision, Principal, evaluate, trust_allows
 from sandbox.services import cr, ram, vpc
 from sandbox.services.sae import secrets
@@ -457,7 +458,7 @@ def _by_role(
         raise refuse(
             "role-wrong-account",
             "get authorization token",
-            "INSTANCE_NOT_EXIST",
+            chosen_codes.CR_INSTANCE_NOT_EXIST.code,
             f"The instance {doc['id']} does not exist.",
         )
     role = ram.find_role(tx, role_account, role_name)
@@ -494,7 +495,7 @@ def _by_role(
                 raise refuse(
                     "instance-id-mismatch",
                     "get authorization token",
-                    "INSTANCE_NOT_EXIST",
+                    chosen_codes.CR_INSTANCE_NOT_EXIST.code,
                     f"The instance {instance_id} does not exist.",
                 )
             raise _PullError(_AUTH_STAGE, "instance-id-mismatch", say.status("401 Unauthorized"))

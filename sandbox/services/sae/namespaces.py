@@ -105,7 +105,15 @@ def namespace_or_404(call: Call) -> Doc:
 
 
 def describe_namespace_list(call: Call) -> dict[str, Any]:
-    call.params.flag("ContainCustom", default=True)
+    """The caller's namespaces; custom ones (`<region>:<name>`) only with `ContainCustom=true`.
+
+    The SDK model documents `ContainCustom` as "whether to return custom namespaces" without a
+    default (reference A.1, DescribeNamespaceList); Terraform always sends `ContainCustom=true`
+    (terraform-provider-alicloud `alicloud/resource_alicloud_sae_namespace_test.go`,
+    `testSweepSaeNamespace`). The stricter reading is taken: left out, it is false, and only the
+    region's default namespace is listed.
+    """
+    custom = call.params.flag("ContainCustom", default=False)
     call.params.flag("HybridCloudExclude")
     items = [
         {
@@ -117,6 +125,7 @@ def describe_namespace_list(call: Call) -> dict[str, Any]:
         }
         for region in _regions(call)
         for doc in call.tx.all(call.scope(region), NAMESPACE)
+        if custom or doc["NamespaceId"] == doc["RegionId"]
     ]
     return {"Data": items}
 

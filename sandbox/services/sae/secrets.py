@@ -21,7 +21,7 @@ Rules enforced:
   `InvalidParameter.WithMessage` naming the parameter and the problem; a `SecretId` that is not a
   positive integer: 400 `InvalidParameter.Obviously`.
 
-Sandbox choices (no documented code exists):
+Sandbox choices (no documented code exists; the codes are in `sandbox.chosen_codes`):
 - A second secret with the same `SecretName` in a namespace: 400 `Secret.AlreadyExists`.
 - An unknown `SecretId` (or one in another namespace): 404 `InvalidSecret.NotFound`.
 - Deleting a secret an application still names in `ImagePullSecrets`: 400 `Secret.InUse`.
@@ -44,6 +44,7 @@ import json
 import re
 from typing import Any
 
+from sandbox import chosen_codes
 from sandbox.call import Call
 from sandbox.errors import ApiError
 from sandbox.services.sae.namespaces import find_namespace
@@ -128,10 +129,8 @@ def create_secret(call: Call) -> dict[str, Any]:
     scope = Scope(call.caller.account, namespace["RegionId"])
     for other in call.tx.all(scope, SECRET):
         if other["NamespaceId"] == namespace["NamespaceId"] and other["SecretName"] == name:
-            raise ApiError(
-                400,
-                "Secret.AlreadyExists",
-                f"A secret named {name} already exists in namespace {namespace['NamespaceId']}.",
+            raise chosen_codes.SECRET_ALREADY_EXISTS.error(
+                f"A secret named {name} already exists in namespace {namespace['NamespaceId']}."
             )
     secret_id = _allocate_id(call.tx, call.caller.account)
     now = int(call.now * 1000)
@@ -186,11 +185,9 @@ def delete_secret(call: Call) -> dict[str, Any]:
     related = relate_apps(call.tx, call.caller.account, region, secret["SecretId"])
     if related:
         names = ", ".join(app["AppName"] or app["AppId"] for app in related)
-        raise ApiError(
-            400,
-            "Secret.InUse",
+        raise chosen_codes.SECRET_IN_USE.error(
             f"The secret {secret['SecretId']} is used by applications ({names}); remove it from "
-            "their ImagePullSecrets first.",
+            "their ImagePullSecrets first."
         )
     call.tx.delete(Scope(call.caller.account, region), SECRET, str(secret["SecretId"]))
     return {"Data": {"SecretId": secret["SecretId"]}}
@@ -235,11 +232,9 @@ def _secret_or_404(call: Call, namespace: Doc) -> Doc:
     secret_id = _secret_id(call)
     found = find_secret(call.tx, call.caller.account, namespace["NamespaceId"], secret_id)
     if found is None:
-        raise ApiError(
-            404,
-            "InvalidSecret.NotFound",
+        raise chosen_codes.SECRET_NOT_FOUND.error(
             f"The specified secret {secret_id} does not exist in namespace "
-            f"{namespace['NamespaceId']}.",
+            f"{namespace['NamespaceId']}."
         )
     return found
 
