@@ -117,6 +117,23 @@ MISSING_SIGNATURE_NONCE = Chosen(
     "required but give no code for its absence.",
 )
 
+# -- the sandbox's own gateway (never part of any Alibaba API) ------------------------------------
+
+MISSING_REGION = Chosen(
+    400,
+    "Sandbox.MissingRegion",
+    "Chosen, not documented: a regional request (SAE, VPC, CR) that names no region by endpoint "
+    "host, x-sandbox-region header or RegionId (sandbox/regions.py). The real cloud always knows "
+    "the region from its endpoint host, so no Alibaba code exists; the Sandbox. prefix says so.",
+)
+REGION_MISMATCH = Chosen(
+    400,
+    "Sandbox.RegionMismatch",
+    "Chosen, not documented: a RegionId naming another region than the one the request "
+    "addressed (sandbox/regions.py). The documents are silent; refusing is the stricter reading "
+    "and catches a client built for the wrong region.",
+)
+
 TABLE: tuple[Chosen, ...] = (
     APPLICATION_ALREADY_EXISTS,
     SECRET_ALREADY_EXISTS,
@@ -129,5 +146,7 @@ TABLE: tuple[Chosen, ...] = (
     CR_VSWITCH_NOT_EXIST,
     CR_VPC_ALREADY_LINKED,
     MISSING_SIGNATURE_NONCE,
+    MISSING_REGION,
+    REGION_MISMATCH,
 )
 """Every code the sandbox chose."""

@@ -3,8 +3,9 @@
 SAE, VPC and CR are regional: `sae.cn-hangzhou.aliyuncs.com` serves cn-hangzhou only, and a client
 built for another region finds nothing there (SAE "Endpoints",
 https://help.aliyun.com/en/sae/api-sae-2019-05-06-endpoint, and the "Endpoints" pages of the VPC
-and CR APIs: one endpoint per region). RAM and STS are global. A request to the sandbox reaches one address for
-every region, so the region comes from, in order (shared/contracts/interfaces.md section 6):
+and CR APIs: one endpoint per region). RAM and STS are global. A request to the sandbox reaches
+one address for every region, so the region comes from, in order
+(shared/contracts/interfaces.md section 6):
 
 1. a real endpoint host name in `Host` (`<product>[-vpc].<region>.aliyuncs.com`);
 2. the header `x-sandbox-region`, which the credentials block adds when an endpoint is overridden;
@@ -21,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from sandbox.errors import ApiError
+from sandbox import chosen_codes
 
 REGION_HEADER = "x-sandbox-region"
 _HOST_REGION = re.compile(r"^[a-z]+(?:-vpc)?\.([a-z]{2}-[a-z0-9-]+)\.aliyuncs\.com(?::\d+)?$")
@@ -37,19 +38,15 @@ def addressed_region(
     named = params.get("RegionId") or None
     region = (host.group(1) if host else None) or headers.get(REGION_HEADER) or named
     if not region:
-        raise ApiError(
-            400,
-            "Sandbox.MissingRegion",
+        raise chosen_codes.MISSING_REGION.error(
             "The request names no region: send it to a regional endpoint host "
             "(<product>.<region>.aliyuncs.com), set the header x-sandbox-region (the "
             "AlibabaCloudCredentials block does this when its endpoint is overridden), or pass "
-            "RegionId.",
+            "RegionId."
         )
     if named and named != region:
-        raise ApiError(
-            400,
-            "Sandbox.RegionMismatch",
+        raise chosen_codes.REGION_MISMATCH.error(
             f"RegionId {named} is not the region this request addressed ({region}): build the "
-            f"client for {named}.",
+            f"client for {named}."
         )
     return region
