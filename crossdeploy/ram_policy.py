@@ -27,8 +27,9 @@ TrustVerdict = Literal["allowed", "denied", "missing"]
 SAE_SERVICE = "sae.aliyuncs.com"
 MANAGED_BY = "managed by sae-crossdeploy"
 
+LOGIN_ACTION = "cr:GetAuthorizationToken"
 PULL_ACTIONS = (
-    "cr:GetAuthorizationToken",
+    LOGIN_ACTION,
     "cr:ListInstanceEndpoint",
     "cr:PullRepository",
     "cr:GetRepository",
@@ -207,34 +208,69 @@ def without_statement(document: Document, statement: Statement) -> Document | No
 # -- permission policies ------------------------------------------------------------------------
 
 
+LOGIN_RESOURCE = "*"
+"""The only resource ACR authenticates `cr:GetAuthorizationToken` on. ACR's "RAM authentication
+rules" table (Container Registry: RAM authorization information,
+https://www.alibabacloud.com/help/en/acr/user-guide/ram-authorization-information) gives `*` for
+GetAuthorizationToken, and the API's own page (GetAuthorizationToken, "Authorization
+information": All Resources, https://help.aliyun.com/document_detail/451390.htm) agrees. A
+statement scoped to an instance never matches it. The token gives nothing beyond the role's own
+permissions (the same GetAuthorizationToken page), so `*` widens nothing."""
+
+
 def pull_resources(
     registry_uid: str, *, instance_id: str | None, namespace: str, repo: str
-) -> list[str]:
-    """The ACR resources a pull touches: the instance (token) and the repository (pull).
+) -> dict[str, str]:
+    """Each pull action and the one resource ACR authenticates it on.
 
-    Enterprise repositories are `repository/<instance>/<ns>/<repo>`; Personal Edition has no
-    instance id, so its repository is `repository/<ns>/<repo>` and the token any `instance/*`.
+    `cr:GetAuthorizationToken` on `*` (`LOGIN_RESOURCE`). The others per each API's
+    "Authorization information" in ACR's API reference, in the ARN formats of the "RAM
+    authentication rules" page: `cr:ListInstanceEndpoint` on `instance/$instanceid`
+    (https://help.aliyun.com/document_detail/451317.htm); `cr:GetRepository` and
+    `cr:ListRepositoryTag` (API ListRepoTag) on
+    `repository/$instanceid/$namespacename/$repositoryname`
+    (https://help.aliyun.com/zh/acr/developer-reference/api-cr-2018-12-01-getrepository,
+    .../api-cr-2018-12-01-listrepotag), as is `cr:PullRepository` (the registry's pull, which
+    has no API page). `$regionid` may be `*` (the ARN table). Personal Edition has no instance
+    id: its repositories are `repository/$namespacename/$repositoryname` (ACR "Repository access
+    control", https://www.alibabacloud.com/help/doc-detail/67992.htm), and
+    `cr:ListInstanceEndpoint` stays on the registry account's `instance/*`.
     """
     base = f"acs:cr:*:{registry_uid}"
-    if instance_id:
-        return [
-            f"{base}:instance/{instance_id}",
-            f"{base}:repository/{instance_id}/{namespace}/{repo}",
-        ]
-    return [f"{base}:instance/*", f"{base}:repository/{namespace}/{repo}"]
+    instance = f"{base}:instance/{instance_id or '*'}"
+    path = f"{instance_id}/{namespace}/{repo}" if instance_id else f"{namespace}/{repo}"
+    repository = f"{base}:repository/{path}"
+    return {
+        LOGIN_ACTION: LOGIN_RESOURCE,
+        "cr:ListInstanceEndpoint": instance,
+        "cr:PullRepository": repository,
+        "cr:GetRepository": repository,
+        "cr:ListRepositoryTag": repository,
+    }
 
 
 def pull_policy(
     registry_uid: str, *, instance_id: str | None, namespace: str, repo: str
 ) -> Document:
-    """Exactly the five pull actions, on exactly this image's instance and repository."""
-    resources = pull_resources(
+    """Exactly the five pull actions, each on the resource ACR authenticates it on: one statement
+    per resource, so the token has its own statement with `"Resource": "*"`."""
+    by_resource: dict[str, list[str]] = {}
+    for action, resource in pull_resources(
         registry_uid, instance_id=instance_id, namespace=namespace, repo=repo
-    )
+    ).items():
+        by_resource.setdefault(resource, []).append(action)
     return {
         "Version": "1",
-        "Statement": [{"Effect": "Allow", "Action": list(PULL_ACTIONS), "Resource": resources}],
+        "Statement": [
+            {"Effect": "Allow", "Action": actions, "Resource": resource}
+            for resource, actions in by_resource.items()
+        ],
     }
+
+
+def grants_login(document: Document) -> bool:
+    """Does the policy let its holder get a registry token, where ACR checks it (`*`)?"""
+    return permission_decision([document], LOGIN_ACTION, LOGIN_RESOURCE) == "allow"
 
 
 def permission_decision(documents: Iterable[Document], action: str, resource: str) -> Decision:

@@ -1,10 +1,12 @@
 """Account B: the custom policy that lets the pull role pull this one image, attached to the role.
 
-The policy grants exactly the five pull actions (`ram_policy.PULL_ACTIONS`) on exactly the image's
-instance and repository. A policy whose default version says anything else gets a new default
-version (the oldest non-default one is rotated out at RAM's limit of five), so drift is repaired
-without deleting what others may reference. Teardown detaches what it attached, deletes the
-policy only if this tool created it, and otherwise takes back the version it added.
+The policy grants exactly the five pull actions (`ram_policy.PULL_ACTIONS`), each on the resource
+ACR authenticates it on: the token on `*`, the rest on the image's instance and repository. A
+policy whose default version says anything else (such as one an earlier version of this tool
+wrote, with the token scoped to the instance) gets a new default version (the oldest non-default
+one is rotated out at RAM's limit of five), so drift is repaired without deleting what others may
+reference. Teardown detaches what it attached, deletes the policy only if this tool created it,
+and otherwise takes back the version it added.
 """
 
 from __future__ import annotations
@@ -94,12 +96,7 @@ def inspect_pull_policy(
     else:
         content = "as wanted" if up_to_date else "grants something else"
         now = f"{current[0]} {content}, {'attached' if attached else 'not attached'}"
-    reason = (
-        f"The default version {current[0]} differs from the pull policy; a new default version "
-        "replaces it (the old versions stay until RAM's limit of five rotates them out)."
-        if current is not None and not up_to_date
-        else ""
-    )
+    reason = _drift_reason(current) if current is not None and not up_to_date else ""
     row = PlanRow(
         STEP, "B", name, now, f"{wanted_text}, attached to {role}",
         " + ".join(parts) if parts else OK, reason,
@@ -115,6 +112,25 @@ def inspect_pull_policy(
         attached=attached,
         blocked=False,
         rows=(row,),
+    )
+
+
+def _drift_reason(current: tuple[str, str]) -> str:
+    """Why the default version must be replaced, and what that fixes."""
+    version, text = current
+    kept = "the old versions stay until RAM's limit of five rotates them out"
+    if not ram_policy.grants_login(ram_policy.parse(text)):
+        action, resource = ram_policy.LOGIN_ACTION, ram_policy.LOGIN_RESOURCE
+        return (
+            f'The default version {version} does not allow {action} on "Resource": "{resource}", '
+            "the only resource ACR checks it on, so SAE gets no registry token and the pull "
+            "fails (NoPrivilege). Fix: deploy again: a new default version grants it in its own "
+            f'statement ({kept}); or give {action} its own statement with "Resource": '
+            f'"{resource}" by hand.'
+        )
+    return (
+        f"The default version {version} differs from the pull policy; a new default version "
+        f"replaces it ({kept})."
     )
 
 

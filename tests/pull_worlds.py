@@ -27,7 +27,7 @@ from sandbox.services import cr, ram
 from sandbox.services.sae import secrets
 from sandbox.store import Scope, Store, Tx
 from sandbox.world import World
-from tests.test_policy import permission
+from tests.test_policy import document, permission, statement
 from tests.test_sts import trust
 from tests.test_world import demo_data
 
@@ -99,6 +99,18 @@ def pull_policy(*actions: str, resource: str = "*", effect: str = "Allow") -> st
 def pull_policy_without(*missing: str) -> str:
     """The documented pull policy lacking some actions."""
     return pull_policy(*(a for a in PULL_ACTIONS if a not in missing))
+
+
+def instance_scoped_pull_policy(namespace: str = "shop", repo: str = "web") -> str:
+    """The pull policy sae-crossdeploy wrote before issue 13: the five actions on cri-demo and the
+    repository in one statement, so `cr:GetAuthorizationToken` is scoped to the instance (ACR
+    checks it on `*` only)."""
+    base = f"acs:cr:*:{REGISTRY_UID}"
+    resources = [
+        f"{base}:instance/{INSTANCE_ID}",
+        f"{base}:repository/{INSTANCE_ID}/{namespace}/{repo}",
+    ]
+    return document(statement(list(PULL_ACTIONS), resources))
 
 
 # -- where things are in a world's data ------------------------------------------------------------

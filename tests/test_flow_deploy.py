@@ -18,9 +18,12 @@ from uuid import UUID
 import pytest
 from alibabacloud_cr20181201 import models as cr_models
 from alibabacloud_ram20150501 import models as ram_models
+from prefect import flow
 
 from crossdeploy import ram_policy
+from crossdeploy.diagnosis import root_cause
 from crossdeploy.plan import BLOCKED, OK
+from crossdeploy.planner import resolve_accounts
 from crossdeploy.runner import RunOutcome, run_deploy
 from crossdeploy.spec import DeploySpec
 from flows.cross_account_deploy import DeployResult
@@ -52,6 +55,7 @@ from tests.deploy_support import (
     tear_down,
     unwhitelist_eip,
 )
+from tests.pull_worlds import instance_scoped_pull_policy
 
 ROLE = "sae-pull-shop-web"
 EE_VPC_IMAGE = "demo-registry-vpc.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1"
@@ -370,6 +374,89 @@ def test_existing_resources_are_repaired_in_place_and_restored(
     assert _running(fast_sdk, result.app_id) == RUNNING_2
     _torn_down_to(world, spec, before)
     assert _trust(fast_sdk) == original
+
+
+def _policy_document(sdk: SdkFactory) -> dict[str, Any]:
+    request = ram_models.GetPolicyRequest(policy_name=ROLE, policy_type="Custom")
+    body = sdk.ram().get_policy(request).body
+    return ram_policy.parse(body.default_policy_version.policy_document)
+
+
+def _no_version_counter(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _no_version_counter(v) for k, v in value.items() if k != "NextVersion"}
+    return value
+
+
+def _old_product_setup(sdk: SdkFactory) -> None:
+    """What a deploy before issue 13 left in account B: the role trusted by A's SAE and the pull
+    policy (its description, attached) with cr:GetAuthorizationToken scoped to cri-demo."""
+    _create_role(sdk, ram_policy.sae_trust_policy(APP_UID))
+    ram = sdk.ram()
+    ram.create_policy(
+        ram_models.CreatePolicyRequest(
+            policy_name=ROLE,
+            policy_document=instance_scoped_pull_policy(),
+            description=ram_policy.managed_description("shop-web", APP_UID),
+        )
+    )
+    ram.attach_policy_to_role(
+        ram_models.AttachPolicyToRoleRequest(policy_type="Custom", policy_name=ROLE, role_name=ROLE)
+    )
+
+
+def test_a_policy_written_before_issue_13_is_upgraded_and_the_app_runs(
+    world: SandboxAdmin, fast_sdk: SdkFactory
+) -> None:
+    """ACR checks cr:GetAuthorizationToken on `*` only, so the old policy gave SAE no token. A
+    re-deploy finds it drifted, makes a new default version granting the token on `*` (the
+    other actions stay on the instance and repository), and the app runs; teardown gives the
+    policy back as it found it."""
+    _old_product_setup(fast_sdk)
+    assert not ram_policy.grants_login(_policy_document(fast_sdk))
+    before = normalized(world.state())
+    spec = make_spec()
+    result = deploy(spec).result
+    planned = actions(result)
+    assert (planned["role"], planned["policy"]) == (OK, "new version")
+    assert ("ram.policy-version", "created") in {
+        (c.resource_type, c.action) for c in result.changes
+    }
+    wanted = ram_policy.pull_policy(
+        REGISTRY_UID, instance_id="cri-demo", namespace="shop", repo="web"
+    )
+    assert ram_policy.same_document(_policy_document(fast_sdk), wanted)
+    assert _running(fast_sdk, result.app_id) == RUNNING_2
+    tear_down(spec)
+    # RAM never reuses a version id, so the policy's version counter has moved on past v2.
+    assert _no_version_counter(normalized(world.state())) == _no_version_counter(before)
+    assert _policy_document(fast_sdk) == ram_policy.parse(instance_scoped_pull_policy())
+
+
+@flow
+def _root_cause_now(spec: DeploySpec) -> str:
+    """The diagnosis's re-check on its own (its inspections run as tasks)."""
+    return root_cause(spec, resolve_accounts(spec))
+
+
+def test_a_token_denial_is_diagnosed_with_its_fix(
+    world: SandboxAdmin, fast_sdk: SdkFactory
+) -> None:
+    """After a good deploy the pull policy goes back to the token scoped to the instance: the
+    re-checked root cause names the action, the resource ACR checks it on, and the fix."""
+    spec = make_spec()
+    assert deploy(spec).result.outcome == "deployed"
+    fast_sdk.ram().create_policy_version(
+        ram_models.CreatePolicyVersionRequest(
+            policy_name=ROLE, policy_document=instance_scoped_pull_policy(), set_as_default=True
+        )
+    )
+    cause = _root_cause_now(spec)
+    assert cause.startswith(
+        f"Root cause (re-checked now): policy ({ROLE}): The default version v2 "
+    )
+    assert 'does not allow cr:GetAuthorizationToken on "Resource": "*"' in cause
+    assert "Fix: deploy again" in cause
 
 
 def test_a_deny_on_sae_blocks_until_exclusive_trust(

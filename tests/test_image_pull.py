@@ -50,6 +50,7 @@ from tests.pull_worlds import (
     add_shanghai_registry,
     edit_instance,
     instance_of,
+    instance_scoped_pull_policy,
     policy_of,
     pull_policy,
     pull_policy_without,
@@ -157,6 +158,11 @@ PULL_ONLY_WORKER = document(
     statement(["cr:GetAuthorizationToken"]),
     statement(["cr:PullRepository"], f"acs:cr:*:*:repository/{INSTANCE_ID}/shop/worker"),
 )
+TOKEN_ON_ANY_INSTANCE = document(
+    statement(["cr:GetAuthorizationToken"], f"acs:cr:*:{REGISTRY_UID}:instance/*"),
+    statement(["cr:PullRepository"], f"acs:cr:*:{REGISTRY_UID}:repository/shop-personal/web"),
+)
+"""The token scoped as the pre-issue-13 Personal Edition policy scoped it: on `instance/*`."""
 
 BREAKS = [
     pytest.param(
@@ -283,6 +289,20 @@ BREAKS = [
         "token-not-allowed",
         NO_TOKEN,
         id="policy-lacks-token",
+    ),
+    pytest.param(
+        "ee-public-role",
+        world(set_policy(instance_scoped_pull_policy())),
+        "token-not-allowed",
+        NO_TOKEN,
+        id="policy-scopes-token-to-the-instance",
+    ),
+    pytest.param(
+        "personal-public-role",
+        world(set_policy(TOKEN_ON_ANY_INSTANCE)),
+        "token-not-allowed",
+        NO_TOKEN,
+        id="personal-policy-scopes-token-to-instances",
     ),
     pytest.param(
         "ee-public-role",
@@ -518,10 +538,7 @@ EXTRA_GOOD = [
         world(
             set_policy(
                 document(
-                    statement(
-                        ["cr:GetAuthorizationToken"],
-                        f"acs:cr:{REGION}:{REGISTRY_UID}:instance/{INSTANCE_ID}",
-                    ),
+                    statement(["cr:GetAuthorizationToken"], "*"),
                     statement(
                         ["cr:PullRepository"],
                         f"acs:cr:{REGION}:{REGISTRY_UID}:repository/{INSTANCE_ID}/shop/web",
@@ -529,7 +546,7 @@ EXTRA_GOOD = [
                 )
             )
         ),
-        id="policy-scoped-to-the-instance-and-repository",
+        id="policy-scoped-as-acr-authenticates",
     ),
     pytest.param(
         "personal-public-role",

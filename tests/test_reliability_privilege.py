@@ -1,5 +1,6 @@
-"""Issue 6, least privilege: the pull policy grants exactly the five documented actions on the
-image's instance and repository, and the pull role's trust never lets in anyone new but the SAE
+"""Issue 6, least privilege: the pull policy grants exactly the five documented actions, each on
+the resource ACR authenticates it on (issue 13: the token on `*`, the others on the image's
+instance and repository), and the pull role's trust never lets in anyone new but the SAE
 service principal of account A.
 
 The judge is the sandbox's own RAM grammar and evaluator (`sandbox.policy`), which the sandbox
@@ -52,22 +53,33 @@ OTHER_CR_ACTIONS = (
 )
 
 
-def policy_checks(text: str, intended: list[str]) -> str:
-    """Assert a pull policy allows exactly PULL_ACTIONS on exactly `intended`; returns a summary.
+def policy_checks(text: str, intended: dict[str, str]) -> str:
+    """Assert a pull policy allows exactly PULL_ACTIONS, each on exactly its `intended` resource
+    (the one ACR authenticates it on); returns a summary.
 
-    Judged by the sandbox's evaluator: every pull action on every intended resource is allowed;
-    any other action there, and the pull actions on another repository, instance or account,
-    are not. The document itself names no wildcard action and no other resource.
+    Judged by the sandbox's evaluator: every pull action is allowed on its resource and on no
+    other intended one; no other action is allowed on any of them; the pull actions on another
+    repository, instance or account are not (the token aside: ACR checks it on `*` only, and the
+    login it gives has the role's permissions, no more). The document names no wildcard action,
+    no other resource, and the token alone in its statement.
     """
     document = PolicyDocument.parse(text, "permission")
-    actions = {a for s in document.statements if s.effect == "Allow" for a in s.actions}
-    resources = {r for s in document.statements if s.effect == "Allow" for r in s.resources}
-    assert actions == set(ram_policy.PULL_ACTIONS)
-    assert not any("*" in a or "?" in a for a in actions)
-    assert resources == set(intended)
-    for resource in intended:
-        for action in ram_policy.PULL_ACTIONS:
-            assert evaluate([document], action, resource) is Decision.ALLOW, (action, resource)
+    allows = [s for s in document.statements if s.effect == "Allow"]
+    granted = {(a, r) for s in allows for a in s.actions for r in s.resources}
+    assert granted == set(intended.items())
+    assert not any("*" in a or "?" in a for a, _ in granted)
+    token = [s for s in allows if ram_policy.LOGIN_ACTION in s.actions]
+    assert [(s.actions, s.resources) for s in token] == [
+        ((ram_policy.LOGIN_ACTION,), (ram_policy.LOGIN_RESOURCE,))
+    ]
+    resources = set(intended.values())
+    for action, resource in intended.items():
+        assert evaluate([document], action, resource) is Decision.ALLOW, (action, resource)
+        if action == ram_policy.LOGIN_ACTION:
+            continue
+        for other in resources - {resource, ram_policy.LOGIN_RESOURCE}:
+            assert evaluate([document], action, other) is not Decision.ALLOW, (action, other)
+    for resource in resources:
         for action in OTHER_CR_ACTIONS:
             assert evaluate([document], action, resource) is not Decision.ALLOW, action
     elsewhere = [
@@ -78,11 +90,16 @@ def policy_checks(text: str, intended: list[str]) -> str:
         f"acs:cr:*:{OTHER}:instance/cri-demo",
     ]
     for resource in elsewhere:
-        if any(r.endswith("/*") and resource.startswith(r[:-1]) for r in intended):
-            continue  # Personal Edition: the token on any instance of B, by design
+        if any(r.endswith("/*") and resource.startswith(r[:-1]) for r in resources):
+            continue  # Personal Edition: ListInstanceEndpoint on any instance of B, by design
         for action in ram_policy.PULL_ACTIONS:
-            assert evaluate([document], action, resource) is not Decision.ALLOW, resource
-    return f"{len(actions)} actions, no wildcard action, on {', '.join(sorted(resources))}"
+            if action != ram_policy.LOGIN_ACTION:
+                assert evaluate([document], action, resource) is not Decision.ALLOW, resource
+    by_resource: dict[str, list[str]] = {}
+    for action, resource in intended.items():
+        by_resource.setdefault(resource, []).append(action.removeprefix("cr:"))
+    where = "; ".join(f"{', '.join(a)} on {r}" for r, a in by_resource.items())
+    return f"{len(granted)} actions, no wildcard action: {where}"
 
 
 @pytest.mark.reliability("least privilege", "the pull policy the tool builds, per edition")
@@ -91,11 +108,14 @@ def test_pull_policy_grants_exactly_the_five_actions(edition: str, record_proper
     instance = "cri-demo" if edition == "enterprise" else None
     document = ram_policy.pull_policy(B, instance_id=instance, namespace="shop", repo="web")
     intended = ram_policy.pull_resources(B, instance_id=instance, namespace="shop", repo="web")
-    if edition == "enterprise":
-        assert intended == [
-            f"acs:cr:*:{B}:instance/cri-demo",
-            f"acs:cr:*:{B}:repository/cri-demo/shop/web",
-        ]
+    repository = "cri-demo/shop/web" if instance else "shop/web"
+    assert intended == {
+        "cr:GetAuthorizationToken": "*",
+        "cr:ListInstanceEndpoint": f"acs:cr:*:{B}:instance/{instance or '*'}",
+        "cr:PullRepository": f"acs:cr:*:{B}:repository/{repository}",
+        "cr:GetRepository": f"acs:cr:*:{B}:repository/{repository}",
+        "cr:ListRepositoryTag": f"acs:cr:*:{B}:repository/{repository}",
+    }
     record_property("outcome", policy_checks(ram_policy.to_text(document), intended))
 
 

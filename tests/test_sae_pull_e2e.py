@@ -42,6 +42,7 @@ from tests.pull_worlds import (
     ROLE_ARN,
     ROLE_NAME,
     PullCase,
+    instance_scoped_pull_policy,
     pull_policy,
     pull_policy_without,
     sae_trust,
@@ -431,6 +432,15 @@ BREAKS: list[tuple[str, Broken]] = [
             "ee-public-role",
             NO_TOKEN,
             account=new_policy_version(pull_policy_without("cr:GetAuthorizationToken")),
+        ),
+    ),
+    (
+        "token-not-allowed",
+        Broken(
+            "ee-public-role",
+            NO_TOKEN,
+            account=new_policy_version(instance_scoped_pull_policy()),
+            variant="scoped-to-the-instance",
         ),
     ),
     (

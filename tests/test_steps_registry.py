@@ -12,6 +12,7 @@ import copy
 import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -39,7 +40,7 @@ from tasks.pull_policy import (
 from tasks.pull_role import apply_pull_role, ensure_pull_role, inspect_pull_role, remove_pull_role
 from tasks.whitelist import apply_whitelist, ensure_whitelist, inspect_whitelist, remove_whitelist
 from tests.conftest import DEMO_SPEC, UIDS, SdkFactory, sandbox_credentials
-from tests.pull_worlds import connect_cen, variant
+from tests.pull_worlds import connect_cen, instance_scoped_pull_policy, variant
 from tests.sae_setup import create_app, wait_for
 
 APP_UID, REGISTRY_UID = UIDS["app"], UIDS["registry"]
@@ -489,11 +490,19 @@ def test_policy_fresh_world_create_attach_then_nothing(
         .body
     )
     document = ram_policy.parse(body.default_policy_version.policy_document)
-    (statement,) = ram_policy.statements(document)
-    assert statement["Action"] == list(ram_policy.PULL_ACTIONS)
-    assert statement["Resource"] == [
-        f"acs:cr:*:{REGISTRY_UID}:instance/cri-demo",
-        f"acs:cr:*:{REGISTRY_UID}:repository/cri-demo/shop/web",
+    base = f"acs:cr:*:{REGISTRY_UID}"
+    assert ram_policy.statements(document) == [
+        {"Effect": "Allow", "Action": ["cr:GetAuthorizationToken"], "Resource": "*"},
+        {
+            "Effect": "Allow",
+            "Action": ["cr:ListInstanceEndpoint"],
+            "Resource": f"{base}:instance/cri-demo",
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["cr:PullRepository", "cr:GetRepository", "cr:ListRepositoryTag"],
+            "Resource": f"{base}:repository/cri-demo/shop/web",
+        },
     ]
     assert "managed by sae-crossdeploy" in body.policy.description
     again = policy_step(creds)
@@ -561,6 +570,39 @@ def test_policy_drift_gets_a_new_default_version_and_teardown_restores(
     assert registry_world(admin) == start
 
 
+def test_policy_written_before_issue_13_gets_a_new_version_that_grants_the_token(
+    creds: dict[str, Any], sdk: SdkFactory, admin: SandboxAdmin
+) -> None:
+    """The policy an earlier version of this tool created (the token scoped to the instance) is
+    drift: the plan says why and how it is fixed, a re-deploy writes a new default version with
+    the token on `*`, and teardown still removes the whole policy it created."""
+    apply_pull_role(creds["registry"], role_step(creds))
+    start = registry_world(admin)
+    old = replace(policy_step(creds), document=instance_scoped_pull_policy())
+    created = apply_pull_policy(creds["registry"], old)
+    assert [(c.resource_type, c.action) for c in created] == [
+        ("ram.policy", "created"),
+        ("ram.attachment", "attached"),
+    ]
+    state = policy_step(creds)
+    assert actions(state) == ["new version"]
+    (row,) = state.rows
+    assert row.now == "v1 grants something else, attached"
+    assert 'does not allow cr:GetAuthorizationToken on "Resource": "*"' in row.reason
+    assert "Fix: deploy again" in row.reason
+    upgraded = apply_pull_policy(creds["registry"], state)
+    assert upgraded == [Change("B", "ram.policy-version", f"{ROLE}/v2", "created", "v1")]
+    assert _versions(sdk) == [("v1", False), ("v2", True)]
+    current = sdk.ram().get_policy(
+        ram_models.GetPolicyRequest(policy_name=ROLE, policy_type="Custom")
+    )
+    document = ram_policy.parse(current.body.default_policy_version.policy_document)
+    assert ram_policy.grants_login(document)
+    assert actions(policy_step(creds)) == [OK]
+    remove_pull_policy(creds["registry"], created + upgraded)
+    assert registry_world(admin) == start
+
+
 def test_policy_at_five_versions_rotates_the_oldest(creds: dict[str, Any], sdk: SdkFactory) -> None:
     make_role(sdk, ram_policy.sae_trust_policy(APP_UID))
     _custom_policy(sdk, *(_wide(n) for n in range(1, 6)))
@@ -584,9 +626,11 @@ def test_policy_only_attach(creds: dict[str, Any], sdk: SdkFactory) -> None:
         REGISTRY_UID, instance_id="cri-demo", namespace="shop", repo="web"
     )
     # The same document written differently (order, spacing, one-vs-list) is the same policy.
-    (statement,) = wanted["Statement"]
     reordered = {
-        "Statement": {**statement, "Action": list(reversed(statement["Action"]))},
+        "Statement": [
+            {**s, "Action": list(reversed(s["Action"])), "Resource": [s["Resource"]]}
+            for s in reversed(wanted["Statement"])
+        ],
         "Version": "1",
     }
     _custom_policy(sdk, json.dumps(reordered, indent=2))
@@ -613,7 +657,13 @@ def test_pull_policy_grants_the_pull_and_nothing_else() -> None:
     )
     base = f"acs:cr:cn-hangzhou:{REGISTRY_UID}"
     decide = ram_policy.permission_decision
-    assert decide([document], "cr:GetAuthorizationToken", f"{base}:instance/cri-demo") == "allow"
+    assert decide([document], "cr:GetAuthorizationToken", "*") == "allow"
+    assert ram_policy.grants_login(document)
+    assert not ram_policy.grants_login(ram_policy.parse(instance_scoped_pull_policy()))
+    assert decide([document], "cr:ListInstanceEndpoint", f"{base}:instance/cri-demo") == "allow"
+    assert decide([document], "cr:ListInstanceEndpoint", f"{base}:instance/cri-other") == (
+        "implicit-deny"
+    )
     assert (
         decide([document], "cr:PullRepository", f"{base}:repository/cri-demo/shop/web") == "allow"
     )

@@ -21,7 +21,8 @@ The checks run in the order a real pull meets them, and the first failure is the
    names another account's SAE), `trust-missing-sae` (nothing allows the app's SAE),
    `instance-id-missing` / `instance-id-mismatch` (Enterprise `AcrInstanceId`; the token is for no
    or another instance: 401, or `INSTANCE_NOT_EXIST`), `policy-not-attached`,
-   `token-denied` / `token-not-allowed` (`cr:GetAuthorizationToken` on the instance),
+   `token-denied` / `token-not-allowed` (`cr:GetAuthorizationToken` on `*`, where ACR checks
+   it; a grant scoped to the instance is no grant),
    `pull-denied` / `pull-not-allowed` (`cr:PullRepository` on the repository: 403);
    with a secret (401 each): `secret-missing`, `secret-wrong-namespace`, `secret-wrong-type`,
    `secret-no-login-for-host`, `secret-login-rejected`.
@@ -103,6 +104,12 @@ _PERSONAL_HOST = re.compile(r"registry(?P<vpc>-vpc)?\.(?P<region>[a-z]+-[a-z0-9-
 _SAE_PRINCIPAL = re.compile(rf"(\d+)@{re.escape(SAE_SERVICE)}", re.IGNORECASE)
 
 _AUTH_STAGE = "auth"
+_LOGIN_RESOURCE = "*"
+"""The resource ACR authenticates `cr:GetAuthorizationToken` on, for every instance and edition:
+`*` in ACR's "RAM authentication rules" table (Container Registry: RAM authorization
+information, https://www.alibabacloud.com/help/en/acr/user-guide/ram-authorization-information)
+and "All Resources" on the API's page (https://help.aliyun.com/document_detail/451390.htm). Only a
+statement whose Resource matches the string `*` grants it: one scoped to the instance does not."""
 
 
 @dataclass(frozen=True)
@@ -501,7 +508,7 @@ def _by_role(
             raise _PullError(_AUTH_STAGE, "instance-id-mismatch", say.status("401 Unauthorized"))
     documents = ram.role_permission_documents(tx, owner, role_name)
     base = f"acs:cr:{scope.region}:{owner}"
-    token = evaluate(documents, "cr:GetAuthorizationToken", f"{base}:instance/{doc['id']}")
+    token = evaluate(documents, "cr:GetAuthorizationToken", _LOGIN_RESOURCE)
     if not token.allowed:
         if not documents:
             reason = "policy-not-attached"
@@ -510,6 +517,10 @@ def _by_role(
         raise refuse(
             reason, "get authorization token", "NoPrivilege", "Access denied for this user."
         )
+    # ACR authenticates cr:PullRepository on the repository: Enterprise
+    # `repository/$instanceid/$namespacename/$repositoryname` (the "RAM authentication rules" ARN
+    # table), Personal Edition `repository/$namespacename/$repositoryname` ("Repository access
+    # control", https://www.alibabacloud.com/help/doc-detail/67992.htm).
     repository = f"{base}:repository/" + (
         image.name if doc["edition"] == "personal" else f"{doc['id']}/{image.name}"
     )
