@@ -452,7 +452,7 @@ def _request(model: type, params: dict[str, Any], **fixed: Any) -> Any:
         elif kind == "bool" and isinstance(value, str):
             value = value.lower() == "true"
         wire[key] = value
-    return model().from_map({**wire, **fixed})
+    return sae_params.request(model, {**wire, **fixed})
 
 
 def _secret_value(block: str) -> str:

@@ -120,6 +120,36 @@ def test_deploy_records_versions_and_rollback_returns(
     assert status(fast_sdk, app_id).sub_status == "NORMAL"
 
 
+def test_a_deploy_keeps_containers_it_is_not_given_and_an_empty_list_removes_them(
+    fast_sdk: SdkFactory, role: str
+) -> None:
+    sidecar = sae_models.SidecarContainerConfig(name="envoy", image_url=IMAGE, cpu=500)
+    init = sae_models.InitContainerConfig(name="migrate", image_url=IMAGE, command="/migrate")
+    app_id, created = create_app(
+        fast_sdk, role, sidecar_containers_config=[sidecar], init_containers_config=[init]
+    )
+    wait_for(fast_sdk, created)
+
+    def containers() -> tuple[list[str], list[str]]:
+        config = (
+            fast_sdk.sae()
+            .describe_application_config(sae_models.DescribeApplicationConfigRequest(app_id=app_id))
+            .body.data
+        )
+        return (
+            [c.name for c in config.sidecar_containers_config or []],
+            [c.name for c in config.init_containers_config or []],
+        )
+
+    assert containers() == (["envoy"], ["migrate"])
+    assert wait_for(fast_sdk, deploy(fast_sdk, app_id, replicas=3)).status == 2
+    assert containers() == (["envoy"], ["migrate"])
+    assert wait_for(fast_sdk, deploy(fast_sdk, app_id, init_containers_config=[])).status == 2
+    assert containers() == (["envoy"], [])
+    assert wait_for(fast_sdk, deploy(fast_sdk, app_id, sidecar_containers_config=[])).status == 2
+    assert containers() == ([], [])
+
+
 def test_one_change_order_at_a_time(fast_sdk: SdkFactory, role: str) -> None:
     app_id, created = create_app(fast_sdk, role)
     for attempt in (

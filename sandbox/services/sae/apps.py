@@ -647,6 +647,12 @@ def deploy_application(call: Call) -> dict[str, Any]:
     if app["deleting"]:
         raise _invalid_status()
     _require_idle(call.tx, scope, app)
+    # A parameter given replaces the app's value whole; one not given keeps it. DeployApplication
+    # (https://www.alibabacloud.com/help/en/sae/api-sae-2019-05-06-deployapplication) documents
+    # SidecarContainersConfig / InitContainersConfig as the containers' configuration, and is
+    # silent on an empty list: the stricter reading is that `[]` sets "none" and so removes the
+    # sidecars or init containers set in the console. The official SDK sends such a list only
+    # when the request model's field is not None (`deploy_application_with_options`).
     config = _without_unset({**app["config"], **_collect(call, DEPLOY_PARAMS)})
     _check_config(config)
     namespace = namespace_of(call.tx, scope, app)
