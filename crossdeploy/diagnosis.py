@@ -17,7 +17,7 @@ from crossdeploy.plan import PlanRow
 from crossdeploy.planner import Accounts, Inspection, inspect_all
 from crossdeploy.spec import DeploySpec, NetworkSpec
 from tasks.change_order import ChangeOrderOutcome, follow_change_order
-from tasks.verify import instance_statuses
+from tasks.verify import instance_statuses, running_images
 
 
 def _instances_line(statuses: dict[str, int]) -> str:
@@ -95,17 +95,37 @@ def diagnose(spec: DeploySpec, accounts: Accounts, outcome: ChangeOrderOutcome, 
     return "\n".join(lines)
 
 
-def roll_back(spec: DeploySpec, accounts: Accounts, app_id: str) -> str:
-    """Return to the newest recorded (successful) version; say what happened."""
+def rollback_target(accounts: Accounts, app_id: str, failed_image: str) -> Any | None:
+    """The newest version that ran and whose image is not the failed one; None when none is.
+
+    ListAppVersions lists every release, the failed one included, and says nothing of how it
+    went; a version is known to have run when the app's running instances run its image.
+    """
     sae: Any = accounts.app.get_client("sae")
     versions = call(
         "sae:ListAppVersions",
         sae.list_app_versions,
         sae_models.ListAppVersionsRequest(app_id=app_id),
     ).body.data
-    if not versions:
-        return "No earlier version to roll back to (the app has never run); it is left as it is."
-    target = versions[0]
+    ran = running_images(accounts.app, app_id) - {failed_image}
+    newest_first = sorted(versions or [], key=_created_ms, reverse=True)
+    return next((v for v in newest_first if v.build_package_url in ran), None)
+
+
+def _created_ms(version: Any) -> int:
+    text = str(version.create_time or "")
+    return int(text) if text.isdigit() else 0
+
+
+def roll_back(spec: DeploySpec, accounts: Accounts, app_id: str) -> str:
+    """Return to the newest version that ran with another image than the failed one."""
+    target = rollback_target(accounts, app_id, spec.image.url)
+    if target is None:
+        return (
+            f"No earlier version that ran with an image other than {spec.image.url} (no running "
+            "instance runs one), so there is nothing to roll back to; the app is left as it is."
+        )
+    sae: Any = accounts.app.get_client("sae")
     try:
         started = call(
             "sae:RollbackApplication",

@@ -18,6 +18,7 @@ from uuid import UUID
 import pytest
 from alibabacloud_cr20181201 import models as cr_models
 from alibabacloud_ram20150501 import models as ram_models
+from alibabacloud_sae20190506 import models as sae_models
 
 from crossdeploy import ram_policy
 from crossdeploy.plan import BLOCKED, OK
@@ -520,6 +521,30 @@ def test_rollback_returns_to_the_last_good_version(
     _current, _, counts, image = app_status(fast_sdk, app_id)
     assert counts == {"ErrImagePull": 2, "Running": 2}
     assert image == missing["url"]
+
+
+def test_rollback_skips_the_failed_version_listed_newest(
+    world: SandboxAdmin, fast_sdk: SdkFactory
+) -> None:
+    """ListAppVersions lists the failed release too, newest first, and says nothing of how it
+    went; the rollback goes to the newest version that ran with another image: the second of
+    three, not the failed third nor the older first."""
+    public, vpc = PERSONAL_IMAGE, PERSONAL_IMAGE.replace("registry.", "registry-vpc.")
+    first = deploy(make_spec(image=personal_image(public))).result
+    assert deploy(make_spec(image=personal_image(vpc))).result.outcome == "deployed"
+    missing = public.replace(":1.0", ":9.9")
+    outcome = run_deploy(make_spec(image=personal_image(missing)), dry_run=False)
+    assert not outcome.ok
+    assert first.app_id is not None
+    versions = (
+        fast_sdk.sae()
+        .list_app_versions(sae_models.ListAppVersionsRequest(app_id=first.app_id))
+        .body.data
+    )
+    assert [v.build_package_url for v in versions] == [missing, vpc, public]
+    assert f"Rolled back to version {versions[1].id} (image {vpc})" in outcome.message
+    assert outcome.message.endswith("succeeded.")
+    assert app_status(fast_sdk, first.app_id) == (*RUNNING_2, vpc)
 
 
 # -- secrets ---------------------------------------------------------------------------------------

@@ -108,9 +108,9 @@ def test_deploy_records_versions_and_rollback_returns(
 
     sae = fast_sdk.sae()
     versions = sae.list_app_versions(sae_models.ListAppVersionsRequest(app_id=app_id)).body.data
-    assert [v.build_package_url for v in versions] == [older, IMAGE]
+    assert [v.build_package_url for v in versions] == [missing, older, IMAGE]  # failed one too
     rollback = sae.rollback_application(
-        sae_models.RollbackApplicationRequest(app_id=app_id, version_id=versions[1].id)
+        sae_models.RollbackApplicationRequest(app_id=app_id, version_id=versions[2].id)
     ).body.data.change_order_id
     done = wait_for(fast_sdk, rollback)
     assert (done.status, done.co_type_code) == (2, "CoRollback")

@@ -400,19 +400,19 @@ def abort_change_order(call: Call) -> dict[str, Any]:
     _require_active(order)
     abort(call.tx, scope, order, call.now)
     if rollback:
-        from sandbox.services.sae.apps import roll_back_to_last_version
+        from sandbox.services.sae.apps import roll_back_to_running_version
 
-        roll_back_to_last_version(call, scope, order["AppId"])
+        roll_back_to_running_version(call, scope, order["AppId"])
     return {"Data": {"ChangeOrderId": order["ChangeOrderId"]}}
 
 
 def abort_and_rollback_change_order(call: Call) -> dict[str, Any]:
-    from sandbox.services.sae.apps import roll_back_to_last_version
+    from sandbox.services.sae.apps import roll_back_to_running_version
 
     scope, order = _order_or_404(call)
     _require_active(order)
     abort(call.tx, scope, order, call.now)
-    rollback = roll_back_to_last_version(call, scope, order["AppId"])
+    rollback = roll_back_to_running_version(call, scope, order["AppId"])
     return {
         "Data": {"ChangeOrderId": rollback["ChangeOrderId"] if rollback else order["ChangeOrderId"]}
     }
