@@ -12,6 +12,9 @@ never had is sent with the next deploy rather than starting one.
 Two races are absorbed rather than reported: a CreateApplication whose reply was lost (retried by
 `call`, then `Application.AlreadyExists`) is recognised by its identical config and create order;
 a deploy refused with `Application.ChangerOrderRunning` waits for that order and tries again.
+
+Requests carry exactly the parameters set (`sae_params.request`): a console-set sidecar or init
+container the spec does not mention is never sent as an empty list, which would remove it.
 """
 
 from __future__ import annotations
@@ -513,7 +516,10 @@ def _when_idle(
     wait_seconds: float,
     write: Callable[[], Any],
 ) -> Any:
-    """Run `write`; while another change order of the app runs, wait for it and try again."""
+    """Run `write`; while another change order of the app runs, wait for it and try again.
+
+    An order left abnormal (SubStatus 1) is not waited on: it runs until someone rolls it back or
+    aborts it, so the write is refused at once with its summary."""
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
@@ -526,7 +532,12 @@ def _when_idle(
         if running is None:
             time.sleep(min(1.0, left))
             continue
-        follow_change_order(creds_a, running, timeout_seconds=left)
+        other = follow_change_order(creds_a, running, timeout_seconds=left)
+        if other.abnormal:
+            raise RuntimeError(
+                f"{other.summary()}\nThe app takes no other change until that order is rolled "
+                f"back or aborted (SAE console: {other.console_url})."
+            )
 
 
 def _running_order(sae: Any, app_id: str) -> str | None:

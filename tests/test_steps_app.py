@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from typing import Any
 
 import pytest
@@ -35,7 +36,14 @@ from tasks.registry_secret import (
 )
 from tasks.verify import instance_statuses, verify_application
 from tests.conftest import DEMO_SPEC, SdkFactory
-from tests.sae_setup import IMAGE, grant_pull_role, ready_cross_account, wait_for, whitelist
+from tests.sae_setup import (
+    IMAGE,
+    abnormal_release,
+    grant_pull_role,
+    ready_cross_account,
+    wait_for,
+    whitelist,
+)
 
 PASSWORD = "sandbox-registry-login"
 FAST_POLL = PollPolicy(initial_seconds=0.05, factor=1.6, max_seconds=0.2, minute_seconds=0.6)
@@ -404,6 +412,33 @@ def test_a_deploy_waits_out_a_running_change_order(
     assert result.change_order_id != other.body.data.change_order_id
     assert finish(creds_a, result).succeeded
     assert verify_application(creds_a, app_id, 3).ok
+
+
+def test_a_deploy_does_not_wait_on_an_order_left_abnormal(
+    fast_creds: dict[str, Any], fast_sdk: SdkFactory, fast_admin: SandboxAdmin
+) -> None:
+    """Another release whose batch 2 failed stays executing (SubStatus 1) until someone rolls it
+    back: the deploy says so at once instead of retrying until its wait runs out."""
+    creds_a = fast_creds["app"]
+    app_id, role_arn = created_and_running(creds_a, fast_sdk, make_spec(app={"replicas": 4}))
+    other = abnormal_release(fast_sdk, app_id, IMAGE.replace(":1.1", ":1.0"))
+    state = inspect_application(
+        creds_a,
+        make_spec(app={"replicas": 3}),
+        role_arn=role_arn,
+        secret_id=None,
+        instance_id="cri-demo",
+    )
+    started = time.monotonic()
+    with pytest.raises(RuntimeError) as refused:
+        apply_application(creds_a, state, wait_seconds=20)
+    assert time.monotonic() - started < 5
+    assert f"Change order {other[:8]}… failed at batch 2/2" in str(refused.value)
+    assert "until that order is rolled back or aborted" in str(refused.value)
+    assert [r["code"] for r in actions(fast_admin, "DeployApplication")][-1:] == [
+        "Application.ChangerOrderRunning"
+    ]
+    assert len(actions(fast_admin, "DeployApplication")) == 2  # the SDK's and this one
 
 
 # -- change orders and verification ----------------------------------------------------------------
