@@ -534,8 +534,11 @@ def _console_person(
     take the EIP off the registry's ACL (by mistake) and confirm batch 2; once the run's rollback
     has started, put the EIP back."""
 
+    deadline = time.monotonic() + 60
+
     def newest_order(other_than: str) -> str:
         while (newest := status(sdk, app_id).last_change_order_id) in (other_than, None, ""):
+            assert time.monotonic() < deadline, f"no change order after {other_than}"
             time.sleep(0.02)
         return str(newest)
 
@@ -581,8 +584,8 @@ def test_a_later_batch_failing_is_diagnosed_and_rolled_back_at_once(
         started = time.monotonic()
         outcome = run_deploy(spec, dry_run=False)
         took = time.monotonic() - started
-        person.join(timeout=30)
-        assert not errors, errors
+        person.join(timeout=60)
+        assert not person.is_alive() and not errors, errors
     finally:
         world.set_timing(change_order_seconds=FAST_TIMING["change_order_seconds"])
     assert not outcome.ok
