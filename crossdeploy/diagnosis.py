@@ -8,16 +8,17 @@ inspections the plan runs) and naming the first step that is no longer as it mus
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from alibabacloud_sae20190506 import models as sae_models
 
-from crossdeploy.cloud import CloudError, call
+from crossdeploy.cloud import CloudError, call, write_once
 from crossdeploy.plan import PlanRow
 from crossdeploy.planner import Accounts, Inspection, inspect_all
 from crossdeploy.spec import DeploySpec, NetworkSpec
-from tasks.change_order import ChangeOrderOutcome, follow_change_order
-from tasks.verify import instance_statuses
+from tasks.change_order import ABORTED, ChangeOrderOutcome, describe_order, follow_change_order
+from tasks.verify import instance_statuses, running_images
 
 
 def _instances_line(statuses: dict[str, int]) -> str:
@@ -95,17 +96,51 @@ def diagnose(spec: DeploySpec, accounts: Accounts, outcome: ChangeOrderOutcome, 
     return "\n".join(lines)
 
 
-def roll_back(spec: DeploySpec, accounts: Accounts, app_id: str) -> str:
-    """Return to the newest recorded (successful) version; say what happened."""
+def rollback_target(accounts: Accounts, app_id: str, failed_image: str) -> Any | None:
+    """The newest version that ran and whose image is not the failed one; None when none is.
+
+    ListAppVersions lists every release, the failed one included, and says nothing of how it
+    went; a version is known to have run when the app's running instances run its image.
+    """
     sae: Any = accounts.app.get_client("sae")
     versions = call(
         "sae:ListAppVersions",
         sae.list_app_versions,
         sae_models.ListAppVersionsRequest(app_id=app_id),
     ).body.data
-    if not versions:
-        return "No earlier version to roll back to (the app has never run); it is left as it is."
-    target = versions[0]
+    ran = running_images(accounts.app, app_id) - {failed_image}
+    newest_first = sorted(versions or [], key=_created_ms, reverse=True)
+    return next((v for v in newest_first if v.build_package_url in ran), None)
+
+
+def _created_ms(version: Any) -> int:
+    text = str(version.create_time or "")
+    return int(text) if text.isdigit() else 0
+
+
+def roll_back(
+    spec: DeploySpec, accounts: Accounts, app_id: str, outcome: ChangeOrderOutcome
+) -> str:
+    """Undo the failed deploy and say what happened.
+
+    An abnormal order (SubStatus 1) still executes, so SAE refuses RollbackApplication with
+    `Application.ChangerOrderRunning`; it is aborted and rolled back by SAE in one call, as its
+    SubStatus asks. A failed order returns to `rollback_target`.
+    """
+    if outcome.abnormal:
+        return _abort_and_roll_back(spec, accounts, app_id, outcome.change_order_id)
+    return _roll_back_to_target(spec, accounts, app_id)
+
+
+def _roll_back_to_target(spec: DeploySpec, accounts: Accounts, app_id: str) -> str:
+    """RollbackApplication to the newest version that ran with another image."""
+    target = rollback_target(accounts, app_id, spec.image.url)
+    if target is None:
+        return (
+            f"No earlier version that ran with an image other than {spec.image.url} (no running "
+            "instance runs one), so there is nothing to roll back to; the app is left as it is."
+        )
+    sae: Any = accounts.app.get_client("sae")
     try:
         started = call(
             "sae:RollbackApplication",
@@ -114,13 +149,7 @@ def roll_back(spec: DeploySpec, accounts: Accounts, app_id: str) -> str:
         ).body.data
     except CloudError as exc:
         return f"Rollback to version {target.id} was refused: {exc}"
-    done = follow_change_order(
-        accounts.app,
-        started.change_order_id,
-        timeout_seconds=spec.rollout.timeout_seconds,
-        region=spec.app.region,
-        confirm=spec.rollout.confirm,
-    )
+    done = _follow(spec, accounts, str(started.change_order_id))
     order = f"change order {started.change_order_id[:8]}…"
     if done.succeeded:
         return (
@@ -130,4 +159,76 @@ def roll_back(spec: DeploySpec, accounts: Accounts, app_id: str) -> str:
     return (
         f"Rollback to version {target.id} (image {target.build_package_url}) did not land: "
         f"{order} ended {done.state}."
+    )
+
+
+def _abort_and_roll_back(
+    spec: DeploySpec, accounts: Accounts, app_id: str, change_order_id: str
+) -> str:
+    """AbortAndRollbackChangeOrder, then follow the rollback SAE starts (the app's newest order).
+
+    "Terminates a change order and rolls back the corresponding application"
+    (https://www.alibabacloud.com/help/en/sae/api-sae-2019-05-06-abortandrollbackchangeorder).
+    A retry after a lost reply finds the order aborted and goes on; an order that ended meanwhile
+    (`Application.ChangerOrder.Not.Running`) is rolled back as a failed one is.
+    """
+    sae: Any = accounts.app.get_client("sae")
+    short = f"{change_order_id[:8]}…"
+    request = sae_models.AbortAndRollbackChangeOrderRequest(change_order_id=change_order_id)
+
+    def send() -> str:
+        sae.abort_and_rollback_change_order(request)
+        return change_order_id
+
+    def landed() -> str | None:
+        aborted = int(describe_order(sae, change_order_id).status or 0) == ABORTED
+        return change_order_id if aborted else None
+
+    try:
+        write_once("sae:AbortAndRollbackChangeOrder", send, landed=landed)
+    except CloudError as exc:
+        if exc.code == "Application.ChangerOrder.Not.Running":
+            return _roll_back_to_target(spec, accounts, app_id)
+        return f"Aborting and rolling back change order {short} was refused: {exc}"
+    rollback = _newest_order(sae, app_id, other_than=change_order_id)
+    if rollback is None:
+        return (
+            f"Change order {short} was aborted, but SAE started no rollback; the app is left as "
+            "it is."
+        )
+    done = _follow(spec, accounts, rollback)
+    order = f"change order {rollback[:8]}…"
+    if done.succeeded:
+        return f"Rolled back: change order {short} aborted, and SAE's rollback ({order}) succeeded."
+    return (
+        f"Change order {short} was aborted, but SAE's rollback ({order}) did not land: it ended "
+        f"{done.state}."
+    )
+
+
+def _newest_order(
+    sae: Any, app_id: str, *, other_than: str, wait_seconds: float = 10.0
+) -> str | None:
+    """The app's newest change order once it is not `other_than` (within `wait_seconds`)."""
+    deadline = time.monotonic() + wait_seconds
+    request = sae_models.DescribeApplicationStatusRequest(app_id=app_id)
+    while True:
+        status = call(
+            "sae:DescribeApplicationStatus", sae.describe_application_status, request
+        ).body.data
+        newest = str(status.last_change_order_id or "") if status else ""
+        if newest and newest != other_than:
+            return newest
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(1.0)
+
+
+def _follow(spec: DeploySpec, accounts: Accounts, change_order_id: str) -> ChangeOrderOutcome:
+    return follow_change_order(
+        accounts.app,
+        change_order_id,
+        timeout_seconds=spec.rollout.timeout_seconds,
+        region=spec.app.region,
+        confirm=spec.rollout.confirm,
     )

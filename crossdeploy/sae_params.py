@@ -98,6 +98,31 @@ def describe_model(model: type) -> dict[str, Param]:
     return params
 
 
+def request(model: type, wire: Mapping[str, Any]) -> Any:
+    """A SDK request model holding exactly the parameters in `wire` (by API name).
+
+    The SDK's `from_map` fills the list parameters it is not given with `[]` (Init- and
+    SidecarContainersConfig), and its client sends a list that is not None as JSON: `[]`, which
+    replaces the containers set in the console with none. Those defaults are unset again, so
+    only what the caller gives is sent; a `[]` given on purpose is still sent.
+    """
+    made = model().from_map(dict(wire))
+    for name, attribute in _defaulted(model).items():
+        if name not in wire:
+            setattr(made, attribute, None)
+    return made
+
+
+def _defaulted(model: type) -> dict[str, str]:
+    """API name -> attribute of the parameters `from_map` sets although the map lacks them."""
+    filled = {k for k, v in vars(model().from_map({})).items() if v is not None}
+    return {
+        name: attribute
+        for name in wire_names(model)
+        if (attribute := _attribute_of(model, name)) in filled
+    }
+
+
 CREATE_PARAMS = describe_model(CREATE)
 DEPLOY_PARAMS = describe_model(DEPLOY)
 ALL_PARAMS = {**DEPLOY_PARAMS, **CREATE_PARAMS}

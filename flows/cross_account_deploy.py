@@ -219,6 +219,6 @@ def land_app(
 
     report = diagnose(spec, accounts, outcome, app.app_id)
     if spec.rollout.rollback_on_failure and not outcome.timed_out:
-        report += "\n" + roll_back(spec, accounts, app.app_id)
+        report += "\n" + roll_back(spec, accounts, app.app_id, outcome)
     logger.error("%s", report)
     raise DeployError(report, plan, tuple(changes))

@@ -16,6 +16,9 @@ documents no code for "the name is taken", so none is relied on. A write refused
 `Application.ChangerOrderRunning` or `Application.InvalidStatus` (both "try again later" in SAE's
 error table, and both retried by Terraform's provider) waits for the running order and tries
 again.
+
+Requests carry exactly the parameters set (`sae_params.request`): a console-set sidecar or init
+container the spec does not mention is never sent as an empty list, which would remove it.
 """
 
 from __future__ import annotations
@@ -460,7 +463,7 @@ def _request(model: type, params: dict[str, Any], **fixed: Any) -> Any:
         elif kind == "bool" and isinstance(value, str):
             value = value.lower() == "true"
         wire[key] = value
-    return model().from_map({**wire, **fixed})
+    return sae_params.request(model, {**wire, **fixed})
 
 
 def _secret_value(block: str) -> str:
@@ -522,7 +525,10 @@ def _when_idle(
     write: Callable[[], Any],
 ) -> Any:
     """Run `write`; while another change order of the app runs (or SAE says the app's status
-    does not allow it yet), wait for it and try again."""
+    does not allow it yet), wait for it and try again.
+
+    An order left abnormal (SubStatus 1) is not waited on: it runs until someone rolls it back or
+    aborts it, so the write is refused at once with its summary."""
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
@@ -535,7 +541,12 @@ def _when_idle(
         if running is None:
             time.sleep(min(1.0, left))
             continue
-        follow_change_order(creds_a, running, timeout_seconds=left)
+        other = follow_change_order(creds_a, running, timeout_seconds=left)
+        if other.abnormal:
+            raise RuntimeError(
+                f"{other.summary()}\nThe app takes no other change until that order is rolled "
+                f"back or aborted (SAE console: {other.console_url})."
+            )
 
 
 def _running_order(sae: Any, app_id: str) -> str | None:

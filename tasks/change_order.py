@@ -17,6 +17,11 @@ confirmed here with ConfirmPipelineBatch when the spec's `rollout.confirm` is au
 manual, the waiting batch is named and waited on until the timeout, as is status 11 (waiting for
 approval). Status 9 (SAE's own wait between batches) moves by itself. A timeout leaves the order
 running: it is the user's to abort or confirm, not ours.
+
+SubStatus 1 (abnormal) is a failure, seen at once: a batch failed and SAE keeps the order
+"executing" until someone rolls it back or aborts it (DescribeChangeOrder: "if a batch release
+fails, you must manually perform a rollback, leaving the release order in the In Progress
+state"), so waiting for it to end would only wait out the timeout.
 """
 
 from __future__ import annotations
@@ -39,9 +44,13 @@ from blocks import AlibabaCloudCredentials
 from crossdeploy.cloud import CloudError, call
 
 SUCCESS = 2
-FAILURES = frozenset({3, 6, 10})
+ABORTED = 6
+FAILURES = frozenset({3, ABORTED, 10})
 RUNNING = 1
 WAIT_CONFIRM, AUTO_WAIT, WAIT_APPROVAL = 8, 9, 11
+ABNORMAL = 1
+"""DescribeChangeOrder's SubStatus when a batch failed and the order waits for a rollback."""
+ABNORMAL_STATE = "abnormal: a batch failed; executing until rolled back or aborted"
 Confirm = Literal["auto", "manual"]
 T = TypeVar("T")
 
@@ -157,6 +166,9 @@ class ChangeOrderOutcome:
     """The failed task's ErrorMessage (DescribePipeline), the most precise reason SAE gives."""
     confirmed_batches: tuple[int, ...] = ()
     """Batches this run confirmed (ConfirmPipelineBatch), 1-based."""
+    abnormal: bool = False
+    """SubStatus 1: failed, yet still executing until rolled back or aborted
+    (AbortAndRollbackChangeOrder)."""
 
     def summary(self) -> str:
         short = self.change_order_id[:8] + "…"
@@ -181,6 +193,11 @@ class ChangeOrderOutcome:
         if self.failed_task:
             where += f', task "{self.failed_task}"'
         reason = self.task_error or self.error_message or "no reason given"
+        if self.abnormal:
+            return (
+                f"Change order {short} failed{where} (after {after}); SAE keeps it executing "
+                f"(SubStatus 1, abnormal) until it is rolled back or aborted:\n  {reason}"
+            )
         return f"Change order {short} {self.state}{where} (after {after}):\n  {reason}"
 
 
@@ -217,8 +234,9 @@ def follow_change_order(
     pace = _Pace()
     confirmed: list[int] = []
     while True:
-        order = budget.call(0, _describe_order, sae, change_order_id)
+        order = budget.call(0, describe_order, sae, change_order_id)
         status = int(order.status or 0)
+        abnormal = int(order.sub_status or 0) == ABNORMAL and status != SUCCESS
         pipelines = list(order.pipelines or [])
         batches = len(pipelines) or int(order.batch_count or 1)
         index = next(
@@ -250,7 +268,7 @@ def follow_change_order(
         progress = Progress(
             change_order_id=change_order_id,
             status=status,
-            state=STATES.get(status, f"in status {status}"),
+            state=ABNORMAL_STATE if abnormal else STATES.get(status, f"in status {status}"),
             batch=index + 1,
             batches=batches,
             stage=spot.stage,
@@ -263,8 +281,8 @@ def follow_change_order(
         )
         if on_progress is not None:
             on_progress(progress)
-        if status == SUCCESS or status in FAILURES:
-            outcome = _outcome(sae, budget, order, progress, pipelines)
+        if status == SUCCESS or status in FAILURES or abnormal:
+            outcome = _outcome(sae, budget, order, progress, pipelines, abnormal=abnormal)
             return replace(outcome, confirmed_batches=(*confirmed,))
         if now >= deadline:
             outcome = _outcome(sae, budget, order, progress, pipelines, timed_out=True)
@@ -435,7 +453,8 @@ class _Pace:
         return window is not None and window[0] <= now <= window[1]
 
 
-def _describe_order(sae: Any, change_order_id: str) -> Any:
+def describe_order(sae: Any, change_order_id: str) -> Any:
+    """DescribeChangeOrder's Data (`sae` is an SAE client)."""
     request = sae_models.DescribeChangeOrderRequest(change_order_id=change_order_id)
     return call("sae:DescribeChangeOrder", sae.describe_change_order, request).body.data
 
@@ -451,7 +470,7 @@ def _confirm_batch(sae: Any, budget: _Budget, change_order_id: str, pipeline_id:
     try:
         budget.call(0, call, "sae:ConfirmPipelineBatch", sae.confirm_pipeline_batch, request)
     except CloudError:
-        order = budget.call(0, _describe_order, sae, change_order_id)
+        order = budget.call(0, describe_order, sae, change_order_id)
         waiting = str(order.current_pipeline_id or "") == pipeline_id
         if int(order.status or 0) == WAIT_CONFIRM and waiting:
             raise
@@ -492,6 +511,7 @@ def _outcome(
     pipelines: list[Any],
     *,
     timed_out: bool = False,
+    abnormal: bool = False,
 ) -> ChangeOrderOutcome:
     outcome = ChangeOrderOutcome(
         change_order_id=progress.change_order_id,
@@ -503,8 +523,9 @@ def _outcome(
         batches=progress.batches,
         console_url=progress.console_url,
         error_message=str(order.error_message or ""),
+        abnormal=abnormal,
     )
-    if progress.status not in FAILURES:
+    if progress.status not in FAILURES and not abnormal:
         return outcome
     index, pipeline_id = next(
         ((i, p.pipeline_id) for i, p in enumerate(pipelines) if p.status in FAILURES),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,10 +87,25 @@ def verify_app(
     return result
 
 
+def running_images(creds_a: AlibabaCloudCredentials, app_id: str) -> frozenset[str]:
+    """The images the app's running instances run: images known to have pulled and started."""
+    return frozenset(
+        str(i.image_url)
+        for i in _instances(creds_a.get_client("sae"), app_id)
+        if i.instance_container_status == "Running" and i.image_url
+    )
+
+
 def _statuses(sae: Any, app_id: str) -> dict[str, int]:
+    return dict(
+        Counter(str(i.instance_container_status or "Unknown") for i in _instances(sae, app_id))
+    )
+
+
+def _instances(sae: Any, app_id: str) -> Iterator[Any]:
+    """Every instance of the app, over all its groups and pages."""
     request = sae_models.DescribeApplicationGroupsRequest(app_id=app_id)
     groups = call("sae:DescribeApplicationGroups", sae.describe_application_groups, request)
-    counts: Counter[str] = Counter()
     for group in groups.body.data or []:
         page = 1
         while True:
@@ -100,8 +116,7 @@ def _statuses(sae: Any, app_id: str) -> dict[str, int]:
                 "sae:DescribeApplicationInstances", sae.describe_application_instances, listing
             ).body.data
             instances = list(data.instances or []) if data else []
-            counts.update(str(i.instance_container_status or "Unknown") for i in instances)
+            yield from instances
             if not instances or page * _PAGE_SIZE >= int(data.total_size or 0):
                 break
             page += 1
-    return dict(counts)

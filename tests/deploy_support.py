@@ -20,7 +20,6 @@ from typing import Any
 from uuid import UUID
 
 import yaml
-from alibabacloud_cr20181201 import models as cr_models
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -43,6 +42,7 @@ from crossdeploy.spec import DeploySpec, parse_spec
 from flows.cross_account_deploy import DeployError, DeployResult, cross_account_deploy
 from flows.teardown import TeardownResult, teardown
 from tests.conftest import DEMO_SPEC, KEYS, SdkFactory, sandbox_credentials
+from tests.sae_setup import unwhitelist
 
 APP_UID = "1111111111111111"
 REGISTRY_UID = "2222222222222222"
@@ -250,14 +250,7 @@ def normalized(state: dict[str, Any]) -> dict[str, Any]:
 
 def unwhitelist_eip(sdk: SdkFactory) -> None:
     """Take the demo app's EIP off cri-demo's internet ACL by hand (a pull will then fail)."""
-    sdk.cr().delete_instance_endpoint_acl_policy(
-        cr_models.DeleteInstanceEndpointAclPolicyRequest(
-            instance_id="cri-demo",
-            endpoint_type="internet",
-            entry=f"{EIP}/32",
-            module_name="Registry",
-        )
-    )
+    unwhitelist(sdk, f"{EIP}/32")
 
 
 def app_status(sdk: SdkFactory, app_id: str) -> tuple[str, int, dict[str, int], str]:

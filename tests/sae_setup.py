@@ -44,6 +44,15 @@ def whitelist(sdk: SdkFactory, entry: str = "47.96.10.20/32") -> None:
     )
 
 
+def unwhitelist(sdk: SdkFactory, entry: str = "47.96.10.20/32") -> None:
+    """Take `entry` off cri-demo's internet ACL (a pull over the public domain then times out)."""
+    sdk.cr("registry").delete_instance_endpoint_acl_policy(
+        cr_models.DeleteInstanceEndpointAclPolicyRequest(
+            instance_id="cri-demo", endpoint_type="internet", entry=entry, module_name="Registry"
+        )
+    )
+
+
 def ready_cross_account(sdk: SdkFactory) -> str:
     """Account B set up for account A's SAE to pull shop/web; returns the role ARN."""
     arn = grant_pull_role(sdk)
@@ -86,6 +95,30 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"change order {change_order_id} stuck in status {data.status}")
         time.sleep(0.05)
+
+
+def abnormal_release(sdk: SdkFactory, app_id: str, image: str) -> str:
+    """Deploy `image` in two manually confirmed batches, and take the EIP off the ACL before
+    confirming batch 2: its pull fails and the order stays running with SubStatus 1 (abnormal).
+    Returns the order's id."""
+    strategy = '{"type":"BatchUpdate","batchUpdate":{"batch":2,"releaseType":"manual"}}'
+    request = sae_models.DeployApplicationRequest(
+        app_id=app_id, image_url=image, update_strategy=strategy
+    )
+    order_id = str(sdk.sae().deploy_application(request).body.data.change_order_id)
+    waiting = wait_for(sdk, order_id, until={8, 2, 3})
+    assert (waiting.status, waiting.sub_status) == (8, 0)
+    unwhitelist(sdk)
+    sdk.sae().confirm_pipeline_batch(
+        sae_models.ConfirmPipelineBatchRequest(
+            pipeline_id=waiting.pipelines[1].pipeline_id, confirm=True
+        )
+    )
+    deadline = time.monotonic() + 30
+    while (order := describe(sdk, order_id)).sub_status != 1:
+        assert time.monotonic() < deadline and order.status in (8, 1), order.status
+        time.sleep(0.05)
+    return order_id
 
 
 def tasks(sdk: SdkFactory, pipeline_id: str) -> list[Any]:

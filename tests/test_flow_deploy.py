@@ -9,6 +9,8 @@ Every other test starts from a freshly reset sandbox and an empty ledger.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -18,6 +20,7 @@ from uuid import UUID
 import pytest
 from alibabacloud_cr20181201 import models as cr_models
 from alibabacloud_ram20150501 import models as ram_models
+from alibabacloud_sae20190506 import models as sae_models
 from prefect import flow
 
 from crossdeploy import ram_policy
@@ -56,8 +59,10 @@ from tests.deploy_support import (
     unwhitelist_eip,
 )
 from tests.pull_worlds import instance_scoped_pull_policy
+from tests.sae_setup import status, wait_for, whitelist
 
 ROLE = "sae-pull-shop-web"
+EE_IMAGE = "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1"
 EE_VPC_IMAGE = "demo-registry-vpc.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1"
 RUNNING_2 = ("RUNNING", 2, {"Running": 2})
 
@@ -607,6 +612,109 @@ def test_rollback_returns_to_the_last_good_version(
     _current, _, counts, image = app_status(fast_sdk, app_id)
     assert counts == {"ErrImagePull": 2, "Running": 2}
     assert image == missing["url"]
+
+
+def _console_person(
+    sdk: SdkFactory, app_id: str, deployed: str, errors: list[BaseException]
+) -> None:
+    """What a person at the SAE console does during the batch release: once batch 1 is done,
+    take the EIP off the registry's ACL (by mistake) and confirm batch 2; once the run's rollback
+    has started, put the EIP back."""
+
+    deadline = time.monotonic() + 60
+
+    def newest_order(other_than: str) -> str:
+        while (newest := status(sdk, app_id).last_change_order_id) in (other_than, None, ""):
+            assert time.monotonic() < deadline, f"no change order after {other_than}"
+            time.sleep(0.02)
+        return str(newest)
+
+    try:
+        release = newest_order(deployed)
+        waiting = wait_for(sdk, release, until={8, 2, 3})
+        assert waiting.status == 8, waiting.status
+        unwhitelist_eip(sdk)
+        sdk.sae().confirm_pipeline_batch(
+            sae_models.ConfirmPipelineBatchRequest(
+                pipeline_id=waiting.pipelines[1].pipeline_id, confirm=True
+            )
+        )
+        newest_order(release)
+        whitelist(sdk)
+    except BaseException as exc:  # reported by the test
+        errors.append(exc)
+
+
+def test_a_later_batch_failing_is_diagnosed_and_rolled_back_at_once(
+    world: SandboxAdmin, fast_sdk: SdkFactory
+) -> None:
+    """Batch 2 of 2 fails: SAE keeps the order executing with SubStatus 1 (abnormal) until it is
+    rolled back. The run takes that as the failure it is, at once (not after
+    rollout.timeout_seconds): diagnosis, then AbortAndRollbackChangeOrder, as RollbackApplication
+    is refused while the order executes; SAE's rollback lands on the version that ran."""
+    world.set_timing(change_order_seconds=3)  # the EIP is put back well before the rollback pulls
+    try:
+        good = deploy(make_spec()).result
+        assert good.app_id is not None and good.change_order_id is not None
+        errors: list[BaseException] = []
+        person = threading.Thread(
+            target=_console_person,
+            args=(fast_sdk, good.app_id, good.change_order_id, errors),
+            daemon=True,
+        )
+        person.start()
+        older = "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.0"
+        spec = make_spec(
+            image={"url": older},
+            rollout={"batches": 2, "confirm": "manual", "timeout_seconds": 60},
+        )
+        started = time.monotonic()
+        outcome = run_deploy(spec, dry_run=False)
+        took = time.monotonic() - started
+        person.join(timeout=60)
+        assert not person.is_alive() and not errors, errors
+    finally:
+        world.set_timing(change_order_seconds=FAST_TIMING["change_order_seconds"])
+    assert not outcome.ok
+    assert took < spec.rollout.timeout_seconds / 2, took
+    message = outcome.message
+    assert 'failed at batch 2/2, stage "Deploy", task "Pull image"' in message
+    assert "SAE keeps it executing (SubStatus 1, abnormal) until it is rolled back" in message
+    assert "i/o timeout" in message
+    assert "Instances: 1 × ErrImagePull, 2 × Running" in message  # noqa: RUF001
+    assert "Root cause (re-checked now): EIP 47.96.10.20, the egress of vsw-app-h" in message
+    assert message.splitlines()[-1].startswith("Rolled back: change order ")
+    assert message.endswith("succeeded.")
+    called = [r["action"] for r in world.requests()]
+    assert (called.count("AbortAndRollbackChangeOrder"), called.count("RollbackApplication")) == (
+        1,
+        0,
+    )
+    assert app_status(fast_sdk, good.app_id) == (*RUNNING_2, EE_IMAGE)
+
+
+def test_rollback_skips_the_failed_version_listed_newest(
+    world: SandboxAdmin, fast_sdk: SdkFactory
+) -> None:
+    """ListAppVersions lists the failed release too, newest first, and says nothing of how it
+    went; the rollback goes to the newest version that ran with another image: the second of
+    three, not the failed third nor the older first."""
+    public, vpc = PERSONAL_IMAGE, PERSONAL_IMAGE.replace("registry.", "registry-vpc.")
+    first = deploy(make_spec(image=personal_image(public))).result
+    assert deploy(make_spec(image=personal_image(vpc))).result.outcome == "deployed"
+    missing = public.replace(":1.0", ":9.9")
+    outcome = run_deploy(make_spec(image=personal_image(missing)), dry_run=False)
+    assert not outcome.ok
+    assert first.app_id is not None
+    versions = (
+        fast_sdk.sae()
+        .list_app_versions(sae_models.ListAppVersionsRequest(app_id=first.app_id))
+        .body.data
+    )
+    assert [v.build_package_url for v in versions] == [missing, vpc, public]
+    assert f"Rolled back to version {versions[1].id} (image {vpc})" in outcome.message
+    assert outcome.message.endswith("succeeded.")
+    assert app_status(fast_sdk, first.app_id) == (*RUNNING_2, vpc)
 
 
 # -- secrets ---------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from sandbox.testing import SandboxAdmin
 from tests.conftest import SdkFactory
 from tests.sae_setup import (
     IMAGE,
+    abnormal_release,
     create_app,
     describe,
     instances,
@@ -21,7 +22,9 @@ from tests.sae_setup import (
     ready_cross_account,
     status,
     tasks,
+    unwhitelist,
     wait_for,
+    whitelist,
 )
 
 
@@ -108,9 +111,9 @@ def test_deploy_records_versions_and_rollback_returns(
 
     sae = fast_sdk.sae()
     versions = sae.list_app_versions(sae_models.ListAppVersionsRequest(app_id=app_id)).body.data
-    assert [v.build_package_url for v in versions] == [older, IMAGE]
+    assert [v.build_package_url for v in versions] == [missing, older, IMAGE]  # failed one too
     rollback = sae.rollback_application(
-        sae_models.RollbackApplicationRequest(app_id=app_id, version_id=versions[1].id)
+        sae_models.RollbackApplicationRequest(app_id=app_id, version_id=versions[2].id)
     ).body.data.change_order_id
     done = wait_for(fast_sdk, rollback)
     assert (done.status, done.co_type_code) == (2, "CoRollback")
@@ -118,6 +121,36 @@ def test_deploy_records_versions_and_rollback_returns(
         (IMAGE, "Running")
     }
     assert status(fast_sdk, app_id).sub_status == "NORMAL"
+
+
+def test_a_deploy_keeps_containers_it_is_not_given_and_an_empty_list_removes_them(
+    fast_sdk: SdkFactory, role: str
+) -> None:
+    sidecar = sae_models.SidecarContainerConfig(name="envoy", image_url=IMAGE, cpu=500)
+    init = sae_models.InitContainerConfig(name="migrate", image_url=IMAGE, command="/migrate")
+    app_id, created = create_app(
+        fast_sdk, role, sidecar_containers_config=[sidecar], init_containers_config=[init]
+    )
+    wait_for(fast_sdk, created)
+
+    def containers() -> tuple[list[str], list[str]]:
+        config = (
+            fast_sdk.sae()
+            .describe_application_config(sae_models.DescribeApplicationConfigRequest(app_id=app_id))
+            .body.data
+        )
+        return (
+            [c.name for c in config.sidecar_containers_config or []],
+            [c.name for c in config.init_containers_config or []],
+        )
+
+    assert containers() == (["envoy"], ["migrate"])
+    assert wait_for(fast_sdk, deploy(fast_sdk, app_id, replicas=3)).status == 2
+    assert containers() == (["envoy"], ["migrate"])
+    assert wait_for(fast_sdk, deploy(fast_sdk, app_id, init_containers_config=[])).status == 2
+    assert containers() == (["envoy"], [])
+    assert wait_for(fast_sdk, deploy(fast_sdk, app_id, sidecar_containers_config=[])).status == 2
+    assert containers() == ([], [])
 
 
 def test_one_change_order_at_a_time(fast_sdk: SdkFactory, role: str) -> None:
@@ -144,16 +177,71 @@ def test_abort_and_abort_with_rollback(fast_sdk: SdkFactory, role: str) -> None:
     assert describe(fast_sdk, running).status == 6
     with pytest.raises(ClientException) as finished:
         sae.abort_change_order(sae_models.AbortChangeOrderRequest(change_order_id=running))
-    assert finished.value.code == "InvalidParameter.WithMessage"
+    assert finished.value.code == "Application.ChangerOrder.Not.Running"
 
     again = deploy(fast_sdk, app_id, image_url=IMAGE.replace(":1.1", ":1.0"))
-    rollback = sae.abort_and_rollback_change_order(
+    aborted = sae.abort_and_rollback_change_order(
         sae_models.AbortAndRollbackChangeOrderRequest(change_order_id=again)
     ).body.data.change_order_id
+    assert aborted == again  # the API reference's example: the aborted order's own id
     assert describe(fast_sdk, again).status == 6
+    rollback = status(fast_sdk, app_id).last_change_order_id
     done = wait_for(fast_sdk, rollback)
     assert (done.status, done.co_type_code) == (2, "CoRollback")
     assert {i.image_url for i in instances(fast_sdk, app_id)} == {IMAGE}
+
+
+def test_a_later_batch_failing_leaves_the_order_running_and_abnormal(
+    fast_sdk: SdkFactory, fast_admin: SandboxAdmin, role: str
+) -> None:
+    """SubStatus 1: batch 2 of 2 failed, the order stays running (Status 1) until it is aborted
+    and rolled back; meanwhile the app takes no other change. A failed first batch is Status 3."""
+    app_id, created = create_app(fast_sdk, role, replicas=4)
+    wait_for(fast_sdk, created)
+    older = IMAGE.replace(":1.1", ":1.0")
+    order_id = abnormal_release(fast_sdk, app_id, older)
+    sae = fast_sdk.sae()
+    time.sleep(0.3)  # it stays so
+    abnormal = describe(fast_sdk, order_id)
+    assert (abnormal.status, abnormal.sub_status) == (1, 1)
+    assert [p.status for p in abnormal.pipelines] == [2, 3]
+    assert "i/o timeout" in abnormal.error_message
+    assert pull_reason(fast_admin, order_id) == "eip-not-whitelisted"
+    app = status(fast_sdk, app_id)
+    assert (app.last_change_order_status, app.last_change_order_running) == ("RUNNING", True)
+    states = sorted((i.image_url, i.instance_container_status) for i in instances(fast_sdk, app_id))
+    assert (
+        states
+        == [(older, "ErrImagePull")] * 2 + [(older, "Running")] * 2 + [(IMAGE, "Running")] * 2
+    )
+    versions = sae.list_app_versions(sae_models.ListAppVersionsRequest(app_id=app_id)).body.data
+    for attempt in (
+        lambda: deploy(fast_sdk, app_id, replicas=4),
+        lambda: sae.rollback_application(
+            sae_models.RollbackApplicationRequest(app_id=app_id, version_id=versions[1].id)
+        ),
+    ):
+        with pytest.raises(ClientException) as busy:
+            attempt()
+        assert busy.value.code == "Application.ChangerOrderRunning"
+
+    whitelist(fast_sdk)
+    sae.abort_and_rollback_change_order(
+        sae_models.AbortAndRollbackChangeOrderRequest(change_order_id=order_id)
+    )
+    assert describe(fast_sdk, order_id).status == 6
+    rollback = wait_for(fast_sdk, status(fast_sdk, app_id).last_change_order_id)
+    assert (rollback.status, rollback.co_type_code) == (2, "CoRollback")
+    assert {(i.image_url, i.instance_container_status) for i in instances(fast_sdk, app_id)} == {
+        (IMAGE, "Running")
+    }
+
+    unwhitelist(fast_sdk)
+    strategy = {"type": "BatchUpdate", "batchUpdate": {"batch": 2, "releaseType": "manual"}}
+    first = wait_for(
+        fast_sdk, deploy(fast_sdk, app_id, image_url=older, update_strategy=json.dumps(strategy))
+    )
+    assert (first.status, first.sub_status, [p.status for p in first.pipelines]) == (3, 0, [3, 6])
 
 
 def test_manual_batches_wait_for_confirmation(fast_sdk: SdkFactory, role: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from typing import Any
 
 import pytest
@@ -36,7 +37,14 @@ from tasks.registry_secret import (
 )
 from tasks.verify import instance_statuses, verify_application
 from tests.conftest import DEMO_SPEC, SdkFactory
-from tests.sae_setup import grant_pull_role, ready_cross_account, wait_for, whitelist
+from tests.sae_setup import (
+    IMAGE,
+    abnormal_release,
+    grant_pull_role,
+    ready_cross_account,
+    wait_for,
+    whitelist,
+)
 
 PASSWORD = "sandbox-registry-login"
 FAST_POLL = PollPolicy(initial_seconds=0.05, factor=1.6, max_seconds=0.2, minute_seconds=0.6)
@@ -371,6 +379,50 @@ def test_a_changed_replica_count_deploys_naming_replicas(
     assert verify_application(creds_a, app_id, 3).ok
 
 
+def _containers(sdk: SdkFactory, app_id: str) -> tuple[list[str], list[str]]:
+    """(sidecar names, init container names) the app has now."""
+    config = (
+        sdk.sae()
+        .describe_application_config(sae_models.DescribeApplicationConfigRequest(app_id=app_id))
+        .body.data
+    )
+    sidecars = [c.name for c in config.sidecar_containers_config or []]
+    return sidecars, [c.name for c in config.init_containers_config or []]
+
+
+def test_a_deploy_keeps_the_containers_it_does_not_set(
+    fast_creds: dict[str, Any], fast_sdk: SdkFactory
+) -> None:
+    """Sidecars and init containers set outside the spec (in the console; here through the SDK)
+    survive a deploy, which sends only what the spec sets; an `app.advanced` list the spec does
+    set is sent, `[]` (none) included."""
+    creds_a = fast_creds["app"]
+    app_id, role_arn = created_and_running(creds_a, fast_sdk, make_spec())
+    console = fast_sdk.sae().deploy_application(
+        sae_models.DeployApplicationRequest(
+            app_id=app_id,
+            sidecar_containers_config=[
+                sae_models.SidecarContainerConfig(name="envoy", image_url=IMAGE, cpu=500)
+            ],
+            init_containers_config=[
+                sae_models.InitContainerConfig(name="migrate", image_url=IMAGE, command="/migrate")
+            ],
+        )
+    )
+    assert wait_for(fast_sdk, str(console.body.data.change_order_id)).status == 2
+    assert _containers(fast_sdk, app_id) == (["envoy"], ["migrate"])
+
+    result = deploy_app(creds_a, make_spec(app={"replicas": 3}), role_arn)
+    assert result.action == "deployed" and finish(creds_a, result).succeeded
+    assert _containers(fast_sdk, app_id) == (["envoy"], ["migrate"])
+
+    no_init = make_spec(app={"replicas": 3, "advanced": {"InitContainersConfig": []}})
+    result = deploy_app(creds_a, no_init, role_arn)
+    assert result.changes[0].detail == "InitContainersConfig"
+    assert finish(creds_a, result).succeeded
+    assert _containers(fast_sdk, app_id) == (["envoy"], [])
+
+
 def test_a_lost_create_reply_converges_to_exactly_one_app(
     fast_creds: dict[str, Any], fast_sdk: SdkFactory, fast_admin: SandboxAdmin
 ) -> None:
@@ -463,6 +515,33 @@ def test_a_deploy_waits_out_a_running_change_order(
     assert result.change_order_id != other.body.data.change_order_id
     assert finish(creds_a, result).succeeded
     assert verify_application(creds_a, app_id, 3).ok
+
+
+def test_a_deploy_does_not_wait_on_an_order_left_abnormal(
+    fast_creds: dict[str, Any], fast_sdk: SdkFactory, fast_admin: SandboxAdmin
+) -> None:
+    """Another release whose batch 2 failed stays executing (SubStatus 1) until someone rolls it
+    back: the deploy says so at once instead of retrying until its wait runs out."""
+    creds_a = fast_creds["app"]
+    app_id, role_arn = created_and_running(creds_a, fast_sdk, make_spec(app={"replicas": 4}))
+    other = abnormal_release(fast_sdk, app_id, IMAGE.replace(":1.1", ":1.0"))
+    state = inspect_application(
+        creds_a,
+        make_spec(app={"replicas": 3}),
+        role_arn=role_arn,
+        secret_id=None,
+        instance_id="cri-demo",
+    )
+    started = time.monotonic()
+    with pytest.raises(RuntimeError) as refused:
+        apply_application(creds_a, state, wait_seconds=20)
+    assert time.monotonic() - started < 5
+    assert f"Change order {other[:8]}… failed at batch 2/2" in str(refused.value)
+    assert "until that order is rolled back or aborted" in str(refused.value)
+    assert [r["code"] for r in actions(fast_admin, "DeployApplication")][-1:] == [
+        "Application.ChangerOrderRunning"
+    ]
+    assert len(actions(fast_admin, "DeployApplication")) == 2  # the SDK's and this one
 
 
 # -- change orders and verification ----------------------------------------------------------------

@@ -6,8 +6,9 @@ change the application's instances. One change order runs per application at a t
 (`Application.ChangerOrderRunning`).
 
 The application document (kind `sae_app`, scope = account and region) keeps the configuration
-as sent on the wire (`config`, by parameter name), the instances, and the versions recorded by
-every successful create or deploy, which RollbackApplication returns to.
+as sent on the wire (`config`, by parameter name), the instances, the versions recorded by every
+create or deploy that starts a release (listed whether it ran or not), which RollbackApplication
+returns to, and the version the app last ran (`running_version`).
 
 Codes the documentation does not give, chosen by the sandbox: a second application with the same
 name in a namespace gets 400 `Application.AlreadyExists`.
@@ -529,15 +530,8 @@ def on_change_order_succeeded(tx: Tx, scope: Scope, order: Doc, now: float) -> N
             tx, scope, app, target.get("ImageUrl", ""), missing, "Running", now
         )
         app["stopped"] = False
-        if order["kind"] in ("CoCreateApp", "CoDeploy"):
-            app["version_seq"] = int(app.get("version_seq", 0)) + 1
-            app["versions"].append(
-                {
-                    "Id": f"{app['AppId'][:8]}-v{app['version_seq']}",
-                    "CreateTime": str(_ms(now)),
-                    "config": dict(target),
-                }
-            )
+        if order.get("version"):
+            app["running_version"] = order["version"]
     _save(tx, scope, app)
 
 
@@ -557,8 +551,17 @@ def on_deleted(tx: Tx, scope: Scope, order: Doc) -> None:
 
 
 def _start(
-    call: Call, scope: Scope, app: Doc, co_type: str, target: dict[str, str], description: str = ""
+    call: Call,
+    scope: Scope,
+    app: Doc,
+    co_type: str,
+    target: dict[str, str],
+    description: str = "",
+    *,
+    version: str | None = None,
 ) -> Doc:
+    """Start a change order towards `target`; a create or deploy records a new version, a
+    rollback names the `version` it returns to."""
     replicas = int(target.get("Replicas", "0") or 0)
     if co_type in ("CoDeploy", "CoRollback"):
         count, release, wait = _rollout(target)
@@ -579,19 +582,41 @@ def _start(
         now=call.now,
         description=description,
     )
+    if version is None and co_type in ("CoCreateApp", "CoDeploy"):
+        version = _new_version(app, target, call.now)
+    order["version"] = version
+    call.tx.put(scope, CHANGE_ORDER, order["ChangeOrderId"], order)
     app["last_change_order_id"] = order["ChangeOrderId"]
     _save(call.tx, scope, app)
     return order
 
 
-def roll_back_to_last_version(call: Call, scope: Scope, app_id: str) -> Doc | None:
-    """Start a rollback to the newest recorded version; None when there is none."""
+def _new_version(app: Doc, config: Mapping[str, str], now: float) -> str:
+    """Record the version a release starts, before it is known whether it will run.
+
+    ListAppVersions ("Lists the historical versions of an application",
+    https://www.alibabacloud.com/help/en/sae/api-sae-2019-05-06-listappversions) has no status
+    field in its documented response (Id, Type, CreateTime, BuildPackageUrl, WarUrl), and the
+    docs do not say whether a failed deploy is listed: the stricter reading lists it, so a
+    rollback target must be chosen, not taken as the newest entry.
+    """
+    app["version_seq"] = int(app.get("version_seq", 0)) + 1
+    version_id = f"{app['AppId'][:8]}-v{app['version_seq']}"
+    app["versions"].append({"Id": version_id, "CreateTime": str(_ms(now)), "config": dict(config)})
+    return version_id
+
+
+def roll_back_to_running_version(call: Call, scope: Scope, app_id: str) -> Doc | None:
+    """Start a rollback to the version the app last ran (before the order being rolled back);
+    None when it never ran one."""
     app = find_app(call.tx, scope, app_id)
-    if app is None or not app["versions"]:
+    running = app.get("running_version") if app is not None else None
+    version = next((v for v in app["versions"] if v["Id"] == running), None) if app else None
+    if app is None or version is None:
         return None
-    target = dict(app["versions"][-1]["config"])
+    target = dict(version["config"])
     app["config"] = target
-    return _start(call, scope, app, "CoRollback", target)
+    return _start(call, scope, app, "CoRollback", target, version=version["Id"])
 
 
 # -- handlers --------------------------------------------------------------------------------------
@@ -647,6 +672,12 @@ def deploy_application(call: Call) -> dict[str, Any]:
     if app["deleting"]:
         raise _invalid_status()
     _require_idle(call.tx, scope, app)
+    # A parameter given replaces the app's value whole; one not given keeps it. DeployApplication
+    # (https://www.alibabacloud.com/help/en/sae/api-sae-2019-05-06-deployapplication) documents
+    # SidecarContainersConfig / InitContainersConfig as the containers' configuration, and is
+    # silent on an empty list: the stricter reading is that `[]` sets "none" and so removes the
+    # sidecars or init containers set in the console. The official SDK sends such a list only
+    # when the request model's field is not None (`deploy_application_with_options`).
     config = _without_unset({**app["config"], **_collect(call, DEPLOY_PARAMS)})
     _check_config(config)
     namespace = namespace_of(call.tx, scope, app)
@@ -687,7 +718,7 @@ def rollback_application(call: Call) -> dict[str, Any]:
     target.update(overrides)
     _check_config(target)
     app["config"] = target
-    order = _start(call, scope, app, "CoRollback", target)
+    order = _start(call, scope, app, "CoRollback", target, version=version["Id"])
     return {"Data": {"ChangeOrderId": order["ChangeOrderId"], "IsNeedApproval": False}}
 
 

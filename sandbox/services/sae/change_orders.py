@@ -6,7 +6,9 @@ builds new ones and answers DescribeChangeOrder, ListChangeOrders, DescribePipel
 AbortChangeOrder, AbortAndRollbackChangeOrder and ConfirmPipelineBatch.
 
 Status codes (reference 2.5): 0 preparing, 1 running, 2 success, 3 failed, 6 aborted,
-8 waiting for batch confirmation, 9 automatic batch wait, 10 system failure.
+8 waiting for batch confirmation, 9 automatic batch wait, 10 system failure. SubStatus 1
+(abnormal): a batch after the first failed, and the order stays running until it is aborted or
+rolled back (see `ABNORMAL`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ ACTIVE_INDEX = "sae_active_change_order"
 PREPARING, RUNNING, SUCCESS, FAILED, ABORTED = 0, 1, 2, 3, 6
 WAIT_CONFIRM, AUTO_WAIT, SYSTEM_FAIL = 8, 9, 10
 ACTIVE = frozenset({PREPARING, RUNNING, WAIT_CONFIRM, AUTO_WAIT})
+NORMAL, ABNORMAL = 0, 1
+"""DescribeChangeOrder's SubStatus. "1: Abnormal. For example, if a batch release fails, you must
+manually perform a rollback, leaving the release order in the In Progress state" (SDK model
+DescribeChangeOrderResponseBodyData.sub_status; API reference
+https://www.alibabacloud.com/help/en/sae/api-sae-2019-05-06-describechangeorder). The docs give
+a failed batch release as the example without saying which batch: the sandbox makes a failure in
+any batch after the first abnormal (a batch is already released, so the app runs two versions
+until someone rolls back), and a failure in the first batch a plain failure (Status 3)."""
 
 STATUS_NAMES = {
     PREPARING: "READY",
@@ -367,12 +377,15 @@ def describe_pipeline(call: Call) -> dict[str, Any]:
 
 
 def _require_active(order: Doc) -> None:
+    """AbortChangeOrder and AbortAndRollbackChangeOrder document this code for an order that no
+    longer runs (https://www.alibabacloud.com/help/zh/sae/developer-reference/api-abortchangeorder,
+    https://help.aliyun.com/zh/sae/developer-reference/api-sae-2019-05-06-abortandrollbackchangeorder).
+    An abnormal order (SubStatus 1) still runs, so it can be aborted and rolled back."""
     if not is_active(order):
         raise ApiError(
             400,
-            "InvalidParameter.WithMessage",
-            f"The parameter is invalid {{ChangeOrderId}}: change order {order['ChangeOrderId']} "
-            "has already finished.",
+            "Application.ChangerOrder.Not.Running",
+            "The change order is not running and cannot be terminated.",
         )
 
 
@@ -401,22 +414,27 @@ def abort_change_order(call: Call) -> dict[str, Any]:
     _require_active(order)
     abort(call.tx, scope, order, call.now)
     if rollback:
-        from sandbox.services.sae.apps import roll_back_to_last_version
+        from sandbox.services.sae.apps import roll_back_to_running_version
 
-        roll_back_to_last_version(call, scope, order["AppId"])
+        roll_back_to_running_version(call, scope, order["AppId"])
     return {"Data": {"ChangeOrderId": order["ChangeOrderId"]}}
 
 
 def abort_and_rollback_change_order(call: Call) -> dict[str, Any]:
-    from sandbox.services.sae.apps import roll_back_to_last_version
+    """Abort the order and start a rollback to the version the app ran before it.
+
+    Data.ChangeOrderId is the aborted order's own id, as in the API reference's example (request
+    and response carry the same id,
+    https://www.alibabacloud.com/help/en/sae/latest/abortandrollbackchangeorder); the rollback's
+    order is found as the app's newest (DescribeApplicationStatus.LastChangeOrderId).
+    """
+    from sandbox.services.sae.apps import roll_back_to_running_version
 
     scope, order = _order_or_404(call)
     _require_active(order)
     abort(call.tx, scope, order, call.now)
-    rollback = roll_back_to_last_version(call, scope, order["AppId"])
-    return {
-        "Data": {"ChangeOrderId": rollback["ChangeOrderId"] if rollback else order["ChangeOrderId"]}
-    }
+    roll_back_to_running_version(call, scope, order["AppId"])
+    return {"Data": {"ChangeOrderId": order["ChangeOrderId"]}}
 
 
 def confirm_pipeline_batch(call: Call) -> dict[str, Any]:

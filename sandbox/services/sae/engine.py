@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sandbox.services.sae import apps
 from sandbox.services.sae.change_orders import (
+    ABNORMAL,
     ABORTED,
     ACTIVE_INDEX,
     AUTO_WAIT,
@@ -55,6 +56,8 @@ def _advance(tx: Tx, world: World, scope: Scope, order: Doc, now: float) -> None
     if order["Status"] == PREPARING:
         order["Status"] = RUNNING
         order["cursor"] = order["created_at"]
+    if order["SubStatus"] == ABNORMAL:
+        return  # waits for AbortChangeOrder or AbortAndRollbackChangeOrder
     while True:
         if order["Status"] == WAIT_CONFIRM:
             return
@@ -158,12 +161,17 @@ def _complete(tx: Tx, world: World, scope: Scope, order: Doc, task: Doc, at: flo
 
 
 def _fail(stage: Doc, task: Doc, pipeline: Doc, order: Doc, at: float) -> None:
+    """The task, its stage and batch failed. A failure in a later batch of a batch release leaves
+    the order running with SubStatus 1 (change_orders.ABNORMAL); otherwise the order failed."""
     task["Status"] = FAILED
     stage["Status"] = FAILED
     pipeline["Status"] = FAILED
+    order["ErrorMessage"] = task["ErrorMessage"]
+    if order["Status"] == RUNNING and int(order["current"]) > 0:
+        order["SubStatus"] = ABNORMAL
+        return
     if order["Status"] != SYSTEM_FAIL:
         order["Status"] = FAILED
-    order["ErrorMessage"] = task["ErrorMessage"]
     order["FinishTime"] = clock(at)
     for later in order["pipelines"][order["current"] + 1 :]:
         later["Status"] = ABORTED
