@@ -48,8 +48,17 @@ def _whitelist_cause(found: Inspection) -> str | None:
         )
     if state.add:
         entries = ", ".join(state.add)
+        missing = ", ".join(entry.removesuffix("/32") for entry in state.add)
+        if len(network.egress_ips) > 1:
+            which = "EIP {} is" if len(state.add) == 1 else "EIPs {} are"
+            return (
+                f"{which.format(missing)} not in the internet ACL of {instance}, and the egress of "
+                f"{network.vswitch_id} leaves from any of {', '.join(network.egress_ips)} (one "
+                f"SNAT entry). Fix: set network.whitelist: auto (adds {entries}), or add them by "
+                "hand."
+            )
         return (
-            f"EIP {network.egress_ip}, the egress of {network.vswitch_id}, is not in the internet "
+            f"EIP {missing}, the egress of {network.vswitch_id}, is not in the internet "
             f"ACL of {instance}. Fix: set network.whitelist: auto (adds {entries}), or add it by "
             "hand."
         )

@@ -54,7 +54,26 @@ class Eip(_Model):
 class SnatEntry(_Model):
     source_vswitch: str | None = None
     source_cidr: str | None = None
-    ip: str
+    ip: str = Field(
+        description=(
+            "The entry's EIP, or several comma-separated (an SNAT address pool), as VPC's SnatIp "
+            "holds them (CreateSnatEntry: https://www.alibabacloud.com/help/doc-detail/120259.htm)."
+        )
+    )
+
+    @field_validator("ip")
+    @classmethod
+    def _ipv4_list(cls, value: str) -> str:
+        ips = [part.strip() for part in value.split(",")]
+        for ip in ips:
+            ipaddress.IPv4Address(ip)
+        if len(set(ips)) != len(ips):
+            raise ValueError(f"SNAT ip {value!r} names an EIP twice")
+        return ",".join(ips)
+
+    @property
+    def ips(self) -> tuple[str, ...]:
+        return tuple(self.ip.split(","))
 
     @model_validator(mode="after")
     def _one_source(self) -> SnatEntry:
@@ -98,8 +117,9 @@ class Vpc(_Model):
         for nat in self.nat_gateways:
             ips = {e.ip for e in nat.eips}
             for entry in nat.snat:
-                if entry.ip not in ips:
-                    raise ValueError(f"SNAT ip {entry.ip} is not an EIP of {nat.id}")
+                for ip in entry.ips:
+                    if ip not in ips:
+                        raise ValueError(f"SNAT ip {ip} is not an EIP of {nat.id}")
                 if entry.source_vswitch is not None and entry.source_vswitch not in vswitch_ids:
                     raise ValueError(
                         f"SNAT source_vswitch {entry.source_vswitch} is not in {self.id}"

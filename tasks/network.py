@@ -301,7 +301,7 @@ def _with_row(state: NetworkState, spec: DeploySpec, nat_ids: list[str]) -> Netw
         row = PlanRow(
             "network",
             "A",
-            f"{vsw} → {state.nat_gateway_id} → {state.egress_ip}",
+            f"{vsw} → {state.nat_gateway_id} → {', '.join(state.egress_ips)}",
             "egress via SNAT",
             "VPC domain" if ref.over_vpc else "egress",
             OK,

@@ -1,7 +1,8 @@
 """Account B: the registry lets account A's SAE in over the network path the image URL picks.
 
 Over the public domain, the Enterprise instance's internet endpoint must be on and its ACL must
-admit the app's egress EIP (an entry that contains it counts: 47.96.0.0/16 admits 47.96.10.20).
+admit the app's egress EIPs (an entry that contains one counts: 47.96.0.0/16 admits 47.96.10.20);
+an SNAT entry may hold several EIPs and SAE's pulls leave from any of them, so each must be in.
 An empty ACL on an enabled endpoint admits everyone; adding an entry would shut out everyone
 else, so it is left alone. Over the `-vpc` domain the app's VPC must be linked to the instance's
 VPC endpoint, or CEN-connected to a linked VPC whose endpoint ACL holds the app's VPC CIDR. No
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +71,7 @@ def inspect_whitelist(
     spec: DeploySpec,
     *,
     instance_id: str | None,
-    egress_ip: str | None,
+    egress_ips: Sequence[str],
     vpc_id: str,
     vpc_cidr: str,
     cen_connected_vpcs: Collection[str] = (),
@@ -78,11 +79,11 @@ def inspect_whitelist(
 ) -> WhitelistState:
     """Decide what the registry must admit for the app to pull. Reads only.
 
-    `instance_id` is `ImageState.instance_id`; `egress_ip` the EIP the app's vSwitch reaches the
-    Internet with (None when it has none); `vpc_id`/`vpc_cidr` the app's VPC. CEN: VPCs in
-    `cen_connected_vpcs` count as connected to the app's VPC, and so does a VPC of account B that
-    is attached to one of `app_cen_ids` (the CEN instances of the app's VPC, as DescribeVpcAttribute
-    in account A lists them; B's side is read here).
+    `instance_id` is `ImageState.instance_id`; `egress_ips` the EIPs the app's vSwitch reaches the
+    Internet with (every IP of its SNAT entry; empty when it has none); `vpc_id`/`vpc_cidr` the
+    app's VPC. CEN: VPCs in `cen_connected_vpcs` count as connected to the app's VPC, and so does
+    a VPC of account B that is attached to one of `app_cen_ids` (the CEN instances of the app's
+    VPC, as DescribeVpcAttribute in account A lists them; B's side is read here).
     """
     ref = spec.image.ref
     comment = f"sae-crossdeploy:{spec.app.name}"
@@ -111,7 +112,7 @@ def inspect_whitelist(
     if ref.over_vpc:
         cen = _Cen(set(cen_connected_vpcs), set(app_cen_ids), creds_b, ref.region)
         return done(_vpc_row(cr, spec, ref, instance_id, vpc_id, vpc_cidr, cen))
-    row, enable, add = _internet_plan(cr, spec, instance_id, egress_ip)
+    row, enable, add = _internet_plan(cr, spec, instance_id, tuple(egress_ips))
     return done(row, enable=enable, add=add)
 
 
@@ -180,7 +181,7 @@ def ensure_whitelist(
     spec: DeploySpec,
     *,
     instance_id: str | None,
-    egress_ip: str | None,
+    egress_ips: Sequence[str],
     vpc_id: str,
     vpc_cidr: str,
     cen_connected_vpcs: Collection[str] = (),
@@ -191,7 +192,7 @@ def ensure_whitelist(
         creds_b,
         spec,
         instance_id=instance_id,
-        egress_ip=egress_ip,
+        egress_ips=egress_ips,
         vpc_id=vpc_id,
         vpc_cidr=vpc_cidr,
         cen_connected_vpcs=cen_connected_vpcs,
@@ -210,13 +211,13 @@ def ensure_whitelist(
 
 
 def _internet_plan(
-    cr: Any, spec: DeploySpec, instance_id: str, egress_ip: str | None
+    cr: Any, spec: DeploySpec, instance_id: str, egress_ips: tuple[str, ...]
 ) -> tuple[PlanRow, bool, tuple[str, ...]]:
-    """The public path: the endpoint must be on and its ACL must admit the egress EIP.
+    """The public path: the endpoint must be on and its ACL must admit every egress EIP.
     Returns the row, whether to switch the endpoint on, and the entries to add."""
     ref = spec.image.ref
     resource = f"{instance_id} internet ACL"
-    if egress_ip is None:
+    if not egress_ips:
         return (
             PlanRow(
                 STEP, "B", resource, "no egress IP", "admits the app's EIP", BLOCKED,
@@ -228,44 +229,58 @@ def _internet_plan(
             (),
         )  # fmt: skip
     internet = _read_internet(cr, instance_id)
-    wanted_entry = f"{ipaddress.IPv4Address(egress_ip)}/32"
     now = ", ".join(internet.entries) or "empty"
     if not internet.enabled:
         now = f"endpoint disabled; {now}"
-    covering = [e for e in internet.entries if _covers(e, egress_ip)]
-    wanted = f"+ {wanted_entry}"
-    if internet.enabled and covering:
-        note = "" if wanted_entry in covering else f"{egress_ip} is inside {covering[0]}."
-        return PlanRow(STEP, "B", resource, now, f"admits {egress_ip}", OK, note), False, ()
+    covering = {ip: [e for e in internet.entries if _covers(e, ip)] for ip in egress_ips}
+    missing = [f"{ipaddress.IPv4Address(ip)}/32" for ip in egress_ips if not covering[ip]]
+    admits = f"admits {', '.join(egress_ips)}"
+    several = (
+        f"The app's SNAT entry holds {len(egress_ips)} EIPs and SAE's pulls leave from any of "
+        "them, so each must be admitted."
+        if len(egress_ips) > 1
+        else ""
+    )
+    if internet.enabled and not missing:
+        inside = [
+            f"{ip} is inside {found[0]}."
+            for ip, found in covering.items()
+            if f"{ip}/32" not in found
+        ]
+        return PlanRow(STEP, "B", resource, now, admits, OK, " ".join(inside)), False, ()
     if internet.enabled and not internet.entries:
         return (
             PlanRow(
-                STEP, "B", resource, now, f"admits {egress_ip}", OK,
+                STEP, "B", resource, now, admits, OK,
                 "The ACL is empty, so the endpoint is open to the whole Internet and admits "
-                f"{egress_ip}; adding an entry would shut everyone else out, so none is added.",
+                f"{', '.join(egress_ips)}; adding an entry would shut everyone else out, so none "
+                "is added.",
             ),
             False,
             (),
         )  # fmt: skip
+    wanted = ", ".join(f"+ {ip}/32" for ip in egress_ips)
     if spec.network.whitelist == "vpc-cidr":
         return (
             PlanRow(
                 STEP, "B", resource, now, wanted, BLOCKED,
                 f"{ref.host} is the public domain, where the ACL must admit the app's EIP "
-                f"{egress_ip}, but network.whitelist is vpc-cidr. Set network.whitelist: auto "
-                f"(or eip) to add {wanted_entry}, add it by hand, or pull over the VPC domain.",
+                f"{', '.join(egress_ips)}, but network.whitelist is vpc-cidr. Set "
+                f"network.whitelist: auto (or eip) to add {', '.join(missing)}, add it by hand, "
+                f"or pull over the VPC domain. {several}".strip(),
             ),
             False,
             (),
         )  # fmt: skip
     enable = not internet.enabled
-    add = () if covering else (wanted_entry,)
+    add = tuple(missing)
     action = " + ".join((["enable"] if enable else []) + [f"add {e}" for e in add])
     reason = (
         f"The internet endpoint of {instance_id} is off; it is switched on ({ref.host})."
         if enable
         else ""
     )
+    reason = f"{reason} {several}".strip() if add else reason
     return PlanRow(STEP, "B", resource, now, wanted, action, reason), enable, add
 
 

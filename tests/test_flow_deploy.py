@@ -298,6 +298,58 @@ def test_enterprise_vpc_domain_over_cen(vpc_world: SandboxProcess) -> None:
     assert _running(SdkFactory(vpc_world.endpoint), result.app_id) == RUNNING_2
 
 
+POOL_APP, POOL_REGISTRY = "poolworld-app", "poolworld-registry"
+SECOND_EIP = "47.96.10.21"
+
+
+@pytest.fixture(scope="module")
+def pool_world(
+    tmp_path_factory: pytest.TempPathFactory, prefect_harness: None
+) -> Iterator[SandboxProcess]:
+    """The demo world where vsw-app-h's SNAT entry leaves from two EIPs (an SNAT address pool),
+    with its own credential blocks (poolworld-app, poolworld-registry)."""
+    data = demo_world_data(**FAST_TIMING)
+    nat = data["regions"]["cn-hangzhou"]["vpcs"][0]["nat_gateways"][0]
+    nat["eips"].append({"id": "eip-app-2", "ip": SECOND_EIP})
+    nat["snat"] = [{"source_vswitch": "vsw-app-h", "ip": f"{EIP},{SECOND_EIP}"}]
+    path = write_world(data, tmp_path_factory.mktemp("pool-world"))
+    with SandboxProcess(world=path) as process:
+        save_blocks(process.url, app=POOL_APP, registry=POOL_REGISTRY)
+        yield process
+
+
+def test_every_eip_of_an_snat_pool_is_whitelisted_and_diagnosed(
+    pool_world: SandboxProcess,
+) -> None:
+    """SAE's pulls leave from any EIP of the entry: the plan shows them all, the run adds each,
+    the app runs; with one taken off the ACL again, the diagnosis names that one."""
+    forget_ledgers()
+    sdk = SdkFactory(pool_world.endpoint)
+    accounts = {"app": POOL_APP, "registry": POOL_REGISTRY}
+    result = deploy(make_spec(accounts=accounts)).result
+    rows = {row.step: row for row in result.plan.rows}
+    assert rows["network"].resource == f"vsw-app-h → ngw-app → {EIP}, {SECOND_EIP}"
+    assert rows["whitelist"].action == f"add {EIP}/32 + add {SECOND_EIP}/32"
+    assert _running(sdk, result.app_id) == RUNNING_2
+    sdk.cr().delete_instance_endpoint_acl_policy(
+        cr_models.DeleteInstanceEndpointAclPolicyRequest(
+            instance_id="cri-demo", endpoint_type="internet", entry=f"{SECOND_EIP}/32"
+        )
+    )
+    bad = make_spec(
+        accounts=accounts,
+        image={"url": "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.0"},
+        network={"whitelist": "none"},
+    )
+    outcome = run_deploy(bad, dry_run=False)
+    assert not outcome.ok and "i/o timeout" in outcome.message
+    assert (
+        f"Root cause (re-checked now): EIP {SECOND_EIP} is not in the internet ACL of cri-demo, "
+        f"and the egress of vsw-app-h leaves from any of {EIP}, {SECOND_EIP} (one SNAT entry). "
+        f"Fix: set network.whitelist: auto (adds {SECOND_EIP}/32)" in outcome.message
+    )
+
+
 # -- preconditions: fixed by the run, or refused with the reason -----------------------------------
 
 

@@ -60,6 +60,7 @@ from tests.pull_worlds import (
     snat,
     variant,
     vpc_of,
+    whitelist,
 )
 from tests.test_policy import document, merged, statement
 from tests.test_sts import trust
@@ -136,6 +137,15 @@ def internet(**fields: object) -> Edit:
 
 def vpc_endpoint(**fields: object) -> Edit:
     return lambda data: instance_of(data).setdefault("vpc_endpoint", {}).update(fields)
+
+
+SECOND_EIP = "47.96.10.21"
+
+
+def eip_pool(data: Data) -> None:
+    """vsw-app-h's SNAT entry leaves from two EIPs (`SnatIp` comma-separated)."""
+    vpc_of(data)["nat_gateways"][0]["eips"].append({"id": "eip-app-2", "ip": SECOND_EIP})
+    snat(data, {"source_vswitch": "vsw-app-h", "ip": f"{EGRESS_IP},{SECOND_EIP}"})
 
 
 def clear_roles(data: Data) -> None:
@@ -414,6 +424,13 @@ BREAKS = [
         id="eip-not-in-acl",
     ),
     pytest.param(
+        "ee-public-role",
+        world(eip_pool),
+        "eip-not-whitelisted",
+        TIMEOUT,
+        id="one-eip-of-the-snat-pool-not-in-acl",
+    ),
+    pytest.param(
         "ee-vpc-linked-role",
         world(vpc_endpoint(linked_vpcs=["vpc-reg"])),
         "vpc-not-connected",
@@ -496,6 +513,16 @@ EXTRA_GOOD = [
             ),
         ),
         id="most-specific-snat-wins",
+    ),
+    pytest.param(
+        "ee-public-role",
+        world(eip_pool, lambda d: whitelist(d, f"{SECOND_EIP}/32")),
+        id="every-eip-of-the-snat-pool-in-acl",
+    ),
+    pytest.param(
+        "ee-public-role",
+        world(eip_pool, internet(acl=[{"entry": "47.96.10.0/24"}])),
+        id="snat-pool-inside-one-acl-entry",
     ),
     pytest.param("ee-public-role", image(f"{EE_HOST}/shop/web@sha256:bbbb"), id="by-digest"),
     pytest.param("ee-public-role", world(internet(acl=[])), id="empty-internet-acl-is-open"),

@@ -156,7 +156,7 @@ def policy_step(creds: dict[str, Any], spec: DeploySpec = SPEC) -> Any:
 def whitelist_step(creds: dict[str, Any], spec: DeploySpec = SPEC, **kw: Any) -> Any:
     args: dict[str, Any] = {
         "instance_id": "cri-demo" if spec.image.ref.edition == "enterprise" else None,
-        "egress_ip": EGRESS_IP,
+        "egress_ips": (EGRESS_IP,),
         "vpc_id": APP_VPC,
         "vpc_cidr": APP_VPC_CIDR,
         **kw,
@@ -719,6 +719,33 @@ def test_whitelist_empty_acl_is_open_and_left_alone(creds: dict[str, Any], sdk: 
     assert "whole Internet" in state.rows[0].reason
 
 
+def test_whitelist_admits_every_eip_of_the_snat_entry(
+    creds: dict[str, Any], sdk: SdkFactory, admin: SandboxAdmin
+) -> None:
+    """An SNAT entry of several EIPs: pulls leave from any, so each one is planned and added;
+    one already inside an entry is left alone."""
+    start = registry_world(admin)
+    pool = (EGRESS_IP, "47.96.10.21", "8.8.4.4")
+    acl(sdk, "8.8.0.0/16", add=True)
+    state = whitelist_step(creds, egress_ips=pool)
+    [row] = state.rows
+    assert row.action == "add 47.96.10.20/32 + add 47.96.10.21/32"
+    assert row.wanted == "+ 47.96.10.20/32, + 47.96.10.21/32, + 8.8.4.4/32"
+    assert "holds 3 EIPs" in row.reason
+    changes = apply_whitelist(creds["registry"], state)
+    assert [c.resource_id for c in changes] == [
+        "cri-demo:internet:47.96.10.20/32",
+        "cri-demo:internet:47.96.10.21/32",
+    ]
+    again = whitelist_step(creds, egress_ips=pool)
+    assert actions(again) == [OK]
+    assert again.rows[0].wanted == "admits 47.96.10.20, 47.96.10.21, 8.8.4.4"
+    assert again.rows[0].reason == "8.8.4.4 is inside 8.8.0.0/16."
+    remove_whitelist(creds["registry"], changes)
+    acl(sdk, "8.8.0.0/16", add=False)
+    assert registry_world(admin) == start
+
+
 def test_whitelist_none_is_skipped(creds: dict[str, Any], admin: SandboxAdmin) -> None:
     state = whitelist_step(creds, make_spec(network={"whitelist": "none"}))
     assert actions(state) == [SKIP]
@@ -727,7 +754,7 @@ def test_whitelist_none_is_skipped(creds: dict[str, Any], admin: SandboxAdmin) -
 
 
 def test_whitelist_without_egress_is_blocked(creds: dict[str, Any]) -> None:
-    state = whitelist_step(creds, egress_ip=None)
+    state = whitelist_step(creds, egress_ips=())
     assert actions(state) == [BLOCKED]
     assert "network row" in state.rows[0].reason
 
@@ -785,7 +812,7 @@ def test_whitelist_vpc_domain_cen_with_acl_entry_is_ok(cen_sandbox: SandboxProce
         registry,
         make_spec(image={"url": VPC_URL}),
         instance_id="cri-demo",
-        egress_ip=None,
+        egress_ips=(),
         vpc_id=APP_VPC,
         vpc_cidr=APP_VPC_CIDR,
         app_cen_ids=[c.cen_id for c in cens],
@@ -840,7 +867,7 @@ def test_ensured_role_policy_and_whitelist_let_sae_pull(
             registry,
             SPEC,
             instance_id=image.state.instance_id,
-            egress_ip=EGRESS_IP,
+            egress_ips=(EGRESS_IP,),
             vpc_id=APP_VPC,
             vpc_cidr=APP_VPC_CIDR,
         )

@@ -428,7 +428,7 @@ def test_legacy_v2_signature(sdk: SdkFactory) -> None:
     ) == ("InvalidVpcId.NotFound", 404)
 
 
-# -- a world with a CEN and a CIDR-sourced SNAT entry ----------------------------------------------
+# -- a world with a CEN and a CIDR-sourced SNAT entry of two EIPs ----------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -436,9 +436,9 @@ def cen_sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SdkFactory]:
     world = yaml.safe_load(bundled_world_path().read_text(encoding="utf-8"))
     region = world["regions"][REGION]
     region["cen"] = [["vpc-app", "vpc-reg"]]
-    region["vpcs"][0]["nat_gateways"][0]["snat"].append(
-        {"source_cidr": "172.16.2.0/24", "ip": "47.96.10.20"}
-    )
+    nat = region["vpcs"][0]["nat_gateways"][0]
+    nat["eips"].append({"id": "eip-app-2", "ip": "47.96.10.21"})
+    nat["snat"].append({"source_cidr": "172.16.2.0/24", "ip": "47.96.10.20, 47.96.10.21"})
     path: Path = tmp_path_factory.mktemp("world") / "cen.yaml"
     path.write_text(yaml.safe_dump(world), encoding="utf-8")
     with SandboxProcess(world=path) as process:
@@ -467,6 +467,16 @@ def test_cidr_sourced_snat_entry(cen_sdk: SdkFactory) -> None:
     assert (entry.snat_entry_id, entry.source_vswitch_id, entry.snat_ip) == (
         "snat-app-2",
         "",
-        "47.96.10.20",
+        "47.96.10.20,47.96.10.21",
     )
     assert body.total_count == 1
+
+
+def test_an_snat_entry_of_several_eips_uses_each(cen_sdk: SdkFactory) -> None:
+    """`SnatIp` holds an SNAT address pool comma-separated; the NAT marks each EIP as used."""
+    body = call(cen_sdk, "describe_nat_gateways", region_id=REGION, vpc_id="vpc-app")
+    ips = body.nat_gateways.nat_gateway[0].ip_lists.ip_list
+    assert {(ip.ip_address, ip.snat_entry_enabled, ip.using_status) for ip in ips} == {
+        ("47.96.10.20", True, "UsedBySnatTable"),
+        ("47.96.10.21", True, "UsedBySnatTable"),
+    }

@@ -46,6 +46,17 @@ def _break(path: str, value: Any) -> dict[str, Any]:
         ("regions.cn-hangzhou.vpcs.0.account", "nobody", "unknown account"),
         ("regions.cn-hangzhou.vpcs.0.vswitches.0.cidr", "10.0.0.0/24", "outside the VPC CIDR"),
         ("regions.cn-hangzhou.vpcs.0.nat_gateways.0.snat.0.ip", "1.2.3.4", "is not an EIP"),
+        (
+            "regions.cn-hangzhou.vpcs.0.nat_gateways.0.snat.0.ip",
+            "47.96.10.20,1.2.3.4",
+            "SNAT ip 1.2.3.4 is not an EIP",
+        ),
+        (
+            "regions.cn-hangzhou.vpcs.0.nat_gateways.0.snat.0.ip",
+            "47.96.10.20,47.96.10.20",
+            "names an EIP twice",
+        ),
+        ("regions.cn-hangzhou.vpcs.0.nat_gateways.0.snat.0.ip", "47.96.10.20,", "cannot be empty"),
         ("regions.cn-hangzhou.sae_namespaces.0.vswitch", "vsw-reg-h", "names vswitch"),
         ("regions.cn-hangzhou.sae_namespaces.0.vpc", "vpc-reg", "not of its account"),
         ("regions.cn-hangzhou.sae_namespaces.0.id", "cn-shanghai:demo", "not of this region"),

@@ -116,7 +116,7 @@ def _seed_nat(tx: Tx, scope: Scope, vpc: WorldVpc, nat: NatGateway, created: str
     """An internet NAT gateway, its SNAT table entries and the EIPs bound to it."""
     suffix = _suffix(nat.id)
     table = f"stb-{suffix}"
-    snat_ips = {entry.ip for entry in nat.snat}
+    snat_ips = {ip for entry in nat.snat for ip in entry.ips}
     cidrs = {v.id: v.cidr for v in vpc.vswitches}
     home = vpc.vswitches[0] if vpc.vswitches else None
     tx.put(

@@ -11,8 +11,8 @@ The checks run in the order a real pull meets them, and the first failure is the
      no VPC-endpoint ACL entry contains the app's vSwitch CIDR);
    - over a public domain: `no-nat-gateway` (no internet NAT gateway in the app's VPC),
      `no-snat-entry` (no SNAT entry with an EIP covers the app's vSwitch, by id or CIDR),
-     `internet-endpoint-disabled`, `eip-not-whitelisted` (Enterprise only; an empty ACL is open,
-     as `cr` models it).
+     `internet-endpoint-disabled`, `eip-not-whitelisted` (Enterprise only: some EIP of the SNAT
+     entry is not admitted; an empty ACL is open, as `cr` models it).
 4. authorization, skipped when the registry belongs to the app's own account:
    `no-credentials` (neither `AcrAssumeRoleArn` nor `ImagePullSecrets`: 401);
    with a role (SAE-side credential errors unless noted): `role-arn-invalid`,
@@ -337,27 +337,30 @@ def _reach(
         ):
             raise blocked("vpc-cidr-not-whitelisted")
         return
-    egress = _egress_ip(tx, scope, namespace, source, blocked)
+    egress = _egress_ips(tx, scope, namespace, source, blocked)
     if registry.personal or registry.doc is None:
         return
     internet = registry.doc["endpoints"][registry.module]["internet"]
     if not internet["enabled"]:
         raise blocked("internet-endpoint-disabled")
-    acl = internet["acl"]
-    if acl and not any(
-        egress in ipaddress.IPv4Network(entry["entry"], strict=False) for entry in acl
-    ):
+    acl = [ipaddress.IPv4Network(entry["entry"], strict=False) for entry in internet["acl"]]
+    # An SNAT entry with several EIPs sends each connection from any one of them ("if SnatIp
+    # specifies multiple public IP addresses, the ECS instance randomly uses the public IP
+    # address in SnatIp", CreateSnatEntry, https://www.alibabacloud.com/help/doc-detail/120259.htm),
+    # so the strict reading: a pull gets through only when the ACL admits every one of them.
+    if acl and not all(any(ip in network for network in acl) for ip in egress):
         raise blocked("eip-not-whitelisted")
 
 
-def _egress_ip(
+def _egress_ips(
     tx: Tx,
     scope: Scope,
     namespace: Doc,
     source: ipaddress.IPv4Network | None,
     blocked: Callable[[str], _PullError],
-) -> ipaddress.IPv4Address:
-    """The EIP the app's vSwitch reaches the Internet with: the most specific SNAT entry wins."""
+) -> tuple[ipaddress.IPv4Address, ...]:
+    """The EIPs the app's vSwitch reaches the Internet with: those of the most specific SNAT
+    entry (`SnatIp` is comma-separated)."""
     nats = {
         str(nat["NatGatewayId"])
         for nat in tx.all(scope, vpc.NAT)
@@ -368,7 +371,7 @@ def _egress_ip(
     if not nats:
         raise blocked("no-nat-gateway")
     eips = {(str(eip.get("InstanceId")), str(eip["IpAddress"])) for eip in tx.all(scope, vpc.EIP)}
-    best: tuple[int, ipaddress.IPv4Address] | None = None
+    best: tuple[int, tuple[ipaddress.IPv4Address, ...]] | None = None
     for entry in tx.all(scope, vpc.SNAT):
         nat_id = str(entry["NatGatewayId"])
         if nat_id not in nats or entry.get("Status", "Available") != "Available":
@@ -384,7 +387,7 @@ def _egress_ip(
             continue
         ips = [ip.strip() for ip in str(entry["SnatIp"]).split(",") if (nat_id, ip.strip()) in eips]
         if ips and (best is None or specificity > best[0]):
-            best = (specificity, ipaddress.IPv4Address(ips[0]))
+            best = (specificity, tuple(ipaddress.IPv4Address(ip) for ip in ips))
     if best is None:
         raise blocked("no-snat-entry")
     return best[1]
