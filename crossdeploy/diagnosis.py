@@ -37,7 +37,7 @@ def _explain(row: PlanRow) -> str:
 
 
 def _whitelist_cause(found: Inspection) -> str | None:
-    """The registry no longer admits the app's network path (UX wording)."""
+    """The registry does not admit the app's network path now (UX wording), or None."""
     state, network = found.whitelist, found.network
     instance = state.instance_id or "the registry"
     if state.enable:
@@ -62,6 +62,12 @@ def _whitelist_cause(found: Inspection) -> str | None:
             f"ACL of {instance}. Fix: set network.whitelist: auto (adds {entries}), or add it by "
             "hand."
         )
+    if state.settling:
+        return (
+            f"the internet endpoint of {instance} is {state.settling}, not RUNNING yet, so pulls "
+            "over the public domain do not get through. Fix: wait until it is RUNNING; a new "
+            "deploy waits for it."
+        )
     return None
 
 
@@ -81,10 +87,11 @@ def root_cause(spec: DeploySpec, accounts: Accounts) -> str:
     if blocked:
         return "Root cause (re-checked now): " + _explain(blocked[0])
     for row in found.rows:
+        if row.step == "whitelist" and (text := _whitelist_cause(found)) is not None:
+            return "Root cause (re-checked now): " + text
         if not row.changes or row.step == "app":
             continue
-        text = _whitelist_cause(found) if row.step == "whitelist" else None
-        return "Root cause (re-checked now): " + (text or _explain(row))
+        return "Root cause (re-checked now): " + _explain(row)
     return (
         "Root cause (re-checked now): every step of the pull path is in place now; the task "
         "message above is the best evidence (a transient failure, or a change that has since "

@@ -33,6 +33,14 @@ class Account(_Model):
 
 class Timing(_Model):
     change_order_seconds: float = Field(default=3.0, ge=0)
+    endpoint_transition_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description=(
+            "Wall seconds an ACR internet endpoint spends CREATING (switched on) or DELETING "
+            "(switched off) before it is RUNNING again."
+        ),
+    )
     minute_seconds: float = Field(
         default=60.0,
         gt=0,

@@ -9,6 +9,12 @@ VPC endpoint, or CEN-connected to a linked VPC whose endpoint ACL holds the app'
 call in our reach writes either (account B cannot link account A's VPC, and the ACL calls take
 only the internet endpoint), so a missing one is BLOCKED with the console fix.
 
+Switching the endpoint is asynchronous: GetInstanceEndpoint says CREATING (or DELETING) before
+RUNNING, and ACL entries must be written once it is RUNNING (Terraform's
+`alicloud_cr_endpoint_acl_service` waits for RUNNING, and `alicloud_cr_endpoint_acl_policy` retries
+SLB_SERVICE_ERROR). So every ACL write here waits for RUNNING, is read back, and is written again
+until it shows (a write before RUNNING may be dropped without an error).
+
 Teardown switches the endpoint off again if this tool switched it on, and removes exactly the
 entries it added, but never empties the ACL of an endpoint that stays on (that would open it to
 the whole Internet).
@@ -18,8 +24,10 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Collection, Sequence
+import time
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from alibabacloud_cr20181201 import models as cr_models
@@ -39,6 +47,10 @@ ENTRY = "cr.acl-entry"
 MODULE = "Registry"
 INTERNET = "internet"
 ENABLED_BY_SERVICE = "added by ACR when the internet endpoint was enabled"
+RUNNING = "RUNNING"
+"""GetInstanceEndpoint's Status once a switch has settled (the others: CREATING, DELETING)."""
+SLB_SERVICE_ERROR = "SLB_SERVICE_ERROR"
+"""A documented 400 of the ACL calls, which Terraform's provider retries."""
 
 logger = logging.getLogger("crossdeploy.tasks.whitelist")
 
@@ -52,6 +64,26 @@ class WhitelistState:
     """Entries (CIDR) to add to the internet ACL."""
     comment: str
     rows: tuple[PlanRow, ...]
+    settling: str = ""
+    """The internet endpoint's Status when it is on but not RUNNING yet (apply waits for it)."""
+
+
+@dataclass(frozen=True)
+class EndpointWait:
+    """How long the ACL writes wait for the internet endpoint, and how often they look."""
+
+    timeout_seconds: float = 600.0
+    """Terraform's create timeout of `alicloud_cr_endpoint_acl_policy` (10 minutes)."""
+    initial_seconds: float = 0.5
+    max_seconds: float = 5.0
+    """Terraform polls GetInstanceEndpoint every 5 seconds while it waits for RUNNING."""
+
+
+DEFAULT_WAIT = EndpointWait()
+
+
+class EndpointNotReadyError(Exception):
+    """The internet endpoint did not settle, or an ACL write did not show, within the wait."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +96,7 @@ class WhitelistResult:
 class _Internet:
     enabled: bool
     entries: tuple[str, ...]
+    status: str = RUNNING
 
 
 def inspect_whitelist(
@@ -88,8 +121,10 @@ def inspect_whitelist(
     ref = spec.image.ref
     comment = f"sae-crossdeploy:{spec.app.name}"
 
-    def done(*rows: PlanRow, enable: bool = False, add: tuple[str, ...] = ()) -> WhitelistState:
-        return WhitelistState(instance_id, enable, add, comment, rows)
+    def done(
+        *rows: PlanRow, enable: bool = False, add: tuple[str, ...] = (), settling: str = ""
+    ) -> WhitelistState:
+        return WhitelistState(instance_id, enable, add, comment, rows, settling)
 
     if spec.network.whitelist == "none":
         return done(
@@ -112,13 +147,16 @@ def inspect_whitelist(
     if ref.over_vpc:
         cen = _Cen(set(cen_connected_vpcs), set(app_cen_ids), creds_b, ref.region)
         return done(_vpc_row(cr, spec, ref, instance_id, vpc_id, vpc_cidr, cen))
-    row, enable, add = _internet_plan(cr, spec, instance_id, tuple(egress_ips))
-    return done(row, enable=enable, add=add)
+    row, enable, add, settling = _internet_plan(cr, spec, instance_id, tuple(egress_ips))
+    return done(row, enable=enable, add=add, settling=settling)
 
 
-def apply_whitelist(creds_b: Any, state: WhitelistState) -> list[Change]:
-    """Switch the internet endpoint on and add the entries, only as `state` says."""
-    if state.instance_id is None or not (state.enable or state.add):
+def apply_whitelist(
+    creds_b: Any, state: WhitelistState, wait: EndpointWait = DEFAULT_WAIT
+) -> list[Change]:
+    """Switch the internet endpoint on and add the entries, only as `state` says; return once the
+    endpoint is RUNNING and every entry shows in its ACL."""
+    if state.instance_id is None or not (state.enable or state.add or state.settling):
         return []
     cr = creds_b.get_client("cr")
     instance_id = state.instance_id
@@ -133,9 +171,11 @@ def apply_whitelist(creds_b: Any, state: WhitelistState) -> list[Change]:
         # The service seeds the ACL of a freshly enabled endpoint; record it for teardown.
         changes += [
             Change("B", ENTRY, _entry_id(instance_id, entry), "added", ENABLED_BY_SERVICE)
-            for entry in _read_internet(cr, instance_id).entries
+            for entry in _running(cr, instance_id, wait).entries
             if entry not in before and entry not in state.add
         ]
+    elif state.settling:
+        _running(cr, instance_id, wait)
     for entry in state.add:
         request = cr_models.CreateInstanceEndpointAclPolicyRequest(
             instance_id=instance_id,
@@ -144,14 +184,22 @@ def apply_whitelist(creds_b: Any, state: WhitelistState) -> list[Change]:
             comment=state.comment,
             module_name=MODULE,
         )
-        call("cr:CreateInstanceEndpointAclPolicy", cr.create_instance_endpoint_acl_policy, request)
+        write = partial(
+            call,
+            "cr:CreateInstanceEndpointAclPolicy",
+            cr.create_instance_endpoint_acl_policy,
+            request,
+        )
+        _until_shown(cr, instance_id, entry, write, present=True, wait=wait)
         changes.append(Change("B", ENTRY, _entry_id(instance_id, entry), "added", state.comment))
     return changes
 
 
-def remove_whitelist(creds_b: Any, changes: list[Change]) -> list[Change]:
+def remove_whitelist(
+    creds_b: Any, changes: list[Change], wait: EndpointWait = DEFAULT_WAIT
+) -> list[Change]:
     """Undo this step's changes (others in `changes` are ignored): switch off what was switched
-    on first, then remove the added entries."""
+    on first, then remove the added entries (once the switch has settled)."""
     cr = creds_b.get_client("cr")
     undone: list[Change] = []
     for change in changes:
@@ -171,7 +219,7 @@ def remove_whitelist(creds_b: Any, changes: list[Change]) -> list[Change]:
             instance_id, _, entry = change.resource_id.split(":", 2)
             added.setdefault(instance_id, []).append(entry)
     for instance_id, entries in added.items():
-        undone += _remove_entries(cr, instance_id, entries)
+        undone += _remove_entries(cr, instance_id, entries, wait)
     return undone
 
 
@@ -212,9 +260,10 @@ def ensure_whitelist(
 
 def _internet_plan(
     cr: Any, spec: DeploySpec, instance_id: str, egress_ips: tuple[str, ...]
-) -> tuple[PlanRow, bool, tuple[str, ...]]:
+) -> tuple[PlanRow, bool, tuple[str, ...], str]:
     """The public path: the endpoint must be on and its ACL must admit every egress EIP.
-    Returns the row, whether to switch the endpoint on, and the entries to add."""
+    Returns the row, whether to switch the endpoint on, the entries to add, and the endpoint's
+    Status when it is on but not RUNNING yet."""
     ref = spec.image.ref
     resource = f"{instance_id} internet ACL"
     if not egress_ips:
@@ -227,11 +276,15 @@ def _internet_plan(
             ),
             False,
             (),
+            "",
         )  # fmt: skip
     internet = _read_internet(cr, instance_id)
     now = ", ".join(internet.entries) or "empty"
+    settling = internet.status if internet.enabled and internet.status != RUNNING else ""
     if not internet.enabled:
         now = f"endpoint disabled; {now}"
+    elif settling:
+        now = f"endpoint {settling}; {now}"
     covering = {ip: [e for e in internet.entries if _covers(e, ip)] for ip in egress_ips}
     missing = [f"{ipaddress.IPv4Address(ip)}/32" for ip in egress_ips if not covering[ip]]
     admits = f"admits {', '.join(egress_ips)}"
@@ -247,7 +300,8 @@ def _internet_plan(
             for ip, found in covering.items()
             if f"{ip}/32" not in found
         ]
-        return PlanRow(STEP, "B", resource, now, admits, OK, " ".join(inside)), False, ()
+        note = " ".join(inside + ([_settling_note(instance_id, settling)] if settling else []))
+        return PlanRow(STEP, "B", resource, now, admits, OK, note), False, (), settling
     if internet.enabled and not internet.entries:
         return (
             PlanRow(
@@ -258,6 +312,7 @@ def _internet_plan(
             ),
             False,
             (),
+            settling,
         )  # fmt: skip
     wanted = ", ".join(f"+ {ip}/32" for ip in egress_ips)
     if spec.network.whitelist == "vpc-cidr":
@@ -271,6 +326,7 @@ def _internet_plan(
             ),
             False,
             (),
+            "",
         )  # fmt: skip
     enable = not internet.enabled
     add = tuple(missing)
@@ -281,7 +337,14 @@ def _internet_plan(
         else ""
     )
     reason = f"{reason} {several}".strip() if add else reason
-    return PlanRow(STEP, "B", resource, now, wanted, action, reason), enable, add
+    return PlanRow(STEP, "B", resource, now, wanted, action, reason), enable, add, settling
+
+
+def _settling_note(instance_id: str, status: str) -> str:
+    return (
+        f"The internet endpoint of {instance_id} is {status}, not RUNNING yet; the run waits "
+        "for RUNNING before the app pulls."
+    )
 
 
 def _read_internet(cr: Any, instance_id: str) -> _Internet:
@@ -290,7 +353,68 @@ def _read_internet(cr: Any, instance_id: str) -> _Internet:
     )
     body = call("cr:GetInstanceEndpoint", cr.get_instance_endpoint, request).body
     entries = tuple(str(a.entry) for a in body.acl_entries or [] if a.entry)
-    return _Internet(bool(body.enable), entries)
+    return _Internet(bool(body.enable), entries, str(body.status or RUNNING))
+
+
+class _Patience:
+    """One wait of at most `wait.timeout_seconds`, looking again after growing pauses."""
+
+    def __init__(self, wait: EndpointWait) -> None:
+        self.deadline = time.monotonic() + wait.timeout_seconds
+        self.pause = wait.initial_seconds
+        self.max_pause = wait.max_seconds
+
+    def again(self, what: str) -> None:
+        """Pause before the next look; EndpointNotReadyError once the wait is over."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise EndpointNotReadyError(what)
+        time.sleep(min(self.pause, left))
+        self.pause = min(self.pause * 2, self.max_pause)
+
+
+def _running(
+    cr: Any, instance_id: str, wait: EndpointWait, patience: _Patience | None = None
+) -> _Internet:
+    """The internet endpoint once GetInstanceEndpoint says RUNNING."""
+    patience = patience or _Patience(wait)
+    while (internet := _read_internet(cr, instance_id)).status != RUNNING:
+        patience.again(
+            f"the internet endpoint of {instance_id} stayed {internet.status} for "
+            f"{wait.timeout_seconds:.0f}s; it must be RUNNING before its ACL can change"
+        )
+    return internet
+
+
+def _until_shown(
+    cr: Any,
+    instance_id: str,
+    entry: str,
+    write: Callable[[], object],
+    *,
+    present: bool,
+    wait: EndpointWait,
+) -> None:
+    """Write one ACL change (add: `present`, or remove) once the endpoint is RUNNING, and again
+    until reading the ACL back shows it: a write before RUNNING may be dropped silently, and
+    SLB_SERVICE_ERROR is retried as Terraform's provider does."""
+    patience = _Patience(wait)
+    what = "added to" if present else "removed from"
+    while True:
+        _running(cr, instance_id, wait, patience)
+        try:
+            write()
+        except CloudError as exc:
+            if exc.code != SLB_SERVICE_ERROR:
+                raise
+            logger.warning("%s; writing %s again", exc, entry)
+        else:
+            if (entry in _read_internet(cr, instance_id).entries) == present:
+                return
+        patience.again(
+            f"{entry} was not {what} the internet ACL of {instance_id} within "
+            f"{wait.timeout_seconds:.0f}s"
+        )
 
 
 def _entry_id(instance_id: str, entry: str) -> str:
@@ -298,7 +422,9 @@ def _entry_id(instance_id: str, entry: str) -> str:
     return f"{instance_id}:{INTERNET}:{entry}"
 
 
-def _remove_entries(cr: Any, instance_id: str, entries: list[str]) -> list[Change]:
+def _remove_entries(
+    cr: Any, instance_id: str, entries: list[str], wait: EndpointWait
+) -> list[Change]:
     internet = _read_internet(cr, instance_id)
     present = [e for e in dict.fromkeys(entries) if e in internet.entries]
     if internet.enabled and present and set(internet.entries) <= set(present):
@@ -314,7 +440,13 @@ def _remove_entries(cr: Any, instance_id: str, entries: list[str]) -> list[Chang
         request = cr_models.DeleteInstanceEndpointAclPolicyRequest(
             instance_id=instance_id, endpoint_type=INTERNET, entry=entry, module_name=MODULE
         )
-        call("cr:DeleteInstanceEndpointAclPolicy", cr.delete_instance_endpoint_acl_policy, request)
+        write = partial(
+            call,
+            "cr:DeleteInstanceEndpointAclPolicy",
+            cr.delete_instance_endpoint_acl_policy,
+            request,
+        )
+        _until_shown(cr, instance_id, entry, write, present=False, wait=wait)
         undone.append(Change("B", ENTRY, _entry_id(instance_id, entry), "removed"))
     return undone
 

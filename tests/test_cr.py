@@ -314,7 +314,8 @@ def test_only_the_internet_endpoint_has_status_and_whitelist(sdk: SdkFactory) ->
         assert refused(call) == ("InvalidParameter", 400)
 
 
-def test_disable_and_enable_the_internet_endpoint(sdk: SdkFactory) -> None:
+def test_disable_and_enable_the_internet_endpoint(sdk: SdkFactory, admin: SandboxAdmin) -> None:
+    admin.set_timing(endpoint_transition_seconds=0)
     client = sdk.cr()
 
     def set_enabled(enable: bool) -> None:
@@ -347,6 +348,68 @@ def test_disable_and_enable_the_internet_endpoint(sdk: SdkFactory) -> None:
     )
     set_enabled(True)
     assert list(acl(client)) == ["127.0.0.1/32", EGRESS]
+
+
+def wait_running(client: Any, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while (body := endpoint(client)).status != "RUNNING":
+        assert time.monotonic() < deadline, body.status
+        time.sleep(0.1)
+    return body
+
+
+def test_a_switched_endpoint_settles_and_drops_acl_writes_until_running(
+    sdk: SdkFactory, admin: SandboxAdmin
+) -> None:
+    """Switched off it is DELETING, switched on CREATING, for the world's transition time; ACL
+    writes meanwhile succeed and change nothing; once RUNNING they apply."""
+    admin.set_timing(endpoint_transition_seconds=0.8)
+    client = sdk.cr()
+
+    def switch(enable: bool) -> None:
+        client.update_instance_endpoint_status(
+            cr_models.UpdateInstanceEndpointStatusRequest(
+                instance_id=INSTANCE, endpoint_type="internet", enable=enable
+            )
+        )
+
+    def write(entry: str, *, add: bool) -> bool:
+        if add:
+            request: Any = cr_models.CreateInstanceEndpointAclPolicyRequest(
+                instance_id=INSTANCE, endpoint_type="internet", entry=entry
+            )
+            return bool(client.create_instance_endpoint_acl_policy(request).body.is_success)
+        request = cr_models.DeleteInstanceEndpointAclPolicyRequest(
+            instance_id=INSTANCE, endpoint_type="internet", entry=entry
+        )
+        return bool(client.delete_instance_endpoint_acl_policy(request).body.is_success)
+
+    assert endpoint(client).status == "RUNNING"
+    switch(False)
+    assert (endpoint(client).status, endpoint(client).enable) == ("DELETING", False)
+    assert write("127.0.0.1/32", add=False) is True
+    assert list(acl(client)) == ["127.0.0.1/32"]
+    assert wait_running(client).enable is False
+    write("127.0.0.1/32", add=False)
+    assert list(acl(client)) == []
+
+    started = time.monotonic()
+    switch(True)
+    creating = endpoint(client)
+    assert (creating.status, creating.enable) == ("CREATING", True)
+    assert [e.entry for e in creating.acl_entries] == ["127.0.0.1/32"]
+    assert write(EGRESS, add=True) is True
+    assert list(acl(client)) == ["127.0.0.1/32"]
+    wait_running(client)
+    assert time.monotonic() - started >= 0.7
+    write(EGRESS, add=True)
+    assert list(acl(client)) == ["127.0.0.1/32", EGRESS]
+    switch(True)
+    assert endpoint(client).status == "RUNNING"
+    listed = client.list_instance_endpoint(
+        cr_models.ListInstanceEndpointRequest(instance_id=INSTANCE)
+    ).body.endpoints
+    assert {e.endpoint_type: e.status for e in listed} == {"internet": "RUNNING", "vpc": "RUNNING"}
 
 
 # -- VPC endpoint ----------------------------------------------------------------------------------

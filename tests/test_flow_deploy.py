@@ -18,9 +18,12 @@ from uuid import UUID
 import pytest
 from alibabacloud_cr20181201 import models as cr_models
 from alibabacloud_ram20150501 import models as ram_models
+from prefect import flow
 
 from crossdeploy import ram_policy
+from crossdeploy.diagnosis import root_cause
 from crossdeploy.plan import BLOCKED, OK
+from crossdeploy.planner import resolve_accounts
 from crossdeploy.runner import RunOutcome, run_deploy
 from crossdeploy.spec import DeploySpec
 from flows.cross_account_deploy import DeployResult
@@ -488,6 +491,37 @@ def test_an_unfixable_precondition_is_refused_with_zero_writes(
 
 
 # -- a failed change order -------------------------------------------------------------------------
+
+
+def test_an_endpoint_still_switching_on_is_named_as_the_root_cause(
+    world: SandboxAdmin, fast_sdk: SdkFactory
+) -> None:
+    """The ACL admits the EIP, but the endpoint was just switched on again and is CREATING: the
+    re-check names that, not 'everything is in place'."""
+    client = fast_sdk.cr()
+    client.create_instance_endpoint_acl_policy(
+        cr_models.CreateInstanceEndpointAclPolicyRequest(
+            instance_id="cri-demo", endpoint_type="internet", entry=f"{EIP}/32"
+        )
+    )
+    for seconds, enable in ((0.0, False), (60.0, True)):
+        world.set_timing(endpoint_transition_seconds=seconds)
+        client.update_instance_endpoint_status(
+            cr_models.UpdateInstanceEndpointStatusRequest(
+                instance_id="cri-demo", endpoint_type="internet", enable=enable
+            )
+        )
+    spec = make_spec(access=secret_access())
+
+    @flow
+    def recheck() -> str:
+        return root_cause(spec, resolve_accounts(spec))
+
+    assert recheck() == (
+        "Root cause (re-checked now): the internet endpoint of cri-demo is CREATING, not RUNNING "
+        "yet, so pulls over the public domain do not get through. Fix: wait until it is RUNNING; "
+        "a new deploy waits for it."
+    )
 
 
 @dataclass(frozen=True)

@@ -634,6 +634,24 @@ def test_the_judgment_reads_live_state(tmp_path: Path) -> None:
         store.close()
 
 
+def test_an_endpoint_switched_on_admits_pulls_only_once_running(tmp_path: Path) -> None:
+    """Enabled but still CREATING (the world's transition time not yet over): no pull gets in."""
+    now = time.time()
+    case = CASES["ee-public-role"]
+    store = seeded_store(tmp_path / "state.db", case)
+
+    def switching_on(doc: Doc) -> None:
+        doc["endpoints"]["Registry"]["internet"].update(enabled=True, settles_at=now + 30)
+
+    try:
+        with store.transaction() as tx:
+            edit_instance(tx, switching_on)
+        assert judge(store, case, now=now).reason == "internet-endpoint-disabled"
+        assert judge(store, case, now=now + 31).ok
+    finally:
+        store.close()
+
+
 def test_a_temporary_login_works_until_it_expires(tmp_path: Path) -> None:
     """A secret may hold a `GetAuthorizationToken` login; it stops working when it expires."""
     now = time.time()

@@ -110,11 +110,21 @@ def lab(lab_admin: SandboxAdmin, lab_process: SandboxProcess) -> SdkFactory:
 
 
 def enable_internet(sdk: SdkFactory, enable: bool = True) -> None:
-    sdk.cr("registry").update_instance_endpoint_status(
+    """Switch cri-demo's internet endpoint; switched on, wait until it is RUNNING (ACL writes
+    before that are dropped)."""
+    client = sdk.cr("registry")
+    client.update_instance_endpoint_status(
         cr_models.UpdateInstanceEndpointStatusRequest(
             instance_id=INSTANCE_ID, endpoint_type="internet", enable=enable
         )
     )
+    request = cr_models.GetInstanceEndpointRequest(
+        instance_id=INSTANCE_ID, endpoint_type="internet"
+    )
+    deadline = time.monotonic() + 10
+    while enable and client.get_instance_endpoint(request).body.status != "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
 
 
 def link_vpc(sdk: SdkFactory, account: str, instance_id: str, vpc: str, vswitch: str) -> None:

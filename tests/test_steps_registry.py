@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -36,7 +37,14 @@ from tasks.pull_policy import (
     remove_pull_policy,
 )
 from tasks.pull_role import apply_pull_role, ensure_pull_role, inspect_pull_role, remove_pull_role
-from tasks.whitelist import apply_whitelist, ensure_whitelist, inspect_whitelist, remove_whitelist
+from tasks.whitelist import (
+    EndpointNotReadyError,
+    EndpointWait,
+    apply_whitelist,
+    ensure_whitelist,
+    inspect_whitelist,
+    remove_whitelist,
+)
 from tests.conftest import DEMO_SPEC, UIDS, SdkFactory, sandbox_credentials
 from tests.pull_worlds import connect_cen, variant
 from tests.sae_setup import create_app, wait_for
@@ -48,7 +56,15 @@ EGRESS_IP = "47.96.10.20"
 APP_VPC, APP_VPC_CIDR = "vpc-app", "172.16.0.0/12"
 PERSONAL_URL = "registry.cn-hangzhou.aliyuncs.com/shop-personal/web:1.0"
 VPC_URL = "demo-registry-vpc.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1"
-VOLATILE = {"CreateDate", "UpdateDate", "AttachDate", "created_ms", "modified_ms", "NextVersion"}
+VOLATILE = {
+    "CreateDate",
+    "UpdateDate",
+    "AttachDate",
+    "created_ms",
+    "modified_ms",
+    "NextVersion",
+    "settles_at",
+}
 """Timestamps, and RAM's version counter: version ids are never reused, so a removed v2 leaves the
 next one v3, as in the real service."""
 OTHER_TRUST = {
@@ -665,15 +681,36 @@ def test_whitelist_adds_the_egress_ip_then_nothing(
     assert registry_world(admin) == start
 
 
+def endpoint_status(sdk: SdkFactory) -> str:
+    request = cr_models.GetInstanceEndpointRequest(
+        instance_id="cri-demo", endpoint_type="internet", module_name="Registry"
+    )
+    return str(sdk.cr().get_instance_endpoint(request).body.status)
+
+
+def settled(sdk: SdkFactory) -> None:
+    """Wait (briefly) until a switch of cri-demo's internet endpoint has settled."""
+    deadline = time.monotonic() + 10
+    while endpoint_status(sdk) != "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def test_whitelist_enables_a_disabled_endpoint_and_teardown_restores(
     creds: dict[str, Any], sdk: SdkFactory, admin: SandboxAdmin
 ) -> None:
+    """Switching the endpoint on or off takes the world's transition time, and ACL writes before
+    RUNNING are dropped: apply and teardown wait for RUNNING and read every write back."""
+    admin.set_timing(endpoint_transition_seconds=0)
     acl(sdk, "127.0.0.1/32", add=False)
     set_endpoint(sdk, enable=False)
     start = registry_world(admin)
+    admin.set_timing(endpoint_transition_seconds=1.0)
     state = whitelist_step(creds)
     assert actions(state) == ["enable + add 47.96.10.20/32"]
+    started = time.monotonic()
     changes = apply_whitelist(creds["registry"], state)
+    assert time.monotonic() - started >= 1.0
     assert [(c.resource_type, c.resource_id, c.action) for c in changes] == [
         ("cr.internet-endpoint", "cri-demo", "enabled"),
         ("cr.acl-entry", "cri-demo:internet:127.0.0.1/32", "added"),
@@ -683,17 +720,69 @@ def test_whitelist_enables_a_disabled_endpoint_and_teardown_restores(
     assert enabled and set(entries) == {"127.0.0.1/32", "47.96.10.20/32"}
     assert actions(whitelist_step(creds)) == [OK]
     remove_whitelist(creds["registry"], changes)
+    assert endpoint_status(sdk) == "RUNNING"
     assert registry_world(admin) == start
     before = write_count(admin)
     assert remove_whitelist(creds["registry"], changes) == []
     assert write_count(admin) == before
 
 
+def test_whitelist_retries_slb_service_error(
+    creds: dict[str, Any], sdk: SdkFactory, admin: SandboxAdmin
+) -> None:
+    """CreateInstanceEndpointAclPolicy's documented 400 SLB_SERVICE_ERROR is written again (as
+    Terraform's provider does) until the entry shows."""
+    admin.set_faults(
+        {
+            "action": "CreateInstanceEndpointAclPolicy",
+            "error": "SLB_SERVICE_ERROR",
+            "status": 400,
+            "times": 2,
+        }
+    )
+    fast = EndpointWait(initial_seconds=0.05, max_seconds=0.1)
+    changes = apply_whitelist(creds["registry"], whitelist_step(creds), fast)
+    assert [c.resource_id for c in changes] == ["cri-demo:internet:47.96.10.20/32"]
+    writes = [r for r in admin.requests() if r["action"] == "CreateInstanceEndpointAclPolicy"]
+    assert [r["code"] for r in writes] == ["SLB_SERVICE_ERROR", "SLB_SERVICE_ERROR", None]
+    assert "47.96.10.20/32" in internet_acl(sdk)[1]
+
+
+def test_whitelist_waits_for_an_endpoint_someone_switched_on(
+    creds: dict[str, Any], sdk: SdkFactory, admin: SandboxAdmin
+) -> None:
+    """On but still CREATING: the plan says so and apply waits until RUNNING, even with nothing
+    to add; a wait that runs out is an error, not a silent success."""
+    acl(sdk, "47.96.0.0/16", add=True)
+    admin.set_timing(endpoint_transition_seconds=0)
+    set_endpoint(sdk, enable=False)
+    admin.set_timing(endpoint_transition_seconds=1.0)
+    set_endpoint(sdk, enable=True)
+    state = whitelist_step(creds)
+    [row] = state.rows
+    assert (row.action, state.settling) == (OK, "CREATING")
+    assert row.now.startswith("endpoint CREATING; ")
+    assert "not RUNNING yet; the run waits" in row.reason
+    fast = EndpointWait(initial_seconds=0.05, max_seconds=0.2)
+    assert apply_whitelist(creds["registry"], state, fast) == []
+    assert endpoint_status(sdk) == "RUNNING"
+    assert admin.writes()[-1]["action"] == "UpdateInstanceEndpointStatus"
+
+    admin.set_timing(endpoint_transition_seconds=30)
+    set_endpoint(sdk, enable=False)
+    with pytest.raises(EndpointNotReadyError, match="stayed CREATING for 0s"):
+        apply_whitelist(
+            creds["registry"],
+            whitelist_step(creds),
+            EndpointWait(timeout_seconds=0.3, initial_seconds=0.05),
+        )
+
+
 def test_whitelist_only_enables_when_the_acl_already_admits(
     creds: dict[str, Any], sdk: SdkFactory
 ) -> None:
-    set_endpoint(sdk, enable=False)
     acl(sdk, "47.96.0.0/16", add=True)
+    set_endpoint(sdk, enable=False)
     state = whitelist_step(creds)
     assert actions(state) == ["enable"]
     changes = apply_whitelist(creds["registry"], state)

@@ -13,6 +13,15 @@ Error codes (the service documents none for these cases; reference section 9, it
 `INSTANCE_NOT_EXIST` and `REPO_NOT_EXIST` are the codes Terraform's provider branches on;
 `TAG_NOT_EXIST`, `VPC_NOT_EXIST`, `VSWITCH_NOT_EXIST` and `VPC_ALREADY_LINKED` follow that family.
 Malformed input (endpoint type, CIDR, JSON) is the gateway's 400 `InvalidParameter`.
+
+Switching the internet endpoint takes time: `GetInstanceEndpoint` says `CREATING` (switched on) or
+`DELETING` (switched off) for `timing.endpoint_transition_seconds`, then `RUNNING` (the documented
+Status values: CREATING, RUNNING, DELETING; GetInstanceEndpoint,
+https://help.aliyun.com/zh/acr/developer-reference/api-cr-2018-12-01-getinstanceendpoint).
+Terraform's `alicloud_cr_endpoint_acl_service` waits for `RUNNING` after switching it, and its
+`alicloud_cr_endpoint_acl_policy` example writes entries only after that (and retries
+`SLB_SERVICE_ERROR`); what a write before `RUNNING` does is not documented, so the sandbox takes
+the stricter reading: the ACL write is answered as a success and dropped.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ MODULES = ("Registry", "Chart")
 TEMP_USERNAME = "cr_temp_user"
 DEFAULT_ACL_ENTRY = "127.0.0.1/32"
 DEFAULT_ACL_COMMENT = "added when the internet endpoint was enabled"
+RUNNING = "RUNNING"
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 30
 INSTANCE_STATUSES = (
@@ -91,6 +101,13 @@ def instance_domains(doc: Doc) -> set[str]:
         for module in doc["endpoints"]
         for kind in ("internet", "vpc")
     }
+
+
+def internet_status(endpoint: Doc, now: float) -> str:
+    """`CREATING`/`DELETING` while a switch of the internet endpoint settles, else `RUNNING`."""
+    if now < float(endpoint.get("settles_at", 0.0)):
+        return "CREATING" if endpoint["enabled"] else "DELETING"
+    return RUNNING
 
 
 def accepts_login(doc: Doc, username: str, password: str, now: float) -> bool:
@@ -153,6 +170,7 @@ def _endpoints(world: World, region: str, inst: AcrInstance, module: str) -> Doc
         "internet": {
             "domain": public,
             "enabled": internet.enabled,
+            "settles_at": 0.0,
             "acl": [{"entry": a.entry, "comment": a.comment} for a in internet.acl],
         },
         "vpc": {
@@ -349,7 +367,7 @@ def _instance_view(doc: Doc, *, listed: bool) -> Doc:
     return view
 
 
-def _endpoint_view(doc: Doc, module: str, kind: str, *, summary: bool = False) -> Doc:
+def _endpoint_view(doc: Doc, module: str, kind: str, now: float, *, summary: bool = False) -> Doc:
     """One endpoint as GetInstanceEndpoint / ListInstanceEndpoint show it.
 
     The public endpoint's whitelist is in force while it has entries; an emptied whitelist opens
@@ -359,7 +377,7 @@ def _endpoint_view(doc: Doc, module: str, kind: str, *, summary: bool = False) -
     links = state.get("links", [])
     view: Doc = {
         "EndpointType": kind,
-        "Status": "RUNNING",
+        "Status": internet_status(state, now) if kind == "internet" else RUNNING,
         "Enable": state["enabled"] if kind == "internet" else bool(links),
         "Domains": [{"Domain": state["domain"], "Type": "SYSTEM"}],
         "LinkedVpcs": [{"VpcId": link["vpc"]} for link in links],
@@ -435,7 +453,8 @@ def list_instance_endpoint(call: Call) -> dict[str, Any]:
     module, summary = _module(call), call.params.flag("Summary")
     return {
         "Endpoints": [
-            _endpoint_view(doc, module, kind, summary=summary) for kind in ("internet", "vpc")
+            _endpoint_view(doc, module, kind, call.now, summary=summary)
+            for kind in ("internet", "vpc")
         ]
     }
 
@@ -443,7 +462,7 @@ def list_instance_endpoint(call: Call) -> dict[str, Any]:
 def get_instance_endpoint(call: Call) -> dict[str, Any]:
     _, doc = _instance(call)
     _internet_only(call)
-    view = _endpoint_view(doc, _module(call), "internet")
+    view = _endpoint_view(doc, _module(call), "internet", call.now)
     del view["EndpointType"], view["LinkedVpcs"]
     return view
 
@@ -452,16 +471,28 @@ def update_instance_endpoint_status(call: Call) -> dict[str, Any]:
     """Switch the public endpoint; switching it on with an empty whitelist allows only 127.0.0.1.
 
     (Reference section 6.2: enabling adds `127.0.0.1/32`, so a fresh endpoint is not wide open.)
+    A switch starts a transition of `timing.endpoint_transition_seconds` (module docstring);
+    asking for the state it is already in changes nothing.
     """
     scope, doc = _instance(call)
     _internet_only(call)
     module, enable = _module(call), call.params.flag("Enable", required=True)
     state = doc["endpoints"][module]["internet"]
-    if enable and not state["enabled"] and not state["acl"]:
+    if enable == state["enabled"]:
+        return {}
+    if enable and not state["acl"]:
         state["acl"].append({"entry": DEFAULT_ACL_ENTRY, "comment": DEFAULT_ACL_COMMENT})
     state["enabled"] = enable
+    state["settles_at"] = call.now + call.world.timing.endpoint_transition_seconds
     _save(call, scope, doc)
     return {}
+
+
+def _settled_internet(call: Call, doc: Doc, module: str) -> Doc | None:
+    """The internet endpoint an ACL write applies to; None while it is not RUNNING, when the write
+    is answered as a success and dropped (module docstring)."""
+    state: Doc = doc["endpoints"][module]["internet"]
+    return state if internet_status(state, call.now) == RUNNING else None
 
 
 def create_instance_endpoint_acl_policy(call: Call) -> dict[str, Any]:
@@ -471,7 +502,10 @@ def create_instance_endpoint_acl_policy(call: Call) -> dict[str, Any]:
     scope, doc = _instance(call)
     _internet_only(call)
     module, entries = _module(call), _acl_entries(call)
-    acl = doc["endpoints"][module]["internet"]["acl"]
+    state = _settled_internet(call, doc, module)
+    if state is None:
+        return {}
+    acl = state["acl"]
     for entry in entries:
         if entry["entry"] not in {a["entry"] for a in acl}:
             acl.append(entry)
@@ -486,7 +520,9 @@ def delete_instance_endpoint_acl_policy(call: Call) -> dict[str, Any]:
     _internet_only(call)
     module = _module(call)
     gone = {e["entry"] for e in _acl_entries(call)}
-    state = doc["endpoints"][module]["internet"]
+    state = _settled_internet(call, doc, module)
+    if state is None:
+        return {}
     state["acl"] = [a for a in state["acl"] if a["entry"] not in gone]
     _save(call, scope, doc)
     return {}

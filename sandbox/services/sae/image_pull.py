@@ -11,8 +11,9 @@ The checks run in the order a real pull meets them, and the first failure is the
      no VPC-endpoint ACL entry contains the app's vSwitch CIDR);
    - over a public domain: `no-nat-gateway` (no internet NAT gateway in the app's VPC),
      `no-snat-entry` (no SNAT entry with an EIP covers the app's vSwitch, by id or CIDR),
-     `internet-endpoint-disabled`, `eip-not-whitelisted` (Enterprise only: some EIP of the SNAT
-     entry is not admitted; an empty ACL is open, as `cr` models it).
+     `internet-endpoint-disabled` (off, or switched on but not RUNNING yet),
+     `eip-not-whitelisted` (Enterprise only: some EIP of the SNAT entry is not admitted; an
+     empty ACL is open, as `cr` models it).
 4. authorization, skipped when the registry belongs to the app's own account:
    `no-credentials` (neither `AcrAssumeRoleArn` nor `ImagePullSecrets`: 401);
    with a role (SAE-side credential errors unless noted): `role-arn-invalid`,
@@ -223,14 +224,15 @@ def judge_image_pull(
     """`config` holds the app's deploy parameters by wire name (ImageUrl, AcrInstanceId,
     AcrAssumeRoleArn, ImagePullSecrets, ...); `namespace` is the SAE namespace document
     (VpcId, VSwitchId, NamespaceId, RegionId); `now` (epoch seconds, default the wall clock)
-    decides whether temporary registry logins have expired."""
+    decides whether temporary registry logins have expired and switched endpoints settled."""
     image = _parse(str(config.get("ImageUrl", "")))
     say = _Say(image)
     try:
         if image.name == "":
             raise _PullError("reference", "image-reference-invalid", say.invalid())
         registry = _resolve(tx, image, say)
-        _reach(tx, world, app_account, region, namespace, image, registry, say)
+        moment = time.time() if now is None else now
+        _reach(tx, world, app_account, region, namespace, image, registry, say, moment)
         if registry.doc is None or registry.scope is None:
             raise _PullError("manifest", "repo-missing", say.not_found())
         if registry.scope.account != app_account:
@@ -242,7 +244,7 @@ def judge_image_pull(
                 image,
                 registry.scope,
                 registry.doc,
-                time.time() if now is None else now,
+                moment,
                 say,
             )
         digest = _manifest(registry.doc, image, say)
@@ -308,6 +310,7 @@ def _reach(
     image: _Image,
     registry: _Registry,
     say: _Say,
+    now: float,
 ) -> None:
     def blocked(reason: str) -> _PullError:
         return _PullError("network", reason, say.timeout(_address(image, registry)))
@@ -341,7 +344,7 @@ def _reach(
     if registry.personal or registry.doc is None:
         return
     internet = registry.doc["endpoints"][registry.module]["internet"]
-    if not internet["enabled"]:
+    if not internet["enabled"] or cr.internet_status(internet, now) != cr.RUNNING:
         raise blocked("internet-endpoint-disabled")
     acl = [ipaddress.IPv4Network(entry["entry"], strict=False) for entry in internet["acl"]]
     # An SNAT entry with several EIPs sends each connection from any one of them ("if SnatIp
