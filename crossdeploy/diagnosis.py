@@ -92,6 +92,11 @@ def root_cause(spec: DeploySpec, accounts: Accounts) -> str:
         if not row.changes or row.step == "app":
             continue
         return "Root cause (re-checked now): " + _explain(row)
+    if found.whitelist.dns_step:
+        return (
+            "Root cause (re-checked now): every step of the pull path the run can check is in "
+            f"place; one it cannot check remains: {found.whitelist.dns_step}"
+        )
     return (
         "Root cause (re-checked now): every step of the pull path is in place now; the task "
         "message above is the best evidence (a transient failure, or a change that has since "

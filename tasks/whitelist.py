@@ -4,10 +4,14 @@ Over the public domain, the Enterprise instance's internet endpoint must be on a
 admit the app's egress EIPs (an entry that contains one counts: 47.96.0.0/16 admits 47.96.10.20);
 an SNAT entry may hold several EIPs and SAE's pulls leave from any of them, so each must be in.
 An empty ACL on an enabled endpoint admits everyone; adding an entry would shut out everyone
-else, so it is left alone. Over the `-vpc` domain the app's VPC must be linked to the instance's
-VPC endpoint, or CEN-connected to a linked VPC whose endpoint ACL holds the app's VPC CIDR. No
-call in our reach writes either (account B cannot link account A's VPC, and the ACL calls take
-only the internet endpoint), so a missing one is BLOCKED with the console fix.
+else, so it is left alone.
+
+Over the `-vpc` domain the app's VPC must have a RUNNING link to the instance's VPC endpoint, or be
+CEN-connected (in any region) to a VPC that has one; the VPC endpoint has no CIDR list of its own.
+Account B can link account A's VPC once A shares it with B (VPC sharing). Over CEN the `-vpc` name
+resolves only where DNS says so (ACR writes PrivateZone records for linked VPCs only), so the plan
+names that DNS step, which no API in our reach can check. A missing link or CEN connection is
+BLOCKED with the fix; the run does not link VPCs itself.
 
 Switching the endpoint is asynchronous: GetInstanceEndpoint says CREATING (or DELETING) before
 RUNNING, and ACL entries must be written once it is RUNNING (Terraform's
@@ -37,7 +41,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from crossdeploy.cloud import CloudError, call
-from crossdeploy.image_ref import ImageRef
 from crossdeploy.plan import BLOCKED, OK, SKIP, Change, PlanRow
 from crossdeploy.spec import DeploySpec
 
@@ -66,6 +69,9 @@ class WhitelistState:
     rows: tuple[PlanRow, ...]
     settling: str = ""
     """The internet endpoint's Status when it is on but not RUNNING yet (apply waits for it)."""
+    dns_step: str = ""
+    """Over CEN: the DNS step that makes the `-vpc` name resolve in the app's VPC, which the run
+    cannot check (the diagnosis names it when everything else is in place)."""
 
 
 @dataclass(frozen=True)
@@ -106,25 +112,28 @@ def inspect_whitelist(
     instance_id: str | None,
     egress_ips: Sequence[str],
     vpc_id: str,
-    vpc_cidr: str,
     cen_connected_vpcs: Collection[str] = (),
     app_cen_ids: Collection[str] = (),
 ) -> WhitelistState:
     """Decide what the registry must admit for the app to pull. Reads only.
 
     `instance_id` is `ImageState.instance_id`; `egress_ips` the EIPs the app's vSwitch reaches the
-    Internet with (every IP of its SNAT entry; empty when it has none); `vpc_id`/`vpc_cidr` the
-    app's VPC. CEN: VPCs in `cen_connected_vpcs` count as connected to the app's VPC, and so does
-    a VPC of account B that is attached to one of `app_cen_ids` (the CEN instances of the app's
-    VPC, as DescribeVpcAttribute in account A lists them; B's side is read here).
+    Internet with (every IP of its SNAT entry; empty when it has none); `vpc_id` the app's VPC
+    (in `spec.app.region`). CEN: VPCs in `cen_connected_vpcs` count as connected to the app's VPC,
+    and so does a VPC of account B that is attached to one of `app_cen_ids` (the CEN instances of
+    the app's VPC, as DescribeVpcAttribute in account A lists them; B's side is read here).
     """
     ref = spec.image.ref
     comment = f"sae-crossdeploy:{spec.app.name}"
 
     def done(
-        *rows: PlanRow, enable: bool = False, add: tuple[str, ...] = (), settling: str = ""
+        *rows: PlanRow,
+        enable: bool = False,
+        add: tuple[str, ...] = (),
+        settling: str = "",
+        dns_step: str = "",
     ) -> WhitelistState:
-        return WhitelistState(instance_id, enable, add, comment, rows, settling)
+        return WhitelistState(instance_id, enable, add, comment, rows, settling, dns_step)
 
     if spec.network.whitelist == "none":
         return done(
@@ -146,7 +155,8 @@ def inspect_whitelist(
     cr = creds_b.get_client("cr")
     if ref.over_vpc:
         cen = _Cen(set(cen_connected_vpcs), set(app_cen_ids), creds_b, ref.region)
-        return done(_vpc_row(cr, spec, ref, instance_id, vpc_id, vpc_cidr, cen))
+        row, dns_step = _vpc_row(creds_b, cr, spec, instance_id, vpc_id, cen)
+        return done(row, dns_step=dns_step)
     row, enable, add, settling = _internet_plan(cr, spec, instance_id, tuple(egress_ips))
     return done(row, enable=enable, add=add, settling=settling)
 
@@ -231,7 +241,6 @@ def ensure_whitelist(
     instance_id: str | None,
     egress_ips: Sequence[str],
     vpc_id: str,
-    vpc_cidr: str,
     cen_connected_vpcs: Collection[str] = (),
     app_cen_ids: Collection[str] = (),
 ) -> WhitelistResult:
@@ -242,7 +251,6 @@ def ensure_whitelist(
         instance_id=instance_id,
         egress_ips=egress_ips,
         vpc_id=vpc_id,
-        vpc_cidr=vpc_cidr,
         cen_connected_vpcs=cen_connected_vpcs,
         app_cen_ids=app_cen_ids,
     )
@@ -455,14 +463,14 @@ def _remove_entries(
 
 
 def _vpc_row(
-    cr: Any,
-    spec: DeploySpec,
-    ref: ImageRef,
-    instance_id: str,
-    vpc_id: str,
-    vpc_cidr: str,
-    cen: _Cen,
-) -> PlanRow:
+    creds_b: Any, cr: Any, spec: DeploySpec, instance_id: str, vpc_id: str, cen: _Cen
+) -> tuple[PlanRow, str]:
+    """The `-vpc` path: a RUNNING link of the app's VPC, or CEN to a VPC with one (then with the
+    DNS step, returned second). ACR documents both: access over VPC
+    (https://www.alibabacloud.com/help/en/acr/user-guide/configure-access-over-vpcs) with another
+    account's VPC shared with B (https://www.alibabacloud.com/help/en/acr/user-guide/cross-account-access-to-container-registry-service-enterprise-edition-instances-by-using-vpc-sharing-service),
+    and across regions over CEN (https://alibabacloud.com/help/en/acr/use-cases/access-enterprise-edition-instances-across-regions-or-from-idc)."""
+    ref = spec.image.ref
     resource = f"{instance_id} VPC endpoint"
     wanted = f"reachable from {vpc_id}"
     note = (
@@ -472,35 +480,92 @@ def _vpc_row(
     )
     request = cr_models.GetInstanceVpcEndpointRequest(instance_id=instance_id, module_name=MODULE)
     body = call("cr:GetInstanceVpcEndpoint", cr.get_instance_vpc_endpoint, request).body
-    linked = [str(v.vpc_id) for v in body.linked_vpcs or []]
-    if vpc_id in linked:
-        return PlanRow(STEP, "B", resource, f"{vpc_id} linked", wanted, OK, note.strip())
-    peers = [v for v in linked if cen.connects(v)]
-    if not peers:
-        return PlanRow(
-            STEP, "B", resource, f"{vpc_id} neither linked nor CEN-connected", wanted, BLOCKED,
-            f"{ref.host} is reachable only from VPCs linked to the VPC endpoint of "
-            f"{instance_id} (linked: {', '.join(linked) or 'none'}) or connected to one by CEN. "
-            f"Link {vpc_id} to the instance's VPC endpoint, or connect it by CEN to a linked "
-            f"VPC and add {vpc_cidr} to the VPC endpoint's ACL. The run cannot link it: "
-            f"{vpc_id} belongs to account A, and CreateInstanceVpcEndpointLinkedVpc takes only "
-            f"a VPC of the caller's account (B). Or pull over the public domain "
-            f"{ref.domains()[0]}.{note}",
+    links = {str(v.vpc_id): v for v in body.linked_vpcs or []}
+    running = [v for v, link in links.items() if link.status == RUNNING]
+    if vpc_id in links:
+        status = str(links[vpc_id].status)
+        if status == RUNNING:
+            return PlanRow(STEP, "B", resource, f"{vpc_id} linked", wanted, OK, note.strip()), ""
+        return (
+            PlanRow(
+                STEP, "B", resource, f"{vpc_id} linked, {status}", wanted, BLOCKED,
+                f"A linked VPC reaches {ref.host} (and resolves it) only once the link's Status "
+                f"is RUNNING; the link of {vpc_id} to {instance_id} is {status}. Wait until it is "
+                f"RUNNING (GetInstanceVpcEndpoint, or the instance's Access Control > VPC page in "
+                f"the ACR console), then deploy again.{note}",
+            ),
+            "",
         )  # fmt: skip
-    acl = _vpc_acl(cr, instance_id)
-    covering = [e for e in acl if _covers(e, vpc_cidr)]
-    via = f"{vpc_id} via CEN to {peers[0]}"
-    if covering:
-        return PlanRow(
-            STEP, "B", resource, f"{via}; {covering[0]} in the VPC ACL", wanted, OK, note.strip()
+    peers = [v for v in running if cen.connects(v)]
+    if peers:
+        peer = peers[0]
+        dns_step = (
+            f"{ref.host} resolves only in VPCs linked to {instance_id} (ACR writes its "
+            f"PrivateZone records for those), and {vpc_id} reaches the endpoint over CEN through "
+            f"{peer}, so {vpc_id}'s DNS must point the name there: in PrivateZone, associate "
+            f"{vpc_id} with a zone {ref.host} whose A record is {links[peer].ip} (the endpoint's "
+            f"address in {peer}). The run cannot check PrivateZone."
         )
-    return PlanRow(
-        STEP, "B", resource, f"{via}; VPC ACL lacks {vpc_cidr}", wanted, BLOCKED,
-        f"{vpc_id} reaches the VPC endpoint of {instance_id} through CEN, but the endpoint's "
-        f"ACL does not admit its CIDR {vpc_cidr}. Add {vpc_cidr} to it in the ACR console "
-        f"(instance {instance_id} > Access Control > VPC). The run cannot: the ACR API's ACL "
-        f"calls take only the internet endpoint.{note}",
+        row = PlanRow(
+            STEP, "B", resource, f"{vpc_id} via CEN to {peer}", wanted, OK, dns_step + note
+        )  # fmt: skip
+        return row, dns_step
+    linked = ", ".join(f"{v} ({links[v].status})" for v in links) or "none"
+    via_cen = (
+        f"connect {vpc_id} by CEN to a VPC in {ref.region} with a RUNNING link to {instance_id} "
+        f"(linked: {linked}) and point {ref.host} at the endpoint in {vpc_id}'s PrivateZone"
+    )
+    public = f"pull over the public domain {ref.domains()[0]}"
+    if ref.region != spec.app.region:
+        return (
+            PlanRow(
+                STEP, "B", resource, f"{vpc_id} not CEN-connected to a linked VPC", wanted,
+                BLOCKED,
+                f"{ref.host} is in {ref.region} and the app's VPC {vpc_id} in "
+                f"{spec.app.region}; a VPC endpoint links only VPCs of its own region, so "
+                f"{vpc_id} reaches it only over CEN. Fix: {via_cen}; or {public}.{note}",
+            ),
+            "",
+        )  # fmt: skip
+    shared = _shared_vswitches(creds_b, spec.app.region, vpc_id)
+    link = (
+        f"in account B link {vpc_id} to the VPC endpoint of {instance_id} through {shared[0]} "
+        f"(ACR console: instance > Access Control > VPC > Add VPC; or "
+        f"CreateInstanceVpcEndpointLinkedVpc with VpcId {vpc_id}, VswitchId {shared[0]}) and "
+        f"wait until its Status is RUNNING"
+        if shared
+        else f"share a vSwitch of {vpc_id} with account B (VPC sharing: a resource share in "
+        f"account A's Resource Management), then in account B link {vpc_id} to the VPC endpoint "
+        f"of {instance_id} through it and wait until its Status is RUNNING"
+    )
+    return (
+        PlanRow(
+            STEP, "B", resource, f"{vpc_id} neither linked nor CEN-connected", wanted, BLOCKED,
+            f"{ref.host} is reachable only from VPCs with a RUNNING link to the VPC endpoint of "
+            f"{instance_id} (linked: {linked}) or connected to one by CEN. "
+            f"{vpc_id} belongs to account A"
+            + (f" and is shared with account B ({', '.join(shared)})" if shared else "")
+            + f". Fix: {link} (account A needs PrivateZone activated and ACR allowed to use it, "
+            f"for the name to resolve); or {via_cen}; or {public}. The run does not link VPCs "
+            f"itself.{note}",
+        ),
+        "",
     )  # fmt: skip
+
+
+def _shared_vswitches(creds_b: Any, region: str, vpc_id: str) -> list[str]:
+    """The vSwitches of account A's VPC that account B sees: those A shares with B (a participant
+    sees them with ShareType `Shared`, per DescribeVSwitches)."""
+    vpc = creds_b.get_client("vpc")
+    request = vpc_models.DescribeVSwitchesRequest(region_id=region, vpc_id=vpc_id, page_size=50)
+    try:
+        body = call("vpc:DescribeVSwitches", vpc.describe_vswitches, request).body
+    except CloudError as exc:
+        if exc.code == "InvalidVpcId.NotFound":
+            return []
+        raise
+    found = body.v_switches.v_switch if body.v_switches else None
+    return [str(v.v_switch_id) for v in found or []]
 
 
 @dataclass(frozen=True)
@@ -527,19 +592,6 @@ class _Cen:
             raise
         cens = body.associated_cens.associated_cen if body.associated_cens else None
         return any(str(c.cen_id) in self.cen_ids for c in cens or [])
-
-
-def _vpc_acl(cr: Any, instance_id: str) -> list[str]:
-    """The VPC endpoint's ACL, which only ListInstanceEndpoint shows."""
-    request = cr_models.ListInstanceEndpointRequest(instance_id=instance_id, module_name=MODULE)
-    body = call("cr:ListInstanceEndpoint", cr.list_instance_endpoint, request).body
-    return [
-        str(a.entry)
-        for endpoint in body.endpoints or []
-        if str(endpoint.endpoint_type).lower() == "vpc"
-        for a in endpoint.acl_entries or []
-        if a.entry
-    ]
 
 
 def _covers(cidr: str, inner: str) -> bool:

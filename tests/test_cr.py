@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from alibabacloud_cr20181201 import models as cr_models
 from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_sts20150401 import models as sts_models
@@ -20,8 +21,8 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 
 from sandbox.services import cr
 from sandbox.store import Store
-from sandbox.testing import SandboxAdmin
-from sandbox.world import World
+from sandbox.testing import SandboxAdmin, SandboxProcess
+from sandbox.world import World, bundled_world_path
 from tests.conftest import UIDS, SdkFactory
 
 INSTANCE = "cri-demo"
@@ -454,6 +455,60 @@ def test_vpc_link_round_trip(sdk: SdkFactory) -> None:
     ]
 
 
+def test_a_new_link_is_creating_then_running_and_the_vpc_endpoint_has_no_cidr_list(
+    sdk: SdkFactory, admin: SandboxAdmin
+) -> None:
+    admin.set_timing(endpoint_transition_seconds=0.6)
+    client = sdk.cr()
+    client.delete_instance_vpc_endpoint_linked_vpc(
+        cr_models.DeleteInstanceVpcEndpointLinkedVpcRequest(
+            instance_id=INSTANCE, vpc_id="vpc-reg", vswitch_id="vsw-reg-h"
+        )
+    )
+    client.create_instance_vpc_endpoint_linked_vpc(
+        cr_models.CreateInstanceVpcEndpointLinkedVpcRequest(
+            instance_id=INSTANCE, vpc_id="vpc-reg", vswitch_id="vsw-reg-h"
+        )
+    )
+    assert [v.status for v in vpc_endpoint(client).linked_vpcs] == ["CREATING"]
+    deadline = time.monotonic() + 5
+    while vpc_endpoint(client).linked_vpcs[0].status != "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    listed = client.list_instance_endpoint(
+        cr_models.ListInstanceEndpointRequest(instance_id=INSTANCE)
+    ).body.endpoints
+    vpc = next(e for e in listed if e.endpoint_type == "vpc")
+    assert (vpc.acl_enable, vpc.acl_entries, [v.vpc_id for v in vpc.linked_vpcs]) == (
+        False,
+        [],
+        ["vpc-reg"],
+    )
+
+
+def test_a_vpc_shared_with_the_registry_account_can_be_linked(tmp_path: Path) -> None:
+    """VPC sharing: account B links account A's VPC through the vSwitch A shares with it, and
+    only through that one."""
+    data = yaml.safe_load(bundled_world_path().read_text())
+    data["regions"]["cn-hangzhou"]["vpcs"][0]["vswitches"][0]["shared_with"] = ["registry"]
+    path = tmp_path / "world.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with SandboxProcess(world=path) as process:
+        client = SdkFactory(process.endpoint).cr()
+
+        def link(vswitch_id: str) -> Any:
+            return client.create_instance_vpc_endpoint_linked_vpc(
+                cr_models.CreateInstanceVpcEndpointLinkedVpcRequest(
+                    instance_id=INSTANCE, vpc_id="vpc-app", vswitch_id=vswitch_id
+                )
+            )
+
+        assert refused(lambda: link("vsw-app-b")) == ("VSWITCH_NOT_EXIST", 404)
+        assert link("vsw-app-h").body.is_success is True
+        linked = {v.vpc_id: v.vswitch_id for v in vpc_endpoint(client).linked_vpcs}
+        assert linked == {"vpc-reg": "vsw-reg-h", "vpc-app": "vsw-app-h"}
+
+
 @pytest.mark.parametrize(
     ("vpc_id", "vswitch_id", "code"),
     [
@@ -461,7 +516,7 @@ def test_vpc_link_round_trip(sdk: SdkFactory) -> None:
         ("vpc-none", "vsw-reg-h", "VPC_NOT_EXIST"),
         ("vpc-reg", "vsw-app-h", "VSWITCH_NOT_EXIST"),
     ],
-    ids=["other-accounts-vpc", "unknown-vpc", "vswitch-of-another-vpc"],
+    ids=["other-accounts-unshared-vpc", "unknown-vpc", "vswitch-of-another-vpc"],
 )
 def test_link_needs_a_vpc_of_the_callers_account(
     sdk: SdkFactory, vpc_id: str, vswitch_id: str, code: str

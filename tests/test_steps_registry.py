@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -45,15 +46,22 @@ from tasks.whitelist import (
     inspect_whitelist,
     remove_whitelist,
 )
-from tests.conftest import DEMO_SPEC, UIDS, SdkFactory, sandbox_credentials
+from tests.conftest import (
+    DEMO_SPEC,
+    FAST_TIMING,
+    UIDS,
+    SdkFactory,
+    demo_world_data,
+    sandbox_credentials,
+)
 from tests.pull_worlds import connect_cen, variant
-from tests.sae_setup import create_app, wait_for
+from tests.sae_setup import create_app, ready_cross_account, wait_for
 
 APP_UID, REGISTRY_UID = UIDS["app"], UIDS["registry"]
 SAE = ram_policy.sae_principal(APP_UID)
 ROLE = "sae-pull-shop-web"
 EGRESS_IP = "47.96.10.20"
-APP_VPC, APP_VPC_CIDR = "vpc-app", "172.16.0.0/12"
+APP_VPC = "vpc-app"
 PERSONAL_URL = "registry.cn-hangzhou.aliyuncs.com/shop-personal/web:1.0"
 VPC_URL = "demo-registry-vpc.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1"
 VOLATILE = {
@@ -174,7 +182,6 @@ def whitelist_step(creds: dict[str, Any], spec: DeploySpec = SPEC, **kw: Any) ->
         "instance_id": "cri-demo" if spec.image.ref.edition == "enterprise" else None,
         "egress_ips": (EGRESS_IP,),
         "vpc_id": APP_VPC,
-        "vpc_cidr": APP_VPC_CIDR,
         **kw,
     }
     return inspect_whitelist(creds["registry"], spec, **args)
@@ -862,37 +869,47 @@ def test_whitelist_personal_edition_has_none(creds: dict[str, Any]) -> None:
 
 def test_whitelist_vpc_domain_linked_vpc_is_ok(creds: dict[str, Any]) -> None:
     spec = make_spec(image={"url": VPC_URL})
-    state = whitelist_step(creds, spec, vpc_id="vpc-reg", vpc_cidr="192.168.0.0/16")
+    state = whitelist_step(creds, spec, vpc_id="vpc-reg")
     assert actions(state) == [OK]
     assert state.rows[0].now == "vpc-reg linked"
 
 
 def test_whitelist_vpc_domain_unconnected_vpc_is_blocked(creds: dict[str, Any]) -> None:
+    """Not shared with B, not linked, no CEN: the fix is VPC sharing then a link (or CEN)."""
     state = whitelist_step(creds, make_spec(image={"url": VPC_URL}))
-    assert actions(state) == [BLOCKED]
-    reason = state.rows[0].reason
-    assert "Link vpc-app" in reason and "CreateInstanceVpcEndpointLinkedVpc" in reason
-    assert "account A" in reason
+    [row] = state.rows
+    assert (row.action, row.now) == (BLOCKED, "vpc-app neither linked nor CEN-connected")
+    assert "(linked: vpc-reg (RUNNING))" in row.reason
+    assert "share a vSwitch of vpc-app with account B (VPC sharing" in row.reason
+    assert "The run does not link VPCs itself." in row.reason
+    assert "ACL" not in row.reason
 
 
-def test_whitelist_vpc_domain_cen_without_acl_entry_is_blocked(creds: dict[str, Any]) -> None:
-    spec = make_spec(image={"url": VPC_URL})
-    state = whitelist_step(creds, spec, cen_connected_vpcs=["vpc-reg"])
-    assert actions(state) == [BLOCKED]
-    assert "ACL lacks 172.16.0.0/12" in state.rows[0].now
-    assert "ACR console" in state.rows[0].reason
+def test_whitelist_vpc_domain_over_cen_names_the_dns_step(creds: dict[str, Any]) -> None:
+    """CEN to a RUNNING linked VPC is the path; the -vpc name must still resolve in vpc-app,
+    which no API in reach shows, so the row names the step and the state keeps it."""
+    state = whitelist_step(creds, make_spec(image={"url": VPC_URL}), cen_connected_vpcs=["vpc-reg"])
+    [row] = state.rows
+    assert (row.action, row.now) == (OK, "vpc-app via CEN to vpc-reg")
+    assert state.dns_step == row.reason
+    assert re.search(
+        r"in PrivateZone, associate vpc-app with a zone "
+        r"demo-registry-vpc\.cn-hangzhou\.cr\.aliyuncs\.com whose A record is 192\.168\.1\.\d+ "
+        r"\(the endpoint's address in vpc-reg\)",
+        row.reason,
+    )
 
 
 @pytest.fixture(scope="module")
 def cen_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
-    """The demo world with vpc-app CEN-connected to vpc-reg and its CIDR in the VPC ACL."""
+    """The demo world with vpc-app CEN-connected to vpc-reg (and its DNS step done)."""
     path = tmp_path_factory.mktemp("cen-world") / "world.yaml"
     path.write_text(yaml.safe_dump(variant(connect_cen)))
     with SandboxProcess(world=path) as process:
         yield process
 
 
-def test_whitelist_vpc_domain_cen_with_acl_entry_is_ok(cen_sandbox: SandboxProcess) -> None:
+def test_whitelist_vpc_domain_cen_found_from_the_app_vpcs_cen(cen_sandbox: SandboxProcess) -> None:
     registry = sandbox_credentials(cen_sandbox.url, "registry")
     app = SdkFactory(cen_sandbox.endpoint).vpc("app")
     request = vpc_models.DescribeVpcAttributeRequest(region_id="cn-hangzhou", vpc_id=APP_VPC)
@@ -903,11 +920,61 @@ def test_whitelist_vpc_domain_cen_with_acl_entry_is_ok(cen_sandbox: SandboxProce
         instance_id="cri-demo",
         egress_ips=(),
         vpc_id=APP_VPC,
-        vpc_cidr=APP_VPC_CIDR,
         app_cen_ids=[c.cen_id for c in cens],
     )
     assert actions(state) == [OK]
-    assert state.rows[0].now == "vpc-app via CEN to vpc-reg; 172.16.0.0/12 in the VPC ACL"
+    assert state.rows[0].now == "vpc-app via CEN to vpc-reg"
+    assert "associate vpc-app with a zone" in state.dns_step
+
+
+@pytest.fixture(scope="module")
+def shared_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+    """The demo world (fast change orders) with vsw-app-h of vpc-app shared with the registry
+    account (VPC sharing)."""
+    data = demo_world_data(**FAST_TIMING)
+    data["regions"]["cn-hangzhou"]["vpcs"][0]["vswitches"][0]["shared_with"] = ["registry"]
+    path = tmp_path_factory.mktemp("shared-world") / "world.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with SandboxProcess(world=path) as process:
+        yield process
+
+
+def test_a_vpc_shared_with_b_is_linked_and_counts_once_running(
+    shared_sandbox: SandboxProcess,
+) -> None:
+    """vpc-app shared with B: the plan names the exact link B can make; made, the link is
+    CREATING and the row stays BLOCKED; RUNNING, it is OK and SAE pulls over the -vpc domain."""
+    admin = SandboxAdmin(shared_sandbox.url)
+    admin.reset()
+    sdk = SdkFactory(shared_sandbox.endpoint)
+    creds = {a: sandbox_credentials(shared_sandbox.url, a) for a in ("app", "registry")}
+    spec = make_spec(image={"url": VPC_URL})
+    [row] = whitelist_step(creds, spec).rows
+    assert row.action == BLOCKED
+    assert "vpc-app belongs to account A and is shared with account B (vsw-app-h)" in row.reason
+    assert (
+        "in account B link vpc-app to the VPC endpoint of cri-demo through vsw-app-h (ACR "
+        "console: instance > Access Control > VPC > Add VPC; or CreateInstanceVpcEndpointLinkedVpc "
+        "with VpcId vpc-app, VswitchId vsw-app-h) and wait until its Status is RUNNING"
+    ) in row.reason
+
+    admin.set_timing(endpoint_transition_seconds=1.0)
+    sdk.cr().create_instance_vpc_endpoint_linked_vpc(
+        cr_models.CreateInstanceVpcEndpointLinkedVpcRequest(
+            instance_id="cri-demo", vpc_id="vpc-app", vswitch_id="vsw-app-h"
+        )
+    )
+    [creating] = whitelist_step(creds, spec).rows
+    assert (creating.action, creating.now) == (BLOCKED, "vpc-app linked, CREATING")
+    assert "only once the link's Status is RUNNING" in creating.reason
+    time.sleep(1.1)
+    [running] = whitelist_step(creds, spec).rows
+    assert (running.action, running.now) == (OK, "vpc-app linked")
+
+    role_arn = ready_cross_account(sdk)
+    _, order = create_app(sdk, role_arn, image_url=VPC_URL)
+    assert wait_for(sdk, order).status == 2
+    admin.close()
 
 
 # -- teardown and the proof ----------------------------------------------------------------------
@@ -958,7 +1025,6 @@ def test_ensured_role_policy_and_whitelist_let_sae_pull(
             instance_id=image.state.instance_id,
             egress_ips=(EGRESS_IP,),
             vpc_id=APP_VPC,
-            vpc_cidr=APP_VPC_CIDR,
         )
         return [image, role, policy, whitelist]
 

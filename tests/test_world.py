@@ -64,9 +64,49 @@ def _break(path: str, value: Any) -> dict[str, Any]:
         ("regions.cn-hangzhou.acr_instances.0.repos", {"web": {"tags": {}}}, "<namespace>/<name>"),
         ("regions.cn-hangzhou.acr_instances.0.internet_endpoint.acl", [{"entry": "nope"}], "entry"),
         ("ram", {"nobody": {"roles": []}}, "unknown account"),
+        (
+            "regions.cn-hangzhou.acr_instances.0.vpc_endpoint.acl",
+            [{"entry": "172.16.0.0/12"}],
+            "the VPC endpoint has no CIDR list",
+        ),
+        (
+            "regions.cn-hangzhou.acr_instances.0.vpc_endpoint.linked_vpcs",
+            [{"vpc": "vpc-app"}],
+            "shares no vSwitch with registry",
+        ),
+        ("regions.cn-hangzhou.vpcs.0.vswitches.0.shared_with", ["app"], "not another account"),
+        ("regions.cn-hangzhou.vpcs.0.vswitches.0.shared_with", ["nobody"], "not another account"),
+        (
+            "regions.cn-shanghai",
+            {"vpcs": [{"id": "vpc-app", "account": "app", "cidr": "10.0.0.0/8"}]},
+            "duplicate vpc id",
+        ),
     ],
 )
 def test_broken_world_is_refused_with_the_reason(path: str, value: Any, message: str) -> None:
     with pytest.raises(ValidationError) as refused:
         World.model_validate(_break(path, value))
     assert message in str(refused.value)
+
+
+def test_vpc_sharing_and_cross_region_cen_are_accepted() -> None:
+    """A VPC of the app account shared with the registry account may be linked to its instance
+    (through the shared vSwitch), and CEN may join VPCs of two regions."""
+    data = demo_data()
+    hangzhou = data["regions"]["cn-hangzhou"]
+    hangzhou["vpcs"][0]["vswitches"][1]["shared_with"] = ["registry"]
+    demo = hangzhou["acr_instances"][0]
+    demo["vpc_endpoint"]["linked_vpcs"].append({"vpc": "vpc-app"})
+    data["regions"]["cn-shanghai"] = {
+        "vpcs": [{"id": "vpc-sh", "account": "app", "cidr": "10.0.0.0/8"}],
+        "cen": [["vpc-sh", "vpc-reg"]],
+    }
+    world = World.model_validate(data)
+    assert world.cen_pairs() == [("vpc-sh", "vpc-reg")]
+    bad = _break("regions.cn-hangzhou.acr_instances.0.vpc_endpoint.linked_vpcs", [])
+    bad["regions"]["cn-hangzhou"]["vpcs"][0]["vswitches"][1]["shared_with"] = ["registry"]
+    bad["regions"]["cn-hangzhou"]["acr_instances"][0]["vpc_endpoint"]["linked_vpcs"] = [
+        {"vpc": "vpc-app", "vswitch": "vsw-app-h"}
+    ]
+    with pytest.raises(ValidationError, match="not a vSwitch of it that registry can use"):
+        World.model_validate(bad)

@@ -39,7 +39,7 @@ from sandbox.auth import KEY_KIND, KEY_SCOPE
 from sandbox.call import Call, iso_time
 from sandbox.errors import ApiError, invalid_parameter, missing_parameter
 from sandbox.store import Doc, Scope, Tx
-from sandbox.world import AcrInstance, InternetEndpoint, VpcEndpoint, World
+from sandbox.world import AcrInstance, InternetEndpoint, VpcEndpoint, World, linkable_vswitches
 
 INSTANCE = "acr_instance"
 PERSONAL = "acr_personal"
@@ -149,15 +149,27 @@ def _endpoint_ip(instance_id: str, vswitch_cidr: str) -> str:
     return str(network[1 + int(_stable_id("", instance_id, length=8), 16) % min(hosts, 200)])
 
 
-def _link(world: World, region: str, instance_id: str, vpc_id: str, vswitch_id: str) -> Doc:
-    """A VPC link; a world file may leave the vSwitch out, and then the VPC's first one is used."""
+def _link(
+    world: World, region: str, inst: AcrInstance, vpc_id: str, vswitch_id: str, ready_at: float
+) -> Doc:
+    """A VPC link, RUNNING from `ready_at`; a world file may leave the vSwitch out, and then the
+    first one the instance's account may use is taken (its own, or one shared with it)."""
     vpc = next(v for v in world.regions[region].vpcs if v.id == vpc_id)
-    vswitch = next((s for s in vpc.vswitches if s.id == vswitch_id or not vswitch_id), None)
+    usable = linkable_vswitches(vpc, inst.account)
+    vswitch = next((s for s in usable if s.id == vswitch_id or not vswitch_id), None)
     return {
         "vpc": vpc_id,
         "vswitch": vswitch.id if vswitch else vswitch_id,
-        "ip": _endpoint_ip(instance_id, vswitch.cidr if vswitch else vpc.cidr),
+        "ip": _endpoint_ip(inst.id, vswitch.cidr if vswitch else vpc.cidr),
+        "ready_at": ready_at,
     }
+
+
+def link_status(link: Doc, now: float) -> str:
+    """A VPC link is CREATING until it is ready, then RUNNING (GetInstanceVpcEndpoint's
+    LinkedVpcs Status values); only a RUNNING link carries traffic. ACR's console says to wait
+    until the Status is Running (cross-account access by VPC sharing, see `_linkable`)."""
+    return RUNNING if now >= float(link.get("ready_at", 0.0)) else "CREATING"
 
 
 def _endpoints(world: World, region: str, inst: AcrInstance, module: str) -> Doc:
@@ -176,9 +188,8 @@ def _endpoints(world: World, region: str, inst: AcrInstance, module: str) -> Doc
         "vpc": {
             "domain": private,
             "links": [
-                _link(world, region, inst.id, link.vpc, link.vswitch) for link in vpc.linked_vpcs
+                _link(world, region, inst, link.vpc, link.vswitch, 0.0) for link in vpc.linked_vpcs
             ],
-            "acl": [{"entry": a.entry, "comment": a.comment} for a in vpc.acl],
         },
     }
 
@@ -383,8 +394,10 @@ def _endpoint_view(doc: Doc, module: str, kind: str, now: float, *, summary: boo
         "LinkedVpcs": [{"VpcId": link["vpc"]} for link in links],
     }
     if not summary:
-        view["AclEnable"] = bool(state["acl"])
-        view["AclEntries"] = [{"Entry": a["entry"], "Comment": a["comment"]} for a in state["acl"]]
+        # The VPC endpoint has no CIDR list: its access control is the list of linked VPCs.
+        acl = state["acl"] if kind == "internet" else []
+        view["AclEnable"] = bool(acl)
+        view["AclEntries"] = [{"Entry": a["entry"], "Comment": a["comment"]} for a in acl]
     return view
 
 
@@ -544,7 +557,7 @@ def get_instance_vpc_endpoint(call: Call) -> dict[str, Any]:
                 "VpcId": link["vpc"],
                 "VswitchId": link["vswitch"],
                 "Ip": link["ip"],
-                "Status": "RUNNING",
+                "Status": link_status(link, call.now),
                 "DefaultAccess": i == 0,
                 "Issue": "",
             }
@@ -554,21 +567,26 @@ def get_instance_vpc_endpoint(call: Call) -> dict[str, Any]:
 
 
 def _linkable(call: Call, region: str) -> tuple[str, str]:
-    """`VpcId`/`VswitchId` naming a vSwitch of that VPC, owned by the caller, in the region."""
+    """`VpcId`/`VswitchId` naming a VPC in the region and a vSwitch of it the caller may use: its
+    own, or one another account shares with it. ACR links another account's VPC once that VPC is
+    shared with the instance's account (cross-account access by VPC sharing,
+    https://www.alibabacloud.com/help/en/acr/user-guide/cross-account-access-to-container-registry-service-enterprise-edition-instances-by-using-vpc-sharing-service);
+    a VPC the caller neither owns nor shares is not found, as in the VPC API."""
     vpc_id = call.params.text("VpcId", required=True)
     vswitch_id = call.params.text("VswitchId", required=True)
     spec = call.world.regions.get(region)
+    caller = next(a.name for a in call.world.accounts if a.uid == call.caller.account)
     vpc = next(
         (
             v
             for v in (spec.vpcs if spec else [])
-            if v.id == vpc_id and call.world.account(v.account).uid == call.caller.account
+            if v.id == vpc_id and linkable_vswitches(v, caller)
         ),
         None,
     )
     if vpc is None:
         raise ApiError(404, "VPC_NOT_EXIST", f"The VPC {vpc_id} does not exist in {region}.")
-    if vswitch_id not in {s.id for s in vpc.vswitches}:
+    if vswitch_id not in {s.id for s in linkable_vswitches(vpc, caller)}:
         raise ApiError(
             404, "VSWITCH_NOT_EXIST", f"The vSwitch {vswitch_id} does not exist in {vpc_id}."
         )
@@ -576,7 +594,8 @@ def _linkable(call: Call, region: str) -> tuple[str, str]:
 
 
 def create_instance_vpc_endpoint_linked_vpc(call: Call) -> dict[str, Any]:
-    """Link a VPC of the caller's own account in the instance's region (ready at once).
+    """Link a VPC (the caller's own, or shared with it) in the instance's region; the link is
+    CREATING for `timing.endpoint_transition_seconds`, then RUNNING.
 
     Linking the same VPC and vSwitch again succeeds and changes nothing; a VPC is linked through
     one vSwitch only, so naming another vSwitch of an already linked VPC is a 409.
@@ -595,7 +614,9 @@ def create_instance_vpc_endpoint_linked_vpc(call: Call) -> dict[str, Any]:
                 f"The VPC {vpc_id} is already linked through {existing['vswitch']}.",
             )
         return {}
-    links.append(_link(call.world, scope.region, doc["id"], vpc_id, vswitch_id))
+    inst = next(i for i in call.world.regions[scope.region].acr_instances if i.id == doc["id"])
+    ready_at = call.now + call.world.timing.endpoint_transition_seconds
+    links.append(_link(call.world, scope.region, inst, vpc_id, vswitch_id, ready_at))
     _save(call, scope, doc)
     return {}
 

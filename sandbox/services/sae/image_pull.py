@@ -3,12 +3,15 @@
 The checks run in the order a real pull meets them, and the first failure is the verdict:
 
 1. reference: `image-reference-invalid` (kubelet cannot parse `ImageUrl`).
-2. resolve: `registry-unknown` (the host is no registry of the world: `no such host`).
+2. resolve (`no such host`): `registry-unknown` (the host is no registry of the world),
+   `vpc-domain-unresolved` (an Enterprise `-vpc` domain resolves only in VPCs with a RUNNING link
+   to the instance, whose PrivateZone records ACR writes, or in a VPC the world gives a
+   `private_zones` entry for it: the DNS step of a VPC that reaches the endpoint over CEN).
 3. network (every failure is a dial `i/o timeout`):
-   - over a VPC domain: `vpc-domain-other-region` (VPC domains only work in their own region),
-     `vpc-not-connected` (Enterprise: the app's VPC is neither linked to the instance's VPC
-     endpoint nor CEN-connected to a linked VPC), `vpc-cidr-not-whitelisted` (CEN-connected, but
-     no VPC-endpoint ACL entry contains the app's vSwitch CIDR);
+   - over a VPC domain: `vpc-domain-other-region` (Personal: VPC domains work only in their own
+     region; Enterprise: the app is in another region and its VPC has no CEN connection to a
+     VPC with a RUNNING link), `vpc-not-connected` (Enterprise, same region: the app's VPC has
+     no RUNNING link to the instance's VPC endpoint and no CEN connection to a VPC that has one);
    - over a public domain: `no-nat-gateway` (no internet NAT gateway in the app's VPC),
      `no-snat-entry` (no SNAT entry with an EIP covers the app's vSwitch, by id or CIDR),
      `internet-endpoint-disabled` (off, or switched on but not RUNNING yet),
@@ -59,9 +62,9 @@ SAE_SERVICE = "sae.aliyuncs.com"
 REASONS = (
     "image-reference-invalid",
     "registry-unknown",
+    "vpc-domain-unresolved",
     "vpc-domain-other-region",
     "vpc-not-connected",
-    "vpc-cidr-not-whitelisted",
     "no-nat-gateway",
     "no-snat-entry",
     "internet-endpoint-disabled",
@@ -319,26 +322,7 @@ def _reach(
     vswitch = tx.get(scope, vpc.VSWITCH, str(namespace["VSwitchId"]))
     source = ipaddress.IPv4Network(vswitch["CidrBlock"]) if vswitch else None
     if registry.vpc:
-        if registry.region != region:
-            raise blocked("vpc-domain-other-region")
-        if registry.personal or registry.doc is None:
-            return
-        endpoint = registry.doc["endpoints"][registry.module]["vpc"]
-        linked = {str(link["vpc"]) for link in endpoint["links"]}
-        app_vpc = str(namespace["VpcId"])
-        if app_vpc in linked:
-            return
-        spec = world.regions.get(region)
-        peers = {
-            b if a == app_vpc else a for a, b in (spec.cen if spec else []) if app_vpc in (a, b)
-        }
-        if not peers & linked:
-            raise blocked("vpc-not-connected")
-        if source is None or not any(
-            source.subnet_of(ipaddress.IPv4Network(entry["entry"], strict=False))
-            for entry in endpoint["acl"]
-        ):
-            raise blocked("vpc-cidr-not-whitelisted")
+        _reach_over_vpc(world, region, str(namespace["VpcId"]), image, registry, say, now)
         return
     egress = _egress_ips(tx, scope, namespace, source, blocked)
     if registry.personal or registry.doc is None:
@@ -353,6 +337,45 @@ def _reach(
     # so the strict reading: a pull gets through only when the ACL admits every one of them.
     if acl and not all(any(ip in network for network in acl) for ip in egress):
         raise blocked("eip-not-whitelisted")
+
+
+def _reach_over_vpc(
+    world: World,
+    region: str,
+    app_vpc: str,
+    image: _Image,
+    registry: _Registry,
+    say: _Say,
+    now: float,
+) -> None:
+    """A `-vpc` domain. Enterprise: ACR resolves the domain through PrivateZone for the linked
+    VPCs only ("Configure a VPC ACL",
+    https://www.alibabacloud.com/help/en/acr/user-guide/configure-access-over-vpcs), and a link
+    counts once its Status is RUNNING; another VPC, in this region or another, reaches the
+    endpoint over CEN to a linked VPC (https://alibabacloud.com/help/en/acr/use-cases/access-enterprise-edition-instances-across-regions-or-from-idc)
+    once its own DNS points the domain there. The endpoint has no CIDR list of its own."""
+
+    def blocked(reason: str) -> _PullError:
+        return _PullError("network", reason, say.timeout(_address(image, registry)))
+
+    if registry.personal or registry.doc is None:
+        if registry.region != region:
+            raise blocked("vpc-domain-other-region")
+        return
+    links = registry.doc["endpoints"][registry.module]["vpc"]["links"]
+    running = {str(link["vpc"]) for link in links if cr.link_status(link, now) == cr.RUNNING}
+    if app_vpc in running:
+        return
+    found = world.vpc(app_vpc)
+    zones = found[1].private_zones if found else []
+    host = image.lookup_host
+    if not any(host == zone or host.endswith(f".{zone}") for zone in zones):
+        raise _PullError("resolve", "vpc-domain-unresolved", say.no_such_host())
+    peers = {b if a == app_vpc else a for a, b in world.cen_pairs() if app_vpc in (a, b)}
+    if not peers & running:
+        raise blocked(
+            "vpc-domain-other-region" if registry.region != region else "vpc-not-connected"
+        )
 
 
 def _egress_ips(
