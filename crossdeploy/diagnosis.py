@@ -38,7 +38,7 @@ def _explain(row: PlanRow) -> str:
 
 
 def _whitelist_cause(found: Inspection) -> str | None:
-    """The registry no longer admits the app's network path (UX wording)."""
+    """The registry does not admit the app's network path now (UX wording), or None."""
     state, network = found.whitelist, found.network
     instance = state.instance_id or "the registry"
     if state.enable:
@@ -49,10 +49,25 @@ def _whitelist_cause(found: Inspection) -> str | None:
         )
     if state.add:
         entries = ", ".join(state.add)
+        missing = ", ".join(entry.removesuffix("/32") for entry in state.add)
+        if len(network.egress_ips) > 1:
+            which = "EIP {} is" if len(state.add) == 1 else "EIPs {} are"
+            return (
+                f"{which.format(missing)} not in the internet ACL of {instance}, and the egress of "
+                f"{network.vswitch_id} leaves from any of {', '.join(network.egress_ips)} (one "
+                f"SNAT entry). Fix: set network.whitelist: auto (adds {entries}), or add them by "
+                "hand."
+            )
         return (
-            f"EIP {network.egress_ip}, the egress of {network.vswitch_id}, is not in the internet "
+            f"EIP {missing}, the egress of {network.vswitch_id}, is not in the internet "
             f"ACL of {instance}. Fix: set network.whitelist: auto (adds {entries}), or add it by "
             "hand."
+        )
+    if state.settling:
+        return (
+            f"the internet endpoint of {instance} is {state.settling}, not RUNNING yet, so pulls "
+            "over the public domain do not get through. Fix: wait until it is RUNNING; a new "
+            "deploy waits for it."
         )
     return None
 
@@ -73,10 +88,16 @@ def root_cause(spec: DeploySpec, accounts: Accounts) -> str:
     if blocked:
         return "Root cause (re-checked now): " + _explain(blocked[0])
     for row in found.rows:
+        if row.step == "whitelist" and (text := _whitelist_cause(found)) is not None:
+            return "Root cause (re-checked now): " + text
         if not row.changes or row.step == "app":
             continue
-        text = _whitelist_cause(found) if row.step == "whitelist" else None
-        return "Root cause (re-checked now): " + (text or _explain(row))
+        return "Root cause (re-checked now): " + _explain(row)
+    if found.whitelist.dns_step:
+        return (
+            "Root cause (re-checked now): every step of the pull path the run can check is in "
+            f"place; one it cannot check remains: {found.whitelist.dns_step}"
+        )
     return (
         "Root cause (re-checked now): every step of the pull path is in place now; the task "
         "message above is the best evidence (a transient failure, or a change that has since "

@@ -174,9 +174,8 @@ def inspect_all(spec: DeploySpec, accounts: Accounts) -> Inspection:
         accounts.registry,
         spec,
         instance_id=image.instance_id,
-        egress_ip=network.egress_ip,
+        egress_ips=network.egress_ips,
         vpc_id=network.vpc_id,
-        vpc_cidr=network.vpc_cidr,
         app_cen_ids=network.cen_ids,
     )
     role = role_f.result() if role_f else None

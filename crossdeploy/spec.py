@@ -457,7 +457,11 @@ class DeploySpec(_Strict):
     @model_validator(mode="after")
     def _cross_fields(self) -> DeploySpec:
         ref = self.image.ref
-        if ref.over_vpc and ref.region != self.app.region:
+        # An Enterprise -vpc domain is reachable from another region over CEN to a VPC linked
+        # to the instance (ACR: access across regions, https://alibabacloud.com/help/en/acr/
+        # use-cases/access-enterprise-edition-instances-across-regions-or-from-idc); the
+        # whitelist step checks that path. A Personal one has no links to reach it through.
+        if ref.over_vpc and ref.edition == "personal" and ref.region != self.app.region:
             raise ValueError(
                 f"image.url: the VPC domain {ref.host} is reachable only from {ref.region}, "
                 f"not from app.region {self.app.region}; use the public domain"

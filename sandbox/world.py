@@ -33,6 +33,14 @@ class Account(_Model):
 
 class Timing(_Model):
     change_order_seconds: float = Field(default=3.0, ge=0)
+    endpoint_transition_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description=(
+            "Wall seconds an ACR internet endpoint spends CREATING (switched on) or DELETING "
+            "(switched off) before it is RUNNING again, and a new VPC link spends CREATING."
+        ),
+    )
     minute_seconds: float = Field(
         default=60.0,
         gt=0,
@@ -54,7 +62,26 @@ class Eip(_Model):
 class SnatEntry(_Model):
     source_vswitch: str | None = None
     source_cidr: str | None = None
-    ip: str
+    ip: str = Field(
+        description=(
+            "The entry's EIP, or several comma-separated (an SNAT address pool), as VPC's SnatIp "
+            "holds them (CreateSnatEntry: https://www.alibabacloud.com/help/doc-detail/120259.htm)."
+        )
+    )
+
+    @field_validator("ip")
+    @classmethod
+    def _ipv4_list(cls, value: str) -> str:
+        ips = [part.strip() for part in value.split(",")]
+        for ip in ips:
+            ipaddress.IPv4Address(ip)
+        if len(set(ips)) != len(ips):
+            raise ValueError(f"SNAT ip {value!r} names an EIP twice")
+        return ",".join(ips)
+
+    @property
+    def ips(self) -> tuple[str, ...]:
+        return tuple(self.ip.split(","))
 
     @model_validator(mode="after")
     def _one_source(self) -> SnatEntry:
@@ -77,6 +104,13 @@ class VSwitch(_Model):
     cidr: str
     zone: str
     name: str = ""
+    shared_with: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Accounts (by name) this vSwitch is shared with (VPC sharing, a resource share of "
+            "vSwitches): they see it, and an ACR instance of theirs may be linked to its VPC."
+        ),
+    )
 
 
 class Vpc(_Model):
@@ -87,6 +121,14 @@ class Vpc(_Model):
     vswitches: list[VSwitch] = Field(default_factory=list)
     security_groups: list[str] = Field(default_factory=list)
     nat_gateways: list[NatGateway] = Field(default_factory=list)
+    private_zones: list[str] = Field(
+        default_factory=list,
+        description=(
+            "PrivateZone zones associated with this VPC that resolve an ACR instance's -vpc "
+            "domain to its VPC endpoint (the DNS step of a VPC that reaches the endpoint over CEN; "
+            "linked VPCs get theirs from ACR). A zone resolves its own name and the names below it."
+        ),
+    )
 
     @model_validator(mode="after")
     def _addresses(self) -> Vpc:
@@ -98,8 +140,9 @@ class Vpc(_Model):
         for nat in self.nat_gateways:
             ips = {e.ip for e in nat.eips}
             for entry in nat.snat:
-                if entry.ip not in ips:
-                    raise ValueError(f"SNAT ip {entry.ip} is not an EIP of {nat.id}")
+                for ip in entry.ips:
+                    if ip not in ips:
+                        raise ValueError(f"SNAT ip {ip} is not an EIP of {nat.id}")
                 if entry.source_vswitch is not None and entry.source_vswitch not in vswitch_ids:
                     raise ValueError(
                         f"SNAT source_vswitch {entry.source_vswitch} is not in {self.id}"
@@ -146,7 +189,23 @@ class LinkedVpc(_Model):
 
 class VpcEndpoint(_Model):
     linked_vpcs: list[LinkedVpc] = Field(default_factory=list)
-    acl: list[AclEntry] = Field(default_factory=list)
+    acl: list[AclEntry] = Field(
+        default_factory=list,
+        description=(
+            "Must stay empty: ACR's VPC access is the list of linked VPCs, and no API keeps a CIDR "
+            "list on the VPC endpoint (the ACL calls take only the internet endpoint)."
+        ),
+    )
+
+    @field_validator("acl")
+    @classmethod
+    def _no_cidr_list(cls, value: list[AclEntry]) -> list[AclEntry]:
+        if value:
+            raise ValueError(
+                "the VPC endpoint has no CIDR list in ACR (access over VPC is the list of linked "
+                "VPCs, plus CEN to a linked VPC); remove vpc_endpoint.acl"
+            )
+        return value
 
     @field_validator("linked_vpcs", mode="before")
     @classmethod
@@ -247,19 +306,32 @@ class World(_Model):
         for account in self.ram:
             if account not in known:
                 raise ValueError(f"ram: unknown account {account!r}")
+        everywhere = [v.id for region in self.regions.values() for v in region.vpcs]
+        if len(set(everywhere)) != len(everywhere):
+            raise ValueError("duplicate vpc id (VPC ids are unique across regions)")
         for region_id, region in self.regions.items():
-            self._check_region(region_id, region, known)
+            self._check_region(region_id, region, known, set(everywhere))
         return self
 
     @staticmethod
-    def _check_region(region_id: str, region: Region, accounts: set[str]) -> None:
+    def _check_region(
+        region_id: str, region: Region, accounts: set[str], everywhere: set[str]
+    ) -> None:
         vpcs = {v.id: v for v in region.vpcs}
         for each in region.vpcs:
             if each.account not in accounts:
                 raise ValueError(f"{region_id}: vpc {each.id} has unknown account {each.account}")
+            for vsw in each.vswitches:
+                for name in vsw.shared_with:
+                    if name not in accounts or name == each.account:
+                        raise ValueError(
+                            f"{region_id}: vswitch {vsw.id} is shared with {name!r}, not another "
+                            "account of the world"
+                        )
+        # CEN connects VPCs of any region (cross-region connections need a bandwidth plan).
         for pair in region.cen:
             for vpc_id in pair:
-                if vpc_id not in vpcs:
+                if vpc_id not in everywhere:
                     raise ValueError(f"{region_id}: cen names unknown vpc {vpc_id}")
         for ns in region.sae_namespaces:
             vpc = vpcs.get(ns.vpc)
@@ -279,11 +351,45 @@ class World(_Model):
             if inst.account not in accounts:
                 raise ValueError(f"{region_id}: acr instance {inst.id} has unknown account")
             for link in inst.vpc_endpoint.linked_vpcs:
-                if link.vpc not in vpcs:
+                vpc = vpcs.get(link.vpc)
+                if vpc is None:
                     raise ValueError(f"{region_id}: {inst.id} links unknown vpc {link.vpc}")
+                if vpc.account != inst.account and not linkable_vswitches(vpc, inst.account):
+                    raise ValueError(
+                        f"{region_id}: {inst.id} links {link.vpc} of account {vpc.account}, "
+                        f"which shares no vSwitch with {inst.account}"
+                    )
+                if link.vswitch and link.vswitch not in {
+                    v.id for v in linkable_vswitches(vpc, inst.account)
+                }:
+                    raise ValueError(
+                        f"{region_id}: {inst.id} links {link.vpc} through {link.vswitch}, not a "
+                        f"vSwitch of it that {inst.account} can use"
+                    )
 
     def account(self, name: str) -> Account:
         return next(a for a in self.accounts if a.name == name)
+
+    def cen_pairs(self) -> list[tuple[str, str]]:
+        """Every CEN connection of the world, whichever region lists it."""
+        return [(a, b) for region in self.regions.values() for a, b in region.cen]
+
+    def vpc(self, vpc_id: str) -> tuple[str, Vpc] | None:
+        """A VPC by id, with its region."""
+        for region_id, region in self.regions.items():
+            for vpc in region.vpcs:
+                if vpc.id == vpc_id:
+                    return region_id, vpc
+        return None
+
+
+def linkable_vswitches(vpc: Vpc, account: str) -> list[VSwitch]:
+    """The vSwitches of `vpc` an ACR instance of `account` (a name) may be linked through: any of
+    its own VPC, or those shared with it (ACR, cross-account access by VPC sharing:
+    https://www.alibabacloud.com/help/en/acr/user-guide/cross-account-access-to-container-registry-service-enterprise-edition-instances-by-using-vpc-sharing-service)."""
+    if vpc.account == account:
+        return list(vpc.vswitches)
+    return [v for v in vpc.vswitches if account in v.shared_with]
 
 
 def bundled_world_path(name: str = "demo") -> Path:

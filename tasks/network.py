@@ -3,8 +3,8 @@
 Reads only. SAE pulls the image from inside the namespace's vSwitch, so a public registry domain
 needs an internet egress: an SNAT entry covering that vSwitch on an internet NAT gateway of the
 VPC. Its IP (the EIP) is what account B's registry whitelist must allow. Over the `-vpc` domain no
-egress is needed; whether the VPC can reach the registry (link or CEN) is the whitelist step's
-concern, which is why the VPC CIDR and CEN attachments are collected here too.
+egress is needed; whether the VPC can reach the registry (a link, or CEN to a linked VPC) is the
+whitelist step's concern, which is why the VPC's CEN attachments are collected here too.
 """
 
 from __future__ import annotations
@@ -302,7 +302,7 @@ def _with_row(state: NetworkState, spec: DeploySpec, nat_ids: list[str]) -> Netw
         row = PlanRow(
             "network",
             "A",
-            f"{vsw} → {state.nat_gateway_id} → {state.egress_ip}",
+            f"{vsw} → {state.nat_gateway_id} → {', '.join(state.egress_ips)}",
             "egress via SNAT",
             "VPC domain" if ref.over_vpc else "egress",
             OK,

@@ -130,8 +130,14 @@ def instance_of(data: Data, instance_id: str = INSTANCE_ID) -> Data:
     )
 
 
-def vpc_of(data: Data, vpc_id: str = "vpc-app", region: str = REGION) -> Data:
-    return next(v for v in region_of(data, region)["vpcs"] if v["id"] == vpc_id)
+def vpc_of(data: Data, vpc_id: str = "vpc-app") -> Data:
+    """A VPC by id, in whichever region (VPC ids are unique across regions)."""
+    return next(
+        v
+        for region in data["regions"].values()
+        for v in region.get("vpcs", [])
+        if v["id"] == vpc_id
+    )
 
 
 def ram_of(data: Data, account: str = "registry") -> Data:
@@ -175,22 +181,37 @@ def whitelist(data: Data, entry: str = f"{EGRESS_IP}/32", instance_id: str = INS
     endpoint.setdefault("acl", []).append({"entry": entry, "comment": "sae egress"})
 
 
+def share_vswitch(
+    data: Data, vswitch_id: str = "vsw-app-h", vpc_id: str = "vpc-app", account: str = "registry"
+) -> None:
+    """VPC sharing: a vSwitch of the VPC is shared with another account."""
+    vswitch = next(v for v in vpc_of(data, vpc_id)["vswitches"] if v["id"] == vswitch_id)
+    vswitch.setdefault("shared_with", []).append(account)
+
+
 def link_vpc(data: Data, vpc_id: str = "vpc-app", instance_id: str = INSTANCE_ID) -> None:
-    """Link a VPC to the instance's VPC endpoint (through its first vSwitch)."""
-    endpoint = instance_of(data, instance_id).setdefault("vpc_endpoint", {})
+    """Link a VPC to the instance's VPC endpoint (through its first vSwitch); a VPC of another
+    account than the instance's is shared with that account first (that vSwitch)."""
+    instance = instance_of(data, instance_id)
+    vpc = vpc_of(data, vpc_id)
+    if vpc["account"] != instance["account"]:
+        share_vswitch(data, vpc["vswitches"][0]["id"], vpc_id, instance["account"])
+    endpoint = instance.setdefault("vpc_endpoint", {})
     endpoint.setdefault("linked_vpcs", []).append({"vpc": vpc_id})
 
 
+def resolve_in(data: Data, vpc_id: str = "vpc-app", domain: str = EE_VPC_HOST) -> None:
+    """The DNS step of a VPC reaching the endpoint over CEN: a PrivateZone zone for the domain."""
+    vpc_of(data, vpc_id).setdefault("private_zones", []).append(domain)
+
+
 def connect_cen(
-    data: Data,
-    *,
-    acl: tuple[str, ...] = (APP_VPC_CIDR,),
-    pair: tuple[str, str] = ("vpc-app", "vpc-reg"),
+    data: Data, *, dns: bool = True, pair: tuple[str, str] = ("vpc-app", "vpc-reg")
 ) -> None:
-    """Connect the app's VPC to the registry's linked VPC by CEN, with VPC-endpoint ACL entries."""
+    """Connect the app's VPC by CEN to the registry's linked VPC, with the DNS step (`dns`)."""
     region_of(data).setdefault("cen", []).append(list(pair))
-    endpoint = instance_of(data).setdefault("vpc_endpoint", {})
-    endpoint.setdefault("acl", []).extend({"entry": e, "comment": "cen"} for e in acl)
+    if dns:
+        resolve_in(data, pair[0])
 
 
 def add_app_registry(data: Data) -> None:

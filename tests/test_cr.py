@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from alibabacloud_cr20181201 import models as cr_models
 from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_sts20150401 import models as sts_models
@@ -20,8 +21,8 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 
 from sandbox.services import cr
 from sandbox.store import Store
-from sandbox.testing import SandboxAdmin
-from sandbox.world import World
+from sandbox.testing import SandboxAdmin, SandboxProcess
+from sandbox.world import World, bundled_world_path
 from tests.conftest import UIDS, SdkFactory
 
 INSTANCE = "cri-demo"
@@ -322,7 +323,8 @@ def test_only_the_internet_endpoint_has_status_and_whitelist(sdk: SdkFactory) ->
         assert refused(call) == ("InvalidParameter", 400)
 
 
-def test_disable_and_enable_the_internet_endpoint(sdk: SdkFactory) -> None:
+def test_disable_and_enable_the_internet_endpoint(sdk: SdkFactory, admin: SandboxAdmin) -> None:
+    admin.set_timing(endpoint_transition_seconds=0)
     client = sdk.cr()
 
     def set_enabled(enable: bool) -> None:
@@ -355,6 +357,68 @@ def test_disable_and_enable_the_internet_endpoint(sdk: SdkFactory) -> None:
     )
     set_enabled(True)
     assert list(acl(client)) == ["127.0.0.1/32", EGRESS]
+
+
+def wait_running(client: Any, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while (body := endpoint(client)).status != "RUNNING":
+        assert time.monotonic() < deadline, body.status
+        time.sleep(0.1)
+    return body
+
+
+def test_a_switched_endpoint_settles_and_drops_acl_writes_until_running(
+    sdk: SdkFactory, admin: SandboxAdmin
+) -> None:
+    """Switched off it is DELETING, switched on CREATING, for the world's transition time; ACL
+    writes meanwhile succeed and change nothing; once RUNNING they apply."""
+    admin.set_timing(endpoint_transition_seconds=0.8)
+    client = sdk.cr()
+
+    def switch(enable: bool) -> None:
+        client.update_instance_endpoint_status(
+            cr_models.UpdateInstanceEndpointStatusRequest(
+                instance_id=INSTANCE, endpoint_type="internet", enable=enable
+            )
+        )
+
+    def write(entry: str, *, add: bool) -> bool:
+        if add:
+            request: Any = cr_models.CreateInstanceEndpointAclPolicyRequest(
+                instance_id=INSTANCE, endpoint_type="internet", entry=entry
+            )
+            return bool(client.create_instance_endpoint_acl_policy(request).body.is_success)
+        request = cr_models.DeleteInstanceEndpointAclPolicyRequest(
+            instance_id=INSTANCE, endpoint_type="internet", entry=entry
+        )
+        return bool(client.delete_instance_endpoint_acl_policy(request).body.is_success)
+
+    assert endpoint(client).status == "RUNNING"
+    switch(False)
+    assert (endpoint(client).status, endpoint(client).enable) == ("DELETING", False)
+    assert write("127.0.0.1/32", add=False) is True
+    assert list(acl(client)) == ["127.0.0.1/32"]
+    assert wait_running(client).enable is False
+    write("127.0.0.1/32", add=False)
+    assert list(acl(client)) == []
+
+    started = time.monotonic()
+    switch(True)
+    creating = endpoint(client)
+    assert (creating.status, creating.enable) == ("CREATING", True)
+    assert [e.entry for e in creating.acl_entries] == ["127.0.0.1/32"]
+    assert write(EGRESS, add=True) is True
+    assert list(acl(client)) == ["127.0.0.1/32"]
+    wait_running(client)
+    assert time.monotonic() - started >= 0.7
+    write(EGRESS, add=True)
+    assert list(acl(client)) == ["127.0.0.1/32", EGRESS]
+    switch(True)
+    assert endpoint(client).status == "RUNNING"
+    listed = client.list_instance_endpoint(
+        cr_models.ListInstanceEndpointRequest(instance_id=INSTANCE)
+    ).body.endpoints
+    assert {e.endpoint_type: e.status for e in listed} == {"internet": "RUNNING", "vpc": "RUNNING"}
 
 
 # -- VPC endpoint ----------------------------------------------------------------------------------
@@ -399,6 +463,60 @@ def test_vpc_link_round_trip(sdk: SdkFactory) -> None:
     ]
 
 
+def test_a_new_link_is_creating_then_running_and_the_vpc_endpoint_has_no_cidr_list(
+    sdk: SdkFactory, admin: SandboxAdmin
+) -> None:
+    admin.set_timing(endpoint_transition_seconds=0.6)
+    client = sdk.cr()
+    client.delete_instance_vpc_endpoint_linked_vpc(
+        cr_models.DeleteInstanceVpcEndpointLinkedVpcRequest(
+            instance_id=INSTANCE, vpc_id="vpc-reg", vswitch_id="vsw-reg-h"
+        )
+    )
+    client.create_instance_vpc_endpoint_linked_vpc(
+        cr_models.CreateInstanceVpcEndpointLinkedVpcRequest(
+            instance_id=INSTANCE, vpc_id="vpc-reg", vswitch_id="vsw-reg-h"
+        )
+    )
+    assert [v.status for v in vpc_endpoint(client).linked_vpcs] == ["CREATING"]
+    deadline = time.monotonic() + 5
+    while vpc_endpoint(client).linked_vpcs[0].status != "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    listed = client.list_instance_endpoint(
+        cr_models.ListInstanceEndpointRequest(instance_id=INSTANCE)
+    ).body.endpoints
+    vpc = next(e for e in listed if e.endpoint_type == "vpc")
+    assert (vpc.acl_enable, vpc.acl_entries, [v.vpc_id for v in vpc.linked_vpcs]) == (
+        False,
+        [],
+        ["vpc-reg"],
+    )
+
+
+def test_a_vpc_shared_with_the_registry_account_can_be_linked(tmp_path: Path) -> None:
+    """VPC sharing: account B links account A's VPC through the vSwitch A shares with it, and
+    only through that one."""
+    data = yaml.safe_load(bundled_world_path().read_text())
+    data["regions"]["cn-hangzhou"]["vpcs"][0]["vswitches"][0]["shared_with"] = ["registry"]
+    path = tmp_path / "world.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with SandboxProcess(world=path) as process:
+        client = SdkFactory(process.endpoint).cr()
+
+        def link(vswitch_id: str) -> Any:
+            return client.create_instance_vpc_endpoint_linked_vpc(
+                cr_models.CreateInstanceVpcEndpointLinkedVpcRequest(
+                    instance_id=INSTANCE, vpc_id="vpc-app", vswitch_id=vswitch_id
+                )
+            )
+
+        assert refused(lambda: link("vsw-app-b")) == ("VSWITCH_NOT_EXIST", 404)
+        assert link("vsw-app-h").body.is_success is True
+        linked = {v.vpc_id: v.vswitch_id for v in vpc_endpoint(client).linked_vpcs}
+        assert linked == {"vpc-reg": "vsw-reg-h", "vpc-app": "vsw-app-h"}
+
+
 @pytest.mark.parametrize(
     ("vpc_id", "vswitch_id", "code"),
     [
@@ -406,7 +524,7 @@ def test_vpc_link_round_trip(sdk: SdkFactory) -> None:
         ("vpc-none", "vsw-reg-h", "VPC_NOT_EXIST"),
         ("vpc-reg", "vsw-app-h", "VSWITCH_NOT_EXIST"),
     ],
-    ids=["other-accounts-vpc", "unknown-vpc", "vswitch-of-another-vpc"],
+    ids=["other-accounts-unshared-vpc", "unknown-vpc", "vswitch-of-another-vpc"],
 )
 def test_link_needs_a_vpc_of_the_callers_account(
     sdk: SdkFactory, vpc_id: str, vswitch_id: str, code: str

@@ -63,7 +63,8 @@ from tests.sae_setup import status, wait_for, whitelist
 
 ROLE = "sae-pull-shop-web"
 EE_IMAGE = "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1"
-EE_VPC_IMAGE = "demo-registry-vpc.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1"
+EE_VPC_HOST = "demo-registry-vpc.cn-hangzhou.cr.aliyuncs.com"
+EE_VPC_IMAGE = f"{EE_VPC_HOST}/shop/web:1.1"
 RUNNING_2 = ("RUNNING", 2, {"Running": 2})
 
 
@@ -266,7 +267,8 @@ def test_enterprise_vpc_domain_not_linked_is_blocked(world: SandboxAdmin) -> Non
     [row] = error.plan.blocked
     assert row.step == "whitelist"
     assert row.now == "vpc-app neither linked nor CEN-connected"
-    assert "The run cannot link it: vpc-app belongs to account A" in row.reason
+    assert "share a vSwitch of vpc-app with account B" in row.reason
+    assert "The run does not link VPCs itself." in row.reason
     assert world.writes() == []
 
 
@@ -277,34 +279,157 @@ VPC_WORLD_APP, VPC_WORLD_REGISTRY = "vpcworld-app", "vpcworld-registry"
 def vpc_world(
     tmp_path_factory: pytest.TempPathFactory, prefect_harness: None
 ) -> Iterator[SandboxProcess]:
-    """The demo world plus CEN between vpc-app and vpc-reg and 172.16.0.0/12 in cri-demo's VPC
-    endpoint ACL, with its own credential blocks (vpcworld-app, vpcworld-registry)."""
+    """The demo world plus CEN between vpc-app and vpc-reg (vpc-app's PrivateZone resolving
+    cri-demo's -vpc domain), vpc-nodns CEN-connected without that DNS step (namespace
+    cn-hangzhou:nodns), and vpc-sh in cn-shanghai CEN-connected across regions with it (namespace
+    cn-shanghai:sh); its own credential blocks (vpcworld-app, vpcworld-registry)."""
     data = demo_world_data(**FAST_TIMING)
     region = data["regions"]["cn-hangzhou"]
-    region["cen"] = [["vpc-app", "vpc-reg"]]
-    demo = next(i for i in region["acr_instances"] if i["id"] == "cri-demo")
-    demo["vpc_endpoint"]["acl"] = [{"entry": "172.16.0.0/12", "comment": "app VPC over CEN"}]
+    app_vpc = region["vpcs"][0]
+    app_vpc["private_zones"] = [EE_VPC_HOST]
+    region["vpcs"].append(
+        {
+            "id": "vpc-nodns",
+            "account": "app",
+            "cidr": "10.40.0.0/16",
+            "vswitches": [{"id": "vsw-nodns-h", "cidr": "10.40.1.0/24", "zone": "cn-hangzhou-h"}],
+            "security_groups": ["sg-nodns"],
+        }
+    )
+    region["sae_namespaces"].append(
+        {
+            "id": "cn-hangzhou:nodns",
+            "name": "nodns",
+            "account": "app",
+            "vpc": "vpc-nodns",
+            "vswitch": "vsw-nodns-h",
+            "security_group": "sg-nodns",
+        }
+    )
+    region["cen"] = [["vpc-app", "vpc-reg"], ["vpc-nodns", "vpc-reg"]]
+    data["regions"]["cn-shanghai"] = {
+        "vpcs": [
+            {
+                "id": "vpc-sh",
+                "account": "app",
+                "cidr": "172.20.0.0/16",
+                "vswitches": [{"id": "vsw-sh-b", "cidr": "172.20.1.0/24", "zone": "cn-shanghai-b"}],
+                "security_groups": ["sg-sh"],
+                "private_zones": [EE_VPC_HOST],
+            }
+        ],
+        "cen": [["vpc-sh", "vpc-reg"]],
+        "sae_namespaces": [
+            {
+                "id": "cn-shanghai:sh",
+                "name": "sh",
+                "account": "app",
+                "vpc": "vpc-sh",
+                "vswitch": "vsw-sh-b",
+                "security_group": "sg-sh",
+            }
+        ],
+    }
     path = write_world(data, tmp_path_factory.mktemp("vpc-world"))
     with SandboxProcess(world=path) as process:
         save_blocks(process.url, app=VPC_WORLD_APP, registry=VPC_WORLD_REGISTRY)
         yield process
 
 
-def test_enterprise_vpc_domain_over_cen(vpc_world: SandboxProcess) -> None:
-    """With CEN and the VPC ACL in place the -vpc domain deploys, from a namespace without
-    internet egress, touching no whitelist."""
-    forget_ledgers()
-    spec = make_spec(
+def _vpc_world_spec(**app: Any) -> DeploySpec:
+    return make_spec(
         accounts={"app": VPC_WORLD_APP, "registry": VPC_WORLD_REGISTRY},
-        app={"namespace": "cn-hangzhou:isolated"},
+        app=app,
         image={"url": EE_VPC_IMAGE},
     )
-    result = deploy(spec).result
+
+
+def test_enterprise_vpc_domain_over_cen(vpc_world: SandboxProcess) -> None:
+    """Over CEN to the linked vpc-reg the -vpc domain deploys, from a namespace without internet
+    egress, touching no whitelist; the plan names the DNS step it cannot check."""
+    forget_ledgers()
+    result = deploy(_vpc_world_spec(namespace="cn-hangzhou:isolated")).result
     whitelist = next(r for r in result.plan.rows if r.step == "whitelist")
-    assert whitelist.now == "vpc-app via CEN to vpc-reg; 172.16.0.0/12 in the VPC ACL"
-    assert whitelist.action == OK
+    assert (whitelist.now, whitelist.action) == ("vpc-app via CEN to vpc-reg", OK)
+    assert "in PrivateZone, associate vpc-app with a zone " + EE_VPC_HOST in whitelist.reason
     assert not [c for c in result.changes if c.resource_type.startswith("cr.")]
     assert _running(SdkFactory(vpc_world.endpoint), result.app_id) == RUNNING_2
+
+
+def test_enterprise_vpc_domain_from_another_region_over_cen(vpc_world: SandboxProcess) -> None:
+    """An app in cn-shanghai pulls cri-demo's cn-hangzhou -vpc domain over CEN to vpc-reg."""
+    forget_ledgers()
+    result = deploy(_vpc_world_spec(region="cn-shanghai", namespace="cn-shanghai:sh")).result
+    whitelist = next(r for r in result.plan.rows if r.step == "whitelist")
+    assert (whitelist.now, whitelist.action) == ("vpc-sh via CEN to vpc-reg", OK)
+    assert _running(SdkFactory(vpc_world.endpoint), result.app_id) == RUNNING_2
+
+
+def test_a_missing_dns_step_over_cen_is_the_root_cause(vpc_world: SandboxProcess) -> None:
+    """CEN in place but the -vpc name does not resolve in vpc-nodns: the pull fails with `no
+    such host`, and the re-check, finding all it can check in place, names the DNS step."""
+    forget_ledgers()
+    outcome = run_deploy(_vpc_world_spec(namespace="cn-hangzhou:nodns"), dry_run=False)
+    assert not outcome.ok
+    assert f"dial tcp: lookup {EE_VPC_HOST}: no such host" in outcome.message
+    assert (
+        "Root cause (re-checked now): every step of the pull path the run can check is in "
+        f"place; one it cannot check remains: {EE_VPC_HOST} resolves only in VPCs linked to "
+        "cri-demo"
+    ) in outcome.message
+    assert "in PrivateZone, associate vpc-nodns with a zone" in outcome.message
+
+
+POOL_APP, POOL_REGISTRY = "poolworld-app", "poolworld-registry"
+SECOND_EIP = "47.96.10.21"
+
+
+@pytest.fixture(scope="module")
+def pool_world(
+    tmp_path_factory: pytest.TempPathFactory, prefect_harness: None
+) -> Iterator[SandboxProcess]:
+    """The demo world where vsw-app-h's SNAT entry leaves from two EIPs (an SNAT address pool),
+    with its own credential blocks (poolworld-app, poolworld-registry)."""
+    data = demo_world_data(**FAST_TIMING)
+    nat = data["regions"]["cn-hangzhou"]["vpcs"][0]["nat_gateways"][0]
+    nat["eips"].append({"id": "eip-app-2", "ip": SECOND_EIP})
+    nat["snat"] = [{"source_vswitch": "vsw-app-h", "ip": f"{EIP},{SECOND_EIP}"}]
+    path = write_world(data, tmp_path_factory.mktemp("pool-world"))
+    with SandboxProcess(world=path) as process:
+        save_blocks(process.url, app=POOL_APP, registry=POOL_REGISTRY)
+        yield process
+
+
+def test_every_eip_of_an_snat_pool_is_whitelisted_and_diagnosed(
+    pool_world: SandboxProcess,
+) -> None:
+    """SAE's pulls leave from any EIP of the entry: the plan shows them all, the run adds each,
+    the app runs; with one taken off the ACL again, the diagnosis names that one."""
+    forget_ledgers()
+    sdk = SdkFactory(pool_world.endpoint)
+    accounts = {"app": POOL_APP, "registry": POOL_REGISTRY}
+    result = deploy(make_spec(accounts=accounts)).result
+    rows = {row.step: row for row in result.plan.rows}
+    assert rows["network"].resource == f"vsw-app-h → ngw-app → {EIP}, {SECOND_EIP}"
+    assert rows["whitelist"].action == f"add {EIP}/32 + add {SECOND_EIP}/32"
+    assert _running(sdk, result.app_id) == RUNNING_2
+    sdk.cr().delete_instance_endpoint_acl_policy(
+        cr_models.DeleteInstanceEndpointAclPolicyRequest(
+            instance_id="cri-demo", endpoint_type="internet", entry=f"{SECOND_EIP}/32"
+        )
+    )
+    bad = make_spec(
+        accounts=accounts,
+        image={"url": "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.0"},
+        network={"whitelist": "none"},
+    )
+    outcome = run_deploy(bad, dry_run=False)
+    assert not outcome.ok and "i/o timeout" in outcome.message
+    assert (
+        f"Root cause (re-checked now): EIP {SECOND_EIP} is not in the internet ACL of cri-demo, "
+        f"and the egress of vsw-app-h leaves from any of {EIP}, {SECOND_EIP} (one SNAT entry). "
+        f"Fix: set network.whitelist: auto (adds {SECOND_EIP}/32)" in outcome.message
+    )
 
 
 # -- preconditions: fixed by the run, or refused with the reason -----------------------------------
@@ -528,6 +653,37 @@ def test_an_unfixable_precondition_is_refused_with_zero_writes(
 
 
 # -- a failed change order -------------------------------------------------------------------------
+
+
+def test_an_endpoint_still_switching_on_is_named_as_the_root_cause(
+    world: SandboxAdmin, fast_sdk: SdkFactory
+) -> None:
+    """The ACL admits the EIP, but the endpoint was just switched on again and is CREATING: the
+    re-check names that, not 'everything is in place'."""
+    client = fast_sdk.cr()
+    client.create_instance_endpoint_acl_policy(
+        cr_models.CreateInstanceEndpointAclPolicyRequest(
+            instance_id="cri-demo", endpoint_type="internet", entry=f"{EIP}/32"
+        )
+    )
+    for seconds, enable in ((0.0, False), (60.0, True)):
+        world.set_timing(endpoint_transition_seconds=seconds)
+        client.update_instance_endpoint_status(
+            cr_models.UpdateInstanceEndpointStatusRequest(
+                instance_id="cri-demo", endpoint_type="internet", enable=enable
+            )
+        )
+    spec = make_spec(access=secret_access())
+
+    @flow
+    def recheck() -> str:
+        return root_cause(spec, resolve_accounts(spec))
+
+    assert recheck() == (
+        "Root cause (re-checked now): the internet endpoint of cri-demo is CREATING, not RUNNING "
+        "yet, so pulls over the public domain do not get through. Fix: wait until it is RUNNING; "
+        "a new deploy waits for it."
+    )
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ from sandbox.services.sae.namespaces import find_namespace
 from sandbox.store import Doc, Store
 from tests.pull_worlds import (
     APP_UID,
-    APP_VSWITCH_CIDR,
     CASES,
     DIGESTS,
     EE_HOST,
@@ -48,19 +47,24 @@ from tests.pull_worlds import (
     PullCase,
     add_pull_role,
     add_shanghai_registry,
+    connect_cen,
     edit_instance,
     instance_of,
     instance_scoped_pull_policy,
+    link_vpc,
     policy_of,
     pull_policy,
     pull_policy_without,
     put_pull_role,
+    region_of,
+    resolve_in,
     role_of,
     sae_trust,
     seeded_store,
     snat,
     variant,
     vpc_of,
+    whitelist,
 )
 from tests.test_policy import document, merged, statement
 from tests.test_sts import trust
@@ -137,6 +141,31 @@ def internet(**fields: object) -> Edit:
 
 def vpc_endpoint(**fields: object) -> Edit:
     return lambda data: instance_of(data).setdefault("vpc_endpoint", {}).update(fields)
+
+
+SECOND_EIP = "47.96.10.21"
+
+
+def eip_pool(data: Data) -> None:
+    """vsw-app-h's SNAT entry leaves from two EIPs (`SnatIp` comma-separated)."""
+    vpc_of(data)["nat_gateways"][0]["eips"].append({"id": "eip-app-2", "ip": SECOND_EIP})
+    snat(data, {"source_vswitch": "vsw-app-h", "ip": f"{EGRESS_IP},{SECOND_EIP}"})
+
+
+def shanghai_over_cen(data: Data) -> None:
+    """The registry account's VPC in cn-shanghai, linked to cri-shanghai, CEN-connected to the
+    app's VPC in cn-hangzhou, whose PrivateZone resolves the Shanghai -vpc domain."""
+    region_of(data, "cn-shanghai").setdefault("vpcs", []).append(
+        {
+            "id": "vpc-reg-sh",
+            "account": "registry",
+            "cidr": "192.169.0.0/16",
+            "vswitches": [{"id": "vsw-reg-sh", "cidr": "192.169.1.0/24", "zone": "cn-shanghai-b"}],
+        }
+    )
+    link_vpc(data, "vpc-reg-sh", SHANGHAI_INSTANCE_ID)
+    connect_cen(data, pair=("vpc-app", "vpc-reg-sh"), dns=False)
+    resolve_in(data, domain=SHANGHAI_VPC_HOST)
 
 
 def clear_roles(data: Data) -> None:
@@ -434,36 +463,43 @@ BREAKS = [
         id="eip-not-in-acl",
     ),
     pytest.param(
+        "ee-public-role",
+        world(eip_pool),
+        "eip-not-whitelisted",
+        TIMEOUT,
+        id="one-eip-of-the-snat-pool-not-in-acl",
+    ),
+    pytest.param(
         "ee-vpc-linked-role",
         world(vpc_endpoint(linked_vpcs=["vpc-reg"])),
+        "vpc-domain-unresolved",
+        NO_HOST,
+        id="vpc-not-linked-resolves-nowhere",
+    ),
+    pytest.param(
+        "ee-vpc-cen-role",
+        world(lambda d: vpc_of(d).pop("private_zones")),
+        "vpc-domain-unresolved",
+        NO_HOST,
+        id="cen-without-the-dns-step",
+    ),
+    pytest.param(
+        "ee-vpc-linked-role",
+        world(vpc_endpoint(linked_vpcs=["vpc-reg"]), resolve_in),
         "vpc-not-connected",
         TIMEOUT,
         id="vpc-neither-linked-nor-cen",
     ),
     pytest.param(
-        "ee-vpc-cen-role",
-        world(vpc_endpoint(acl=[])),
-        "vpc-cidr-not-whitelisted",
-        TIMEOUT,
-        id="cen-but-vpc-acl-empty",
-    ),
-    pytest.param(
-        "ee-vpc-cen-role",
-        world(vpc_endpoint(acl=[{"entry": "172.16.2.0/24"}])),
-        "vpc-cidr-not-whitelisted",
-        TIMEOUT,
-        id="cen-but-vpc-acl-for-another-vswitch",
-    ),
-    pytest.param(
         "ee-vpc-linked-role",
         lambda case: replace(
-            case.edited(add_shanghai_registry),
+            case.edited(add_shanghai_registry, lambda d: resolve_in(d, domain=SHANGHAI_VPC_HOST)),
             image=f"{SHANGHAI_VPC_HOST}/shop/web:1.1",
             instance_id=SHANGHAI_INSTANCE_ID,
         ),
         "vpc-domain-other-region",
         TIMEOUT,
-        id="vpc-domain-of-another-region",
+        id="vpc-domain-of-another-region-without-cen",
     ),
     pytest.param(
         "personal-vpc-role",
@@ -517,12 +553,26 @@ EXTRA_GOOD = [
         ),
         id="most-specific-snat-wins",
     ),
+    pytest.param(
+        "ee-public-role",
+        world(eip_pool, lambda d: whitelist(d, f"{SECOND_EIP}/32")),
+        id="every-eip-of-the-snat-pool-in-acl",
+    ),
+    pytest.param(
+        "ee-public-role",
+        world(eip_pool, internet(acl=[{"entry": "47.96.10.0/24"}])),
+        id="snat-pool-inside-one-acl-entry",
+    ),
     pytest.param("ee-public-role", image(f"{EE_HOST}/shop/web@sha256:bbbb"), id="by-digest"),
     pytest.param("ee-public-role", world(internet(acl=[])), id="empty-internet-acl-is-open"),
     pytest.param(
-        "ee-vpc-cen-role",
-        world(vpc_endpoint(acl=[{"entry": APP_VSWITCH_CIDR}])),
-        id="cen-with-the-vswitch-cidr",
+        "ee-vpc-linked-role",
+        lambda case: replace(
+            case.edited(add_shanghai_registry, shanghai_over_cen),
+            image=f"{SHANGHAI_VPC_HOST}/shop/web:1.1",
+            instance_id=SHANGHAI_INSTANCE_ID,
+        ),
+        id="vpc-domain-of-another-region-over-cen",
     ),
     pytest.param(
         "ee-public-role",
@@ -624,6 +674,44 @@ def test_the_judgment_reads_live_state(tmp_path: Path) -> None:
         store.close()
 
 
+def test_a_vpc_link_counts_only_once_running(tmp_path: Path) -> None:
+    """A link still CREATING neither resolves the -vpc domain nor carries the pull."""
+    now = time.time()
+    case = CASES["ee-vpc-linked-role"]
+    store = seeded_store(tmp_path / "state.db", case)
+
+    def creating(doc: Doc) -> None:
+        for link in doc["endpoints"]["Registry"]["vpc"]["links"]:
+            if link["vpc"] == "vpc-app":
+                link["ready_at"] = now + 30
+
+    try:
+        with store.transaction() as tx:
+            edit_instance(tx, creating)
+        assert judge(store, case, now=now).reason == "vpc-domain-unresolved"
+        assert judge(store, case, now=now + 31).ok
+    finally:
+        store.close()
+
+
+def test_an_endpoint_switched_on_admits_pulls_only_once_running(tmp_path: Path) -> None:
+    """Enabled but still CREATING (the world's transition time not yet over): no pull gets in."""
+    now = time.time()
+    case = CASES["ee-public-role"]
+    store = seeded_store(tmp_path / "state.db", case)
+
+    def switching_on(doc: Doc) -> None:
+        doc["endpoints"]["Registry"]["internet"].update(enabled=True, settles_at=now + 30)
+
+    try:
+        with store.transaction() as tx:
+            edit_instance(tx, switching_on)
+        assert judge(store, case, now=now).reason == "internet-endpoint-disabled"
+        assert judge(store, case, now=now + 31).ok
+    finally:
+        store.close()
+
+
 def test_a_temporary_login_works_until_it_expires(tmp_path: Path) -> None:
     """A secret may hold a `GetAuthorizationToken` login; it stops working when it expires."""
     now = time.time()
@@ -692,7 +780,7 @@ def test_messages_read_like_the_real_pull(tmp_path: Path) -> None:
 
 
 def test_a_vpc_domain_dials_the_endpoint_address(tmp_path: Path) -> None:
-    case = world(vpc_endpoint(acl=[]))(CASES["ee-vpc-cen-role"])
+    case = world(lambda d: region_of(d).update(cen=[]))(CASES["ee-vpc-cen-role"])
     store = seeded_store(tmp_path / "state.db", case)
     try:
         with store.transaction() as tx:

@@ -68,8 +68,8 @@ CASES: dict[str, Case] = {
     "image-bad-tag": Case("image.url", _image(f"{HOST}/shop/web:-bad tag")),
     "image-no-namespace": Case("image.url", _image(f"{HOST}/web:1.1")),
     "image-empty": Case("image.url", _image("")),
-    "image-vpc-domain-other-region": Case(
-        "image.url", _image("demo-registry-vpc.cn-shanghai.cr.aliyuncs.com/shop/web:1.1")
+    "image-personal-vpc-domain-other-region": Case(
+        "image.url", _image("registry-vpc.cn-shanghai.aliyuncs.com/shop-personal/web:1.0", None)
     ),
     # regions
     "region-malformed": Case("app.region", _set("app", region="Hangzhou", namespace=None)),

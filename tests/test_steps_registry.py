@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -38,19 +40,41 @@ from tasks.pull_policy import (
     remove_pull_policy,
 )
 from tasks.pull_role import apply_pull_role, ensure_pull_role, inspect_pull_role, remove_pull_role
-from tasks.whitelist import apply_whitelist, ensure_whitelist, inspect_whitelist, remove_whitelist
-from tests.conftest import DEMO_SPEC, UIDS, SdkFactory, sandbox_credentials
+from tasks.whitelist import (
+    EndpointNotReadyError,
+    EndpointWait,
+    apply_whitelist,
+    ensure_whitelist,
+    inspect_whitelist,
+    remove_whitelist,
+)
+from tests.conftest import (
+    DEMO_SPEC,
+    FAST_TIMING,
+    UIDS,
+    SdkFactory,
+    demo_world_data,
+    sandbox_credentials,
+)
 from tests.pull_worlds import connect_cen, instance_scoped_pull_policy, variant
-from tests.sae_setup import create_app, wait_for
+from tests.sae_setup import create_app, ready_cross_account, wait_for
 
 APP_UID, REGISTRY_UID = UIDS["app"], UIDS["registry"]
 SAE = ram_policy.sae_principal(APP_UID)
 ROLE = "sae-pull-shop-web"
 EGRESS_IP = "47.96.10.20"
-APP_VPC, APP_VPC_CIDR = "vpc-app", "172.16.0.0/12"
+APP_VPC = "vpc-app"
 PERSONAL_URL = "registry.cn-hangzhou.aliyuncs.com/shop-personal/web:1.0"
 VPC_URL = "demo-registry-vpc.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1"
-VOLATILE = {"CreateDate", "UpdateDate", "AttachDate", "created_ms", "modified_ms", "NextVersion"}
+VOLATILE = {
+    "CreateDate",
+    "UpdateDate",
+    "AttachDate",
+    "created_ms",
+    "modified_ms",
+    "NextVersion",
+    "settles_at",
+}
 """Timestamps, and RAM's version counter: version ids are never reused, so a removed v2 leaves the
 next one v3, as in the real service."""
 OTHER_TRUST = {
@@ -158,9 +182,8 @@ def policy_step(creds: dict[str, Any], spec: DeploySpec = SPEC) -> Any:
 def whitelist_step(creds: dict[str, Any], spec: DeploySpec = SPEC, **kw: Any) -> Any:
     args: dict[str, Any] = {
         "instance_id": "cri-demo" if spec.image.ref.edition == "enterprise" else None,
-        "egress_ip": EGRESS_IP,
+        "egress_ips": (EGRESS_IP,),
         "vpc_id": APP_VPC,
-        "vpc_cidr": APP_VPC_CIDR,
         **kw,
     }
     return inspect_whitelist(creds["registry"], spec, **args)
@@ -736,15 +759,36 @@ def test_whitelist_adds_the_egress_ip_then_nothing(
     assert registry_world(admin) == start
 
 
+def endpoint_status(sdk: SdkFactory) -> str:
+    request = cr_models.GetInstanceEndpointRequest(
+        instance_id="cri-demo", endpoint_type="internet", module_name="Registry"
+    )
+    return str(sdk.cr().get_instance_endpoint(request).body.status)
+
+
+def settled(sdk: SdkFactory) -> None:
+    """Wait (briefly) until a switch of cri-demo's internet endpoint has settled."""
+    deadline = time.monotonic() + 10
+    while endpoint_status(sdk) != "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def test_whitelist_enables_a_disabled_endpoint_and_teardown_restores(
     creds: dict[str, Any], sdk: SdkFactory, admin: SandboxAdmin
 ) -> None:
+    """Switching the endpoint on or off takes the world's transition time, and ACL writes before
+    RUNNING are dropped: apply and teardown wait for RUNNING and read every write back."""
+    admin.set_timing(endpoint_transition_seconds=0)
     acl(sdk, "127.0.0.1/32", add=False)
     set_endpoint(sdk, enable=False)
     start = registry_world(admin)
+    admin.set_timing(endpoint_transition_seconds=1.0)
     state = whitelist_step(creds)
     assert actions(state) == ["enable + add 47.96.10.20/32"]
+    started = time.monotonic()
     changes = apply_whitelist(creds["registry"], state)
+    assert time.monotonic() - started >= 1.0
     assert [(c.resource_type, c.resource_id, c.action) for c in changes] == [
         ("cr.internet-endpoint", "cri-demo", "enabled"),
         ("cr.acl-entry", "cri-demo:internet:127.0.0.1/32", "added"),
@@ -754,17 +798,69 @@ def test_whitelist_enables_a_disabled_endpoint_and_teardown_restores(
     assert enabled and set(entries) == {"127.0.0.1/32", "47.96.10.20/32"}
     assert actions(whitelist_step(creds)) == [OK]
     remove_whitelist(creds["registry"], changes)
+    assert endpoint_status(sdk) == "RUNNING"
     assert registry_world(admin) == start
     before = write_count(admin)
     assert remove_whitelist(creds["registry"], changes) == []
     assert write_count(admin) == before
 
 
+def test_whitelist_retries_slb_service_error(
+    creds: dict[str, Any], sdk: SdkFactory, admin: SandboxAdmin
+) -> None:
+    """CreateInstanceEndpointAclPolicy's documented 400 SLB_SERVICE_ERROR is written again (as
+    Terraform's provider does) until the entry shows."""
+    admin.set_faults(
+        {
+            "action": "CreateInstanceEndpointAclPolicy",
+            "error": "SLB_SERVICE_ERROR",
+            "status": 400,
+            "times": 2,
+        }
+    )
+    fast = EndpointWait(initial_seconds=0.05, max_seconds=0.1)
+    changes = apply_whitelist(creds["registry"], whitelist_step(creds), fast)
+    assert [c.resource_id for c in changes] == ["cri-demo:internet:47.96.10.20/32"]
+    writes = [r for r in admin.requests() if r["action"] == "CreateInstanceEndpointAclPolicy"]
+    assert [r["code"] for r in writes] == ["SLB_SERVICE_ERROR", "SLB_SERVICE_ERROR", None]
+    assert "47.96.10.20/32" in internet_acl(sdk)[1]
+
+
+def test_whitelist_waits_for_an_endpoint_someone_switched_on(
+    creds: dict[str, Any], sdk: SdkFactory, admin: SandboxAdmin
+) -> None:
+    """On but still CREATING: the plan says so and apply waits until RUNNING, even with nothing
+    to add; a wait that runs out is an error, not a silent success."""
+    acl(sdk, "47.96.0.0/16", add=True)
+    admin.set_timing(endpoint_transition_seconds=0)
+    set_endpoint(sdk, enable=False)
+    admin.set_timing(endpoint_transition_seconds=1.0)
+    set_endpoint(sdk, enable=True)
+    state = whitelist_step(creds)
+    [row] = state.rows
+    assert (row.action, state.settling) == (OK, "CREATING")
+    assert row.now.startswith("endpoint CREATING; ")
+    assert "not RUNNING yet; the run waits" in row.reason
+    fast = EndpointWait(initial_seconds=0.05, max_seconds=0.2)
+    assert apply_whitelist(creds["registry"], state, fast) == []
+    assert endpoint_status(sdk) == "RUNNING"
+    assert admin.writes()[-1]["action"] == "UpdateInstanceEndpointStatus"
+
+    admin.set_timing(endpoint_transition_seconds=30)
+    set_endpoint(sdk, enable=False)
+    with pytest.raises(EndpointNotReadyError, match="stayed CREATING for 0s"):
+        apply_whitelist(
+            creds["registry"],
+            whitelist_step(creds),
+            EndpointWait(timeout_seconds=0.3, initial_seconds=0.05),
+        )
+
+
 def test_whitelist_only_enables_when_the_acl_already_admits(
     creds: dict[str, Any], sdk: SdkFactory
 ) -> None:
-    set_endpoint(sdk, enable=False)
     acl(sdk, "47.96.0.0/16", add=True)
+    set_endpoint(sdk, enable=False)
     state = whitelist_step(creds)
     assert actions(state) == ["enable"]
     changes = apply_whitelist(creds["registry"], state)
@@ -790,6 +886,33 @@ def test_whitelist_empty_acl_is_open_and_left_alone(creds: dict[str, Any], sdk: 
     assert "whole Internet" in state.rows[0].reason
 
 
+def test_whitelist_admits_every_eip_of_the_snat_entry(
+    creds: dict[str, Any], sdk: SdkFactory, admin: SandboxAdmin
+) -> None:
+    """An SNAT entry of several EIPs: pulls leave from any, so each one is planned and added;
+    one already inside an entry is left alone."""
+    start = registry_world(admin)
+    pool = (EGRESS_IP, "47.96.10.21", "8.8.4.4")
+    acl(sdk, "8.8.0.0/16", add=True)
+    state = whitelist_step(creds, egress_ips=pool)
+    [row] = state.rows
+    assert row.action == "add 47.96.10.20/32 + add 47.96.10.21/32"
+    assert row.wanted == "+ 47.96.10.20/32, + 47.96.10.21/32, + 8.8.4.4/32"
+    assert "holds 3 EIPs" in row.reason
+    changes = apply_whitelist(creds["registry"], state)
+    assert [c.resource_id for c in changes] == [
+        "cri-demo:internet:47.96.10.20/32",
+        "cri-demo:internet:47.96.10.21/32",
+    ]
+    again = whitelist_step(creds, egress_ips=pool)
+    assert actions(again) == [OK]
+    assert again.rows[0].wanted == "admits 47.96.10.20, 47.96.10.21, 8.8.4.4"
+    assert again.rows[0].reason == "8.8.4.4 is inside 8.8.0.0/16."
+    remove_whitelist(creds["registry"], changes)
+    acl(sdk, "8.8.0.0/16", add=False)
+    assert registry_world(admin) == start
+
+
 def test_whitelist_none_is_skipped(creds: dict[str, Any], admin: SandboxAdmin) -> None:
     state = whitelist_step(creds, make_spec(network={"whitelist": "none"}))
     assert actions(state) == [SKIP]
@@ -798,7 +921,7 @@ def test_whitelist_none_is_skipped(creds: dict[str, Any], admin: SandboxAdmin) -
 
 
 def test_whitelist_without_egress_is_blocked(creds: dict[str, Any]) -> None:
-    state = whitelist_step(creds, egress_ip=None)
+    state = whitelist_step(creds, egress_ips=())
     assert actions(state) == [BLOCKED]
     assert "network row" in state.rows[0].reason
 
@@ -817,25 +940,35 @@ def test_whitelist_personal_edition_has_none(creds: dict[str, Any]) -> None:
 
 def test_whitelist_vpc_domain_linked_vpc_is_ok(creds: dict[str, Any]) -> None:
     spec = make_spec(image={"url": VPC_URL})
-    state = whitelist_step(creds, spec, vpc_id="vpc-reg", vpc_cidr="192.168.0.0/16")
+    state = whitelist_step(creds, spec, vpc_id="vpc-reg")
     assert actions(state) == [OK]
     assert state.rows[0].now == "vpc-reg linked"
 
 
 def test_whitelist_vpc_domain_unconnected_vpc_is_blocked(creds: dict[str, Any]) -> None:
+    """Not shared with B, not linked, no CEN: the fix is VPC sharing then a link (or CEN)."""
     state = whitelist_step(creds, make_spec(image={"url": VPC_URL}))
-    assert actions(state) == [BLOCKED]
-    reason = state.rows[0].reason
-    assert "Link vpc-app" in reason and "CreateInstanceVpcEndpointLinkedVpc" in reason
-    assert "account A" in reason
+    [row] = state.rows
+    assert (row.action, row.now) == (BLOCKED, "vpc-app neither linked nor CEN-connected")
+    assert "(linked: vpc-reg (RUNNING))" in row.reason
+    assert "share a vSwitch of vpc-app with account B (VPC sharing" in row.reason
+    assert "The run does not link VPCs itself." in row.reason
+    assert "ACL" not in row.reason
 
 
-def test_whitelist_vpc_domain_cen_without_acl_entry_is_blocked(creds: dict[str, Any]) -> None:
-    spec = make_spec(image={"url": VPC_URL})
-    state = whitelist_step(creds, spec, cen_connected_vpcs=["vpc-reg"])
-    assert actions(state) == [BLOCKED]
-    assert "ACL lacks 172.16.0.0/12" in state.rows[0].now
-    assert "ACR console" in state.rows[0].reason
+def test_whitelist_vpc_domain_over_cen_names_the_dns_step(creds: dict[str, Any]) -> None:
+    """CEN to a RUNNING linked VPC is the path; the -vpc name must still resolve in vpc-app,
+    which no API in reach shows, so the row names the step and the state keeps it."""
+    state = whitelist_step(creds, make_spec(image={"url": VPC_URL}), cen_connected_vpcs=["vpc-reg"])
+    [row] = state.rows
+    assert (row.action, row.now) == (OK, "vpc-app via CEN to vpc-reg")
+    assert state.dns_step == row.reason
+    assert re.search(
+        r"in PrivateZone, associate vpc-app with a zone "
+        r"demo-registry-vpc\.cn-hangzhou\.cr\.aliyuncs\.com whose A record is 192\.168\.1\.\d+ "
+        r"\(the endpoint's address in vpc-reg\)",
+        row.reason,
+    )
 
 
 @pytest.mark.parametrize(
@@ -849,20 +982,20 @@ def test_whitelist_cen_check_reads_a_vanished_vpc_as_unconnected(
     spec = make_spec(image={"url": VPC_URL})
     state = whitelist_step(creds, spec, app_cen_ids=["cen-app"])
     assert actions(state) == [BLOCKED]
-    assert "Link vpc-app" in state.rows[0].reason
+    assert state.rows[0].now == "vpc-app neither linked nor CEN-connected"
     assert any(r["code"] == code for r in admin.requests())
 
 
 @pytest.fixture(scope="module")
 def cen_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
-    """The demo world with vpc-app CEN-connected to vpc-reg and its CIDR in the VPC ACL."""
+    """The demo world with vpc-app CEN-connected to vpc-reg (and its DNS step done)."""
     path = tmp_path_factory.mktemp("cen-world") / "world.yaml"
     path.write_text(yaml.safe_dump(variant(connect_cen)))
     with SandboxProcess(world=path) as process:
         yield process
 
 
-def test_whitelist_vpc_domain_cen_with_acl_entry_is_ok(cen_sandbox: SandboxProcess) -> None:
+def test_whitelist_vpc_domain_cen_found_from_the_app_vpcs_cen(cen_sandbox: SandboxProcess) -> None:
     registry = sandbox_credentials(cen_sandbox.url, "registry")
     app = SdkFactory(cen_sandbox.endpoint).vpc("app")
     request = vpc_models.DescribeVpcAttributeRequest(region_id="cn-hangzhou", vpc_id=APP_VPC)
@@ -871,13 +1004,63 @@ def test_whitelist_vpc_domain_cen_with_acl_entry_is_ok(cen_sandbox: SandboxProce
         registry,
         make_spec(image={"url": VPC_URL}),
         instance_id="cri-demo",
-        egress_ip=None,
+        egress_ips=(),
         vpc_id=APP_VPC,
-        vpc_cidr=APP_VPC_CIDR,
         app_cen_ids=[c.cen_id for c in cens],
     )
     assert actions(state) == [OK]
-    assert state.rows[0].now == "vpc-app via CEN to vpc-reg; 172.16.0.0/12 in the VPC ACL"
+    assert state.rows[0].now == "vpc-app via CEN to vpc-reg"
+    assert "associate vpc-app with a zone" in state.dns_step
+
+
+@pytest.fixture(scope="module")
+def shared_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+    """The demo world (fast change orders) with vsw-app-h of vpc-app shared with the registry
+    account (VPC sharing)."""
+    data = demo_world_data(**FAST_TIMING)
+    data["regions"]["cn-hangzhou"]["vpcs"][0]["vswitches"][0]["shared_with"] = ["registry"]
+    path = tmp_path_factory.mktemp("shared-world") / "world.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with SandboxProcess(world=path) as process:
+        yield process
+
+
+def test_a_vpc_shared_with_b_is_linked_and_counts_once_running(
+    shared_sandbox: SandboxProcess,
+) -> None:
+    """vpc-app shared with B: the plan names the exact link B can make; made, the link is
+    CREATING and the row stays BLOCKED; RUNNING, it is OK and SAE pulls over the -vpc domain."""
+    admin = SandboxAdmin(shared_sandbox.url)
+    admin.reset()
+    sdk = SdkFactory(shared_sandbox.endpoint)
+    creds = {a: sandbox_credentials(shared_sandbox.url, a) for a in ("app", "registry")}
+    spec = make_spec(image={"url": VPC_URL})
+    [row] = whitelist_step(creds, spec).rows
+    assert row.action == BLOCKED
+    assert "vpc-app belongs to account A and is shared with account B (vsw-app-h)" in row.reason
+    assert (
+        "in account B link vpc-app to the VPC endpoint of cri-demo through vsw-app-h (ACR "
+        "console: instance > Access Control > VPC > Add VPC; or CreateInstanceVpcEndpointLinkedVpc "
+        "with VpcId vpc-app, VswitchId vsw-app-h) and wait until its Status is RUNNING"
+    ) in row.reason
+
+    admin.set_timing(endpoint_transition_seconds=1.0)
+    sdk.cr().create_instance_vpc_endpoint_linked_vpc(
+        cr_models.CreateInstanceVpcEndpointLinkedVpcRequest(
+            instance_id="cri-demo", vpc_id="vpc-app", vswitch_id="vsw-app-h"
+        )
+    )
+    [creating] = whitelist_step(creds, spec).rows
+    assert (creating.action, creating.now) == (BLOCKED, "vpc-app linked, CREATING")
+    assert "only once the link's Status is RUNNING" in creating.reason
+    time.sleep(1.1)
+    [running] = whitelist_step(creds, spec).rows
+    assert (running.action, running.now) == (OK, "vpc-app linked")
+
+    role_arn = ready_cross_account(sdk)
+    _, order = create_app(sdk, role_arn, image_url=VPC_URL)
+    assert wait_for(sdk, order).status == 2
+    admin.close()
 
 
 # -- teardown and the proof ----------------------------------------------------------------------
@@ -926,9 +1109,8 @@ def test_ensured_role_policy_and_whitelist_let_sae_pull(
             registry,
             SPEC,
             instance_id=image.state.instance_id,
-            egress_ip=EGRESS_IP,
+            egress_ips=(EGRESS_IP,),
             vpc_id=APP_VPC,
-            vpc_cidr=APP_VPC_CIDR,
         )
         return [image, role, policy, whitelist]
 

@@ -429,7 +429,7 @@ def test_legacy_v2_signature(sdk: SdkFactory) -> None:
     ) == ("InvalidVpcID.NotFound", 404)
 
 
-# -- a world with a CEN and a CIDR-sourced SNAT entry ----------------------------------------------
+# -- a world with CEN (also across regions), a shared vSwitch and an SNAT entry of two EIPs --------
 
 
 @pytest.fixture(scope="module")
@@ -437,9 +437,14 @@ def cen_sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SdkFactory]:
     world = yaml.safe_load(bundled_world_path().read_text(encoding="utf-8"))
     region = world["regions"][REGION]
     region["cen"] = [["vpc-app", "vpc-reg"]]
-    region["vpcs"][0]["nat_gateways"][0]["snat"].append(
-        {"source_cidr": "172.16.2.0/24", "ip": "47.96.10.20"}
-    )
+    nat = region["vpcs"][0]["nat_gateways"][0]
+    nat["eips"].append({"id": "eip-app-2", "ip": "47.96.10.21"})
+    nat["snat"].append({"source_cidr": "172.16.2.0/24", "ip": "47.96.10.20, 47.96.10.21"})
+    region["vpcs"][0]["vswitches"][1]["shared_with"] = ["registry"]
+    world["regions"]["cn-shanghai"] = {
+        "vpcs": [{"id": "vpc-sh", "account": "app", "cidr": "10.0.0.0/8"}],
+        "cen": [["vpc-sh", "vpc-reg"]],
+    }
     path: Path = tmp_path_factory.mktemp("world") / "cen.yaml"
     path.write_text(yaml.safe_dump(world), encoding="utf-8")
     with SandboxProcess(world=path) as process:
@@ -468,6 +473,56 @@ def test_cidr_sourced_snat_entry(cen_sdk: SdkFactory) -> None:
     assert (entry.snat_entry_id, entry.source_vswitch_id, entry.snat_ip) == (
         "snat-app-2",
         "",
-        "47.96.10.20",
+        "47.96.10.20,47.96.10.21",
     )
     assert body.total_count == 1
+
+
+def test_an_snat_entry_of_several_eips_uses_each(cen_sdk: SdkFactory) -> None:
+    """`SnatIp` holds an SNAT address pool comma-separated; the NAT marks each EIP as used."""
+    body = call(cen_sdk, "describe_nat_gateways", region_id=REGION, vpc_id="vpc-app")
+    ips = body.nat_gateways.nat_gateway[0].ip_lists.ip_list
+    assert {(ip.ip_address, ip.snat_entry_enabled, ip.using_status) for ip in ips} == {
+        ("47.96.10.20", True, "UsedBySnatTable"),
+        ("47.96.10.21", True, "UsedBySnatTable"),
+    }
+
+
+def test_a_shared_vswitch_is_seen_by_the_account_it_is_shared_with(cen_sdk: SdkFactory) -> None:
+    """VPC sharing: the participant sees the shared vSwitch (ShareType Shared, the owner's
+    OwnerId), the owner sees it as Sharing, and an unshared vSwitch stays invisible."""
+    mine = call(cen_sdk, "describe_vswitch_attributes", region_id=REGION, v_switch_id="vsw-app-b")
+    assert mine.share_type == "Sharing"
+    seen = call(
+        cen_sdk,
+        "describe_vswitch_attributes",
+        "registry",
+        region_id=REGION,
+        v_switch_id="vsw-app-b",
+    )
+    assert (seen.vpc_id, seen.share_type, seen.owner_id) == ("vpc-app", "Shared", int(UIDS["app"]))
+    listed = call(cen_sdk, "describe_vswitches", "registry", region_id=REGION, vpc_id="vpc-app")
+    assert [(v.v_switch_id, v.share_type) for v in listed.v_switches.v_switch] == [
+        ("vsw-app-b", "Shared")
+    ]
+    assert refused(
+        lambda: call(
+            cen_sdk,
+            "describe_vswitch_attributes",
+            "registry",
+            region_id=REGION,
+            v_switch_id="vsw-app-h",
+        )
+    ) == ("InvalidVSwitchId.NotFound", 404)
+
+
+def test_cen_across_regions_shows_on_both_vpcs(cen_sdk: SdkFactory) -> None:
+    shanghai = call(cen_sdk, "describe_vpc_attribute", region_id="cn-shanghai", vpc_id="vpc-sh")
+    assert [c.cen_id for c in shanghai.associated_cens.associated_cen] == ["cen-vpc-sh-vpc-reg"]
+    registry = call(
+        cen_sdk, "describe_vpc_attribute", "registry", region_id=REGION, vpc_id="vpc-reg"
+    )
+    assert [c.cen_id for c in registry.associated_cens.associated_cen] == [
+        "cen-vpc-app-vpc-reg",
+        "cen-vpc-sh-vpc-reg",
+    ]

@@ -6,13 +6,23 @@ the repositories with their tags, and the temporary logins `GetAuthorizationToke
 Edition instances are stored too (kind `acr_personal`, same shape) so the image-pull judgment can
 resolve `registry[-vpc].<region>.aliyuncs.com`, but this API never shows them.
 
-Requests carry no RegionId: an instance is found by id among the caller's own instances in every
-region, so another account's instance is simply "not found" (reference section 6.1).
+Requests carry no RegionId: an instance is found by id among the caller's own instances in the
+region the request addressed (sandbox/regions.py), so another account's instance, or one in
+another region, is simply "not found" (reference section 6.1).
 
 Error codes: the service documents none for a missing instance, repository, tag, VPC or vSwitch
 (reference section 9, item 15), so those are the sandbox's choice, in `sandbox.chosen_codes`,
 answered with HTTP 200 and `IsSuccess: false` as Terraform's provider expects ACR may answer.
 Malformed input (endpoint type, CIDR, JSON) is the gateway's 400 `InvalidParameter`.
+
+Switching the internet endpoint takes time: `GetInstanceEndpoint` says `CREATING` (switched on) or
+`DELETING` (switched off) for `timing.endpoint_transition_seconds`, then `RUNNING` (the documented
+Status values: CREATING, RUNNING, DELETING; GetInstanceEndpoint,
+https://help.aliyun.com/zh/acr/developer-reference/api-cr-2018-12-01-getinstanceendpoint).
+Terraform's `alicloud_cr_endpoint_acl_service` waits for `RUNNING` after switching it, and its
+`alicloud_cr_endpoint_acl_policy` example writes entries only after that (and retries
+`SLB_SERVICE_ERROR`); what a write before `RUNNING` does is not documented, so the sandbox takes
+the stricter reading: the ACL write is answered as a success and dropped.
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ from sandbox.auth import KEY_KIND, KEY_SCOPE
 from sandbox.call import Call, iso_time
 from sandbox.errors import invalid_parameter, missing_parameter
 from sandbox.store import Doc, Scope, Tx
-from sandbox.world import AcrInstance, InternetEndpoint, VpcEndpoint, World
+from sandbox.world import AcrInstance, InternetEndpoint, VpcEndpoint, World, linkable_vswitches
 
 INSTANCE = "acr_instance"
 PERSONAL = "acr_personal"
@@ -40,6 +50,7 @@ MODULES = ("Registry", "Chart")
 TEMP_USERNAME = "cr_temp_user"
 DEFAULT_ACL_ENTRY = "127.0.0.1/32"
 DEFAULT_ACL_COMMENT = "added when the internet endpoint was enabled"
+RUNNING = "RUNNING"
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 30
 INSTANCE_STATUSES = (
@@ -94,6 +105,13 @@ def instance_domains(doc: Doc) -> set[str]:
     }
 
 
+def internet_status(endpoint: Doc, now: float) -> str:
+    """`CREATING`/`DELETING` while a switch of the internet endpoint settles, else `RUNNING`."""
+    if now < float(endpoint.get("settles_at", 0.0)):
+        return "CREATING" if endpoint["enabled"] else "DELETING"
+    return RUNNING
+
+
 def accepts_login(doc: Doc, username: str, password: str, now: float) -> bool:
     """Whether a registry login works: the instance's own login, or an unexpired temporary one."""
     logins = [doc["login"]] + [t for t in doc["temp_logins"] if t["expires_ms"] > int(now * 1000)]
@@ -133,15 +151,27 @@ def _endpoint_ip(instance_id: str, vswitch_cidr: str) -> str:
     return str(network[1 + int(_stable_id("", instance_id, length=8), 16) % min(hosts, 200)])
 
 
-def _link(world: World, region: str, instance_id: str, vpc_id: str, vswitch_id: str) -> Doc:
-    """A VPC link; a world file may leave the vSwitch out, and then the VPC's first one is used."""
+def _link(
+    world: World, region: str, inst: AcrInstance, vpc_id: str, vswitch_id: str, ready_at: float
+) -> Doc:
+    """A VPC link, RUNNING from `ready_at`; a world file may leave the vSwitch out, and then the
+    first one the instance's account may use is taken (its own, or one shared with it)."""
     vpc = next(v for v in world.regions[region].vpcs if v.id == vpc_id)
-    vswitch = next((s for s in vpc.vswitches if s.id == vswitch_id or not vswitch_id), None)
+    usable = linkable_vswitches(vpc, inst.account)
+    vswitch = next((s for s in usable if s.id == vswitch_id or not vswitch_id), None)
     return {
         "vpc": vpc_id,
         "vswitch": vswitch.id if vswitch else vswitch_id,
-        "ip": _endpoint_ip(instance_id, vswitch.cidr if vswitch else vpc.cidr),
+        "ip": _endpoint_ip(inst.id, vswitch.cidr if vswitch else vpc.cidr),
+        "ready_at": ready_at,
     }
+
+
+def link_status(link: Doc, now: float) -> str:
+    """A VPC link is CREATING until it is ready, then RUNNING (GetInstanceVpcEndpoint's
+    LinkedVpcs Status values); only a RUNNING link carries traffic. ACR's console says to wait
+    until the Status is Running (cross-account access by VPC sharing, see `_linkable`)."""
+    return RUNNING if now >= float(link.get("ready_at", 0.0)) else "CREATING"
 
 
 def _endpoints(world: World, region: str, inst: AcrInstance, module: str) -> Doc:
@@ -154,14 +184,14 @@ def _endpoints(world: World, region: str, inst: AcrInstance, module: str) -> Doc
         "internet": {
             "domain": public,
             "enabled": internet.enabled,
+            "settles_at": 0.0,
             "acl": [{"entry": a.entry, "comment": a.comment} for a in internet.acl],
         },
         "vpc": {
             "domain": private,
             "links": [
-                _link(world, region, inst.id, link.vpc, link.vswitch) for link in vpc.linked_vpcs
+                _link(world, region, inst, link.vpc, link.vswitch, 0.0) for link in vpc.linked_vpcs
             ],
-            "acl": [{"entry": a.entry, "comment": a.comment} for a in vpc.acl],
         },
     }
 
@@ -353,7 +383,7 @@ def _instance_view(doc: Doc, *, listed: bool) -> Doc:
     return view
 
 
-def _endpoint_view(doc: Doc, module: str, kind: str, *, summary: bool = False) -> Doc:
+def _endpoint_view(doc: Doc, module: str, kind: str, now: float, *, summary: bool = False) -> Doc:
     """One endpoint as GetInstanceEndpoint / ListInstanceEndpoint show it.
 
     The public endpoint's whitelist is in force while it has entries; an emptied whitelist opens
@@ -363,14 +393,16 @@ def _endpoint_view(doc: Doc, module: str, kind: str, *, summary: bool = False) -
     links = state.get("links", [])
     view: Doc = {
         "EndpointType": kind,
-        "Status": "RUNNING",
+        "Status": internet_status(state, now) if kind == "internet" else RUNNING,
         "Enable": state["enabled"] if kind == "internet" else bool(links),
         "Domains": [{"Domain": state["domain"], "Type": "SYSTEM"}],
         "LinkedVpcs": [{"VpcId": link["vpc"]} for link in links],
     }
     if not summary:
-        view["AclEnable"] = bool(state["acl"])
-        view["AclEntries"] = [{"Entry": a["entry"], "Comment": a["comment"]} for a in state["acl"]]
+        # The VPC endpoint has no CIDR list: its access control is the list of linked VPCs.
+        acl = state["acl"] if kind == "internet" else []
+        view["AclEnable"] = bool(acl)
+        view["AclEntries"] = [{"Entry": a["entry"], "Comment": a["comment"]} for a in acl]
     return view
 
 
@@ -439,7 +471,8 @@ def list_instance_endpoint(call: Call) -> dict[str, Any]:
     module, summary = _module(call), call.params.flag("Summary")
     return {
         "Endpoints": [
-            _endpoint_view(doc, module, kind, summary=summary) for kind in ("internet", "vpc")
+            _endpoint_view(doc, module, kind, call.now, summary=summary)
+            for kind in ("internet", "vpc")
         ]
     }
 
@@ -447,7 +480,7 @@ def list_instance_endpoint(call: Call) -> dict[str, Any]:
 def get_instance_endpoint(call: Call) -> dict[str, Any]:
     _, doc = _instance(call)
     _internet_only(call)
-    view = _endpoint_view(doc, _module(call), "internet")
+    view = _endpoint_view(doc, _module(call), "internet", call.now)
     del view["EndpointType"], view["LinkedVpcs"]
     return view
 
@@ -456,16 +489,28 @@ def update_instance_endpoint_status(call: Call) -> dict[str, Any]:
     """Switch the public endpoint; switching it on with an empty whitelist allows only 127.0.0.1.
 
     (Reference section 6.2: enabling adds `127.0.0.1/32`, so a fresh endpoint is not wide open.)
+    A switch starts a transition of `timing.endpoint_transition_seconds` (module docstring);
+    asking for the state it is already in changes nothing.
     """
     scope, doc = _instance(call)
     _internet_only(call)
     module, enable = _module(call), call.params.flag("Enable", required=True)
     state = doc["endpoints"][module]["internet"]
-    if enable and not state["enabled"] and not state["acl"]:
+    if enable == state["enabled"]:
+        return {}
+    if enable and not state["acl"]:
         state["acl"].append({"entry": DEFAULT_ACL_ENTRY, "comment": DEFAULT_ACL_COMMENT})
     state["enabled"] = enable
+    state["settles_at"] = call.now + call.world.timing.endpoint_transition_seconds
     _save(call, scope, doc)
     return {}
+
+
+def _settled_internet(call: Call, doc: Doc, module: str) -> Doc | None:
+    """The internet endpoint an ACL write applies to; None while it is not RUNNING, when the write
+    is answered as a success and dropped (module docstring)."""
+    state: Doc = doc["endpoints"][module]["internet"]
+    return state if internet_status(state, call.now) == RUNNING else None
 
 
 def create_instance_endpoint_acl_policy(call: Call) -> dict[str, Any]:
@@ -475,7 +520,10 @@ def create_instance_endpoint_acl_policy(call: Call) -> dict[str, Any]:
     scope, doc = _instance(call)
     _internet_only(call)
     module, entries = _module(call), _acl_entries(call)
-    acl = doc["endpoints"][module]["internet"]["acl"]
+    state = _settled_internet(call, doc, module)
+    if state is None:
+        return {}
+    acl = state["acl"]
     for entry in entries:
         if entry["entry"] not in {a["entry"] for a in acl}:
             acl.append(entry)
@@ -490,7 +538,9 @@ def delete_instance_endpoint_acl_policy(call: Call) -> dict[str, Any]:
     _internet_only(call)
     module = _module(call)
     gone = {e["entry"] for e in _acl_entries(call)}
-    state = doc["endpoints"][module]["internet"]
+    state = _settled_internet(call, doc, module)
+    if state is None:
+        return {}
     state["acl"] = [a for a in state["acl"] if a["entry"] not in gone]
     _save(call, scope, doc)
     return {}
@@ -512,7 +562,7 @@ def get_instance_vpc_endpoint(call: Call) -> dict[str, Any]:
                 "VpcId": link["vpc"],
                 "VswitchId": link["vswitch"],
                 "Ip": link["ip"],
-                "Status": "RUNNING",
+                "Status": link_status(link, call.now),
                 "DefaultAccess": i == 0,
                 "Issue": "",
             }
@@ -522,21 +572,26 @@ def get_instance_vpc_endpoint(call: Call) -> dict[str, Any]:
 
 
 def _linkable(call: Call, region: str) -> tuple[str, str]:
-    """`VpcId`/`VswitchId` naming a vSwitch of that VPC, owned by the caller, in the region."""
+    """`VpcId`/`VswitchId` naming a VPC in the region and a vSwitch of it the caller may use: its
+    own, or one another account shares with it. ACR links another account's VPC once that VPC is
+    shared with the instance's account (cross-account access by VPC sharing,
+    https://www.alibabacloud.com/help/en/acr/user-guide/cross-account-access-to-container-registry-service-enterprise-edition-instances-by-using-vpc-sharing-service);
+    a VPC the caller neither owns nor shares is not found, as in the VPC API."""
     vpc_id = call.params.text("VpcId", required=True)
     vswitch_id = call.params.text("VswitchId", required=True)
     spec = call.world.regions.get(region)
+    caller = next(a.name for a in call.world.accounts if a.uid == call.caller.account)
     vpc = next(
         (
             v
             for v in (spec.vpcs if spec else [])
-            if v.id == vpc_id and call.world.account(v.account).uid == call.caller.account
+            if v.id == vpc_id and linkable_vswitches(v, caller)
         ),
         None,
     )
     if vpc is None:
         raise chosen_codes.CR_VPC_NOT_EXIST.error(f"The VPC {vpc_id} does not exist in {region}.")
-    if vswitch_id not in {s.id for s in vpc.vswitches}:
+    if vswitch_id not in {s.id for s in linkable_vswitches(vpc, caller)}:
         raise chosen_codes.CR_VSWITCH_NOT_EXIST.error(
             f"The vSwitch {vswitch_id} does not exist in {vpc_id}."
         )
@@ -544,7 +599,8 @@ def _linkable(call: Call, region: str) -> tuple[str, str]:
 
 
 def create_instance_vpc_endpoint_linked_vpc(call: Call) -> dict[str, Any]:
-    """Link a VPC of the caller's own account in the instance's region (ready at once).
+    """Link a VPC (the caller's own, or shared with it) in the instance's region; the link is
+    CREATING for `timing.endpoint_transition_seconds`, then RUNNING.
 
     Linking the same VPC and vSwitch again succeeds and changes nothing; a VPC is linked through
     one vSwitch only, so naming another vSwitch of an already linked VPC is a 409.
@@ -561,7 +617,9 @@ def create_instance_vpc_endpoint_linked_vpc(call: Call) -> dict[str, Any]:
                 f"The VPC {vpc_id} is already linked through {existing['vswitch']}."
             )
         return {}
-    links.append(_link(call.world, scope.region, doc["id"], vpc_id, vswitch_id))
+    inst = next(i for i in call.world.regions[scope.region].acr_instances if i.id == doc["id"])
+    ready_at = call.now + call.world.timing.endpoint_transition_seconds
+    links.append(_link(call.world, scope.region, inst, vpc_id, vswitch_id, ready_at))
     _save(call, scope, doc)
     return {}
 

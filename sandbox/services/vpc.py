@@ -2,7 +2,9 @@
 
 VPCs, vSwitches, NAT gateways with their SNAT entries, and EIPs come from the world file and are
 stored as the API shows them, so handlers only look up, filter and page. A caller sees only its own
-account's resources: another account's VPC id is simply not found.
+account's resources: another account's VPC id is simply not found. The exception is VPC sharing:
+a vSwitch shared with an account (world `shared_with`) is listed to it too, with `ShareType`
+`Shared` (its owner sees `Sharing`; DescribeVSwitchAttributes' ShareType values).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from sandbox.call import Call, iso_time
 from sandbox.errors import ApiError, invalid_parameter
 from sandbox.store import Doc, Scope, Tx
-from sandbox.world import NatGateway, Region, World
+from sandbox.world import NatGateway, World
 from sandbox.world import Vpc as WorldVpc
 
 VPC = "vpc"
@@ -23,6 +25,8 @@ VSWITCH = "vswitch"
 NAT = "nat_gateway"
 SNAT = "snat_entry"
 EIP = "eip"
+VSWITCH_SHARE = "vswitch_share"
+"""In a participant's scope: a vSwitch shared with it, pointing at the owner's document."""
 
 _LIST_ONLY = ("NatGatewayIds", "RouterTableIds", "CenStatus")
 """VPC fields DescribeVpcs shows and DescribeVpcAttribute does not."""
@@ -47,12 +51,19 @@ def seed(tx: Tx, world: World) -> None:
     The APIs are read-only, so cross references (VSwitchIds, SNAT tables, CENs) are fixed here.
     """
     created = iso_time(time.time())
+    owners = {
+        v.id: world.account(v.account).uid for region in world.regions.values() for v in region.vpcs
+    }
+    cens = world.cen_pairs()
     for region_id, region in world.regions.items():
-        owners = {v.id: world.account(v.account).uid for v in region.vpcs}
         for vpc in region.vpcs:
             scope = Scope(owners[vpc.id], region_id)
-            tx.put(scope, VPC, vpc.id, _vpc_doc(vpc, region, owners, scope, created))
+            tx.put(scope, VPC, vpc.id, _vpc_doc(vpc, cens, owners, scope, created))
             for vsw in vpc.vswitches:
+                for name in vsw.shared_with:
+                    participant = Scope(world.account(name).uid, region_id)
+                    share = {"VSwitchId": vsw.id, "owner": scope.account}
+                    tx.put(participant, VSWITCH_SHARE, vsw.id, share)
                 network = ipaddress.IPv4Network(vsw.cidr)
                 tx.put(
                     scope,
@@ -73,7 +84,7 @@ def seed(tx: Tx, world: World) -> None:
                         },
                         "IsDefault": False,
                         "NetworkAclId": "",
-                        "ShareType": "",
+                        "ShareType": "Sharing" if vsw.shared_with else "",
                         "Description": "",
                         "CreationTime": created,
                         "OwnerId": int(scope.account),
@@ -84,11 +95,11 @@ def seed(tx: Tx, world: World) -> None:
 
 
 def _vpc_doc(
-    vpc: WorldVpc, region: Region, owners: dict[str, str], scope: Scope, created: str
+    vpc: WorldVpc, pairs: list[tuple[str, str]], owners: dict[str, str], scope: Scope, created: str
 ) -> Doc:
     cens = [
         {"CenId": f"cen-{a}-{b}", "CenOwnerId": int(owners[a]), "CenStatus": "Attached"}
-        for a, b in region.cen
+        for a, b in pairs
         if vpc.id in (a, b)
     ]
     return {
@@ -116,7 +127,7 @@ def _seed_nat(tx: Tx, scope: Scope, vpc: WorldVpc, nat: NatGateway, created: str
     """An internet NAT gateway, its SNAT table entries and the EIPs bound to it."""
     suffix = _suffix(nat.id)
     table = f"stb-{suffix}"
-    snat_ips = {entry.ip for entry in nat.snat}
+    snat_ips = {ip for entry in nat.snat for ip in entry.ips}
     cidrs = {v.id: v.cidr for v in vpc.vswitches}
     home = vpc.vswitches[0] if vpc.vswitches else None
     tx.put(
@@ -302,6 +313,25 @@ def describe_vpc_attribute(call: Call) -> dict[str, Any]:
     return _without(doc, _LIST_ONLY)
 
 
+def _vswitches(call: Call, region: str) -> list[Doc]:
+    """The caller's vSwitches in a region, and those shared with it (ShareType `Shared`)."""
+    scope = call.scope(region)
+    docs = call.tx.all(scope, VSWITCH)
+    for share in call.tx.all(scope, VSWITCH_SHARE):
+        shared = _shared_vswitch(call, region, str(share["VSwitchId"]))
+        if shared is not None:
+            docs.append(shared)
+    return docs
+
+
+def _shared_vswitch(call: Call, region: str, vsw_id: str) -> Doc | None:
+    share = call.tx.get(call.scope(region), VSWITCH_SHARE, vsw_id)
+    if share is None:
+        return None
+    doc = call.tx.get(Scope(str(share["owner"]), region), VSWITCH, vsw_id)
+    return None if doc is None else {**doc, "ShareType": "Shared"}
+
+
 def describe_vswitches(call: Call) -> dict[str, Any]:
     """RegionId may be left out when VpcId is given (the SDK model says one of the two); the
     endpoint's region is searched either way (sandbox/regions.py)."""
@@ -309,7 +339,7 @@ def describe_vswitches(call: Call) -> dict[str, Any]:
     if not vpc_id:
         call.params.text("RegionId", required=True)
     docs = _where(
-        call.tx.all(call.scope(call.region()), VSWITCH),
+        _vswitches(call, call.region()),
         VpcId=vpc_id,
         VSwitchId=call.params.optional("VSwitchId"),
         ZoneId=call.params.optional("ZoneId"),
@@ -322,7 +352,8 @@ def describe_vswitches(call: Call) -> dict[str, Any]:
 def describe_vswitch_attributes(call: Call) -> dict[str, Any]:
     """RegionId is optional here: the endpoint's region is searched (sandbox/regions.py)."""
     vsw_id = call.params.text("VSwitchId", required=True)
-    doc = call.tx.get(call.scope(call.region()), VSWITCH, vsw_id)
+    region = call.region()
+    doc = call.tx.get(call.scope(region), VSWITCH, vsw_id) or _shared_vswitch(call, region, vsw_id)
     if doc is not None:
         return doc
     raise _not_found("InvalidVSwitchId.NotFound", "vSwitch")

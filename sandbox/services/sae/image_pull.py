@@ -3,16 +3,20 @@
 The checks run in the order a real pull meets them, and the first failure is the verdict:
 
 1. reference: `image-reference-invalid` (kubelet cannot parse `ImageUrl`).
-2. resolve: `registry-unknown` (the host is no registry of the world: `no such host`).
+2. resolve (`no such host`): `registry-unknown` (the host is no registry of the world),
+   `vpc-domain-unresolved` (an Enterprise `-vpc` domain resolves only in VPCs with a RUNNING link
+   to the instance, whose PrivateZone records ACR writes, or in a VPC the world gives a
+   `private_zones` entry for it: the DNS step of a VPC that reaches the endpoint over CEN).
 3. network (every failure is a dial `i/o timeout`):
-   - over a VPC domain: `vpc-domain-other-region` (VPC domains only work in their own region),
-     `vpc-not-connected` (Enterprise: the app's VPC is neither linked to the instance's VPC
-     endpoint nor CEN-connected to a linked VPC), `vpc-cidr-not-whitelisted` (CEN-connected, but
-     no VPC-endpoint ACL entry contains the app's vSwitch CIDR);
+   - over a VPC domain: `vpc-domain-other-region` (Personal: VPC domains work only in their own
+     region; Enterprise: the app is in another region and its VPC has no CEN connection to a
+     VPC with a RUNNING link), `vpc-not-connected` (Enterprise, same region: the app's VPC has
+     no RUNNING link to the instance's VPC endpoint and no CEN connection to a VPC that has one);
    - over a public domain: `no-nat-gateway` (no internet NAT gateway in the app's VPC),
      `no-snat-entry` (no SNAT entry with an EIP covers the app's vSwitch, by id or CIDR),
-     `internet-endpoint-disabled`, `eip-not-whitelisted` (Enterprise only; an empty ACL is open,
-     as `cr` models it).
+     `internet-endpoint-disabled` (off, or switched on but not RUNNING yet),
+     `eip-not-whitelisted` (Enterprise only: some EIP of the SNAT entry is not admitted; an
+     empty ACL is open, as `cr` models it).
 4. authorization, skipped when the registry belongs to the app's own account:
    `no-credentials` (neither `AcrAssumeRoleArn` nor `ImagePullSecrets`: 401);
    with a role (SAE-side credential errors unless noted): `role-arn-invalid`,
@@ -60,9 +64,9 @@ SAE_SERVICE = "sae.aliyuncs.com"
 REASONS = (
     "image-reference-invalid",
     "registry-unknown",
+    "vpc-domain-unresolved",
     "vpc-domain-other-region",
     "vpc-not-connected",
-    "vpc-cidr-not-whitelisted",
     "no-nat-gateway",
     "no-snat-entry",
     "internet-endpoint-disabled",
@@ -231,14 +235,15 @@ def judge_image_pull(
     """`config` holds the app's deploy parameters by wire name (ImageUrl, AcrInstanceId,
     AcrAssumeRoleArn, ImagePullSecrets, ...); `namespace` is the SAE namespace document
     (VpcId, VSwitchId, NamespaceId, RegionId); `now` (epoch seconds, default the wall clock)
-    decides whether temporary registry logins have expired."""
+    decides whether temporary registry logins have expired and switched endpoints settled."""
     image = _parse(str(config.get("ImageUrl", "")))
     say = _Say(image)
     try:
         if image.name == "":
             raise _PullError("reference", "image-reference-invalid", say.invalid())
         registry = _resolve(tx, image, say)
-        _reach(tx, world, app_account, region, namespace, image, registry, say)
+        moment = time.time() if now is None else now
+        _reach(tx, world, app_account, region, namespace, image, registry, say, moment)
         if registry.doc is None or registry.scope is None:
             raise _PullError("manifest", "repo-missing", say.not_found())
         if registry.scope.account != app_account:
@@ -250,7 +255,7 @@ def judge_image_pull(
                 image,
                 registry.scope,
                 registry.doc,
-                time.time() if now is None else now,
+                moment,
                 say,
             )
         digest = _manifest(registry.doc, image, say)
@@ -316,6 +321,7 @@ def _reach(
     image: _Image,
     registry: _Registry,
     say: _Say,
+    now: float,
 ) -> None:
     def blocked(reason: str) -> _PullError:
         return _PullError("network", reason, say.timeout(_address(image, registry)))
@@ -324,48 +330,71 @@ def _reach(
     vswitch = tx.get(scope, vpc.VSWITCH, str(namespace["VSwitchId"]))
     source = ipaddress.IPv4Network(vswitch["CidrBlock"]) if vswitch else None
     if registry.vpc:
-        if registry.region != region:
-            raise blocked("vpc-domain-other-region")
-        if registry.personal or registry.doc is None:
-            return
-        endpoint = registry.doc["endpoints"][registry.module]["vpc"]
-        linked = {str(link["vpc"]) for link in endpoint["links"]}
-        app_vpc = str(namespace["VpcId"])
-        if app_vpc in linked:
-            return
-        spec = world.regions.get(region)
-        peers = {
-            b if a == app_vpc else a for a, b in (spec.cen if spec else []) if app_vpc in (a, b)
-        }
-        if not peers & linked:
-            raise blocked("vpc-not-connected")
-        if source is None or not any(
-            source.subnet_of(ipaddress.IPv4Network(entry["entry"], strict=False))
-            for entry in endpoint["acl"]
-        ):
-            raise blocked("vpc-cidr-not-whitelisted")
+        _reach_over_vpc(world, region, str(namespace["VpcId"]), image, registry, say, now)
         return
-    egress = _egress_ip(tx, scope, namespace, source, blocked)
+    egress = _egress_ips(tx, scope, namespace, source, blocked)
     if registry.personal or registry.doc is None:
         return
     internet = registry.doc["endpoints"][registry.module]["internet"]
-    if not internet["enabled"]:
+    if not internet["enabled"] or cr.internet_status(internet, now) != cr.RUNNING:
         raise blocked("internet-endpoint-disabled")
-    acl = internet["acl"]
-    if acl and not any(
-        egress in ipaddress.IPv4Network(entry["entry"], strict=False) for entry in acl
-    ):
+    acl = [ipaddress.IPv4Network(entry["entry"], strict=False) for entry in internet["acl"]]
+    # An SNAT entry with several EIPs sends each connection from any one of them ("if SnatIp
+    # specifies multiple public IP addresses, the ECS instance randomly uses the public IP
+    # address in SnatIp", CreateSnatEntry, https://www.alibabacloud.com/help/doc-detail/120259.htm),
+    # so the strict reading: a pull gets through only when the ACL admits every one of them.
+    if acl and not all(any(ip in network for network in acl) for ip in egress):
         raise blocked("eip-not-whitelisted")
 
 
-def _egress_ip(
+def _reach_over_vpc(
+    world: World,
+    region: str,
+    app_vpc: str,
+    image: _Image,
+    registry: _Registry,
+    say: _Say,
+    now: float,
+) -> None:
+    """A `-vpc` domain. Enterprise: ACR resolves the domain through PrivateZone for the linked
+    VPCs only ("Configure a VPC ACL",
+    https://www.alibabacloud.com/help/en/acr/user-guide/configure-access-over-vpcs), and a link
+    counts once its Status is RUNNING; another VPC, in this region or another, reaches the
+    endpoint over CEN to a linked VPC (https://alibabacloud.com/help/en/acr/use-cases/access-enterprise-edition-instances-across-regions-or-from-idc)
+    once its own DNS points the domain there. The endpoint has no CIDR list of its own."""
+
+    def blocked(reason: str) -> _PullError:
+        return _PullError("network", reason, say.timeout(_address(image, registry)))
+
+    if registry.personal or registry.doc is None:
+        if registry.region != region:
+            raise blocked("vpc-domain-other-region")
+        return
+    links = registry.doc["endpoints"][registry.module]["vpc"]["links"]
+    running = {str(link["vpc"]) for link in links if cr.link_status(link, now) == cr.RUNNING}
+    if app_vpc in running:
+        return
+    found = world.vpc(app_vpc)
+    zones = found[1].private_zones if found else []
+    host = image.lookup_host
+    if not any(host == zone or host.endswith(f".{zone}") for zone in zones):
+        raise _PullError("resolve", "vpc-domain-unresolved", say.no_such_host())
+    peers = {b if a == app_vpc else a for a, b in world.cen_pairs() if app_vpc in (a, b)}
+    if not peers & running:
+        raise blocked(
+            "vpc-domain-other-region" if registry.region != region else "vpc-not-connected"
+        )
+
+
+def _egress_ips(
     tx: Tx,
     scope: Scope,
     namespace: Doc,
     source: ipaddress.IPv4Network | None,
     blocked: Callable[[str], _PullError],
-) -> ipaddress.IPv4Address:
-    """The EIP the app's vSwitch reaches the Internet with: the most specific SNAT entry wins."""
+) -> tuple[ipaddress.IPv4Address, ...]:
+    """The EIPs the app's vSwitch reaches the Internet with: those of the most specific SNAT
+    entry (`SnatIp` is comma-separated)."""
     nats = {
         str(nat["NatGatewayId"])
         for nat in tx.all(scope, vpc.NAT)
@@ -376,7 +405,7 @@ def _egress_ip(
     if not nats:
         raise blocked("no-nat-gateway")
     eips = {(str(eip.get("InstanceId")), str(eip["IpAddress"])) for eip in tx.all(scope, vpc.EIP)}
-    best: tuple[int, ipaddress.IPv4Address] | None = None
+    best: tuple[int, tuple[ipaddress.IPv4Address, ...]] | None = None
     for entry in tx.all(scope, vpc.SNAT):
         nat_id = str(entry["NatGatewayId"])
         if nat_id not in nats or entry.get("Status", "Available") != "Available":
@@ -392,7 +421,7 @@ def _egress_ip(
             continue
         ips = [ip.strip() for ip in str(entry["SnatIp"]).split(",") if (nat_id, ip.strip()) in eips]
         if ips and (best is None or specificity > best[0]):
-            best = (specificity, ipaddress.IPv4Address(ips[0]))
+            best = (specificity, tuple(ipaddress.IPv4Address(ip) for ip in ips))
     if best is None:
         raise blocked("no-snat-entry")
     return best[1]
