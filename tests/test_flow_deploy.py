@@ -362,7 +362,7 @@ def test_enterprise_vpc_domain_from_another_region_over_cen(vpc_world: SandboxPr
     result = deploy(_vpc_world_spec(region="cn-shanghai", namespace="cn-shanghai:sh")).result
     whitelist = next(r for r in result.plan.rows if r.step == "whitelist")
     assert (whitelist.now, whitelist.action) == ("vpc-sh via CEN to vpc-reg", OK)
-    assert _running(SdkFactory(vpc_world.endpoint), result.app_id) == RUNNING_2
+    assert _running(SdkFactory(vpc_world.endpoint, "cn-shanghai"), result.app_id) == RUNNING_2
 
 
 def test_a_missing_dns_step_over_cen_is_the_root_cause(vpc_world: SandboxProcess) -> None:

@@ -219,7 +219,7 @@ def prepare(sdk: SdkFactory, route: Route, brk: Break | None = None) -> Attempt:
     if case.secret is not None:
         spec = case.secret
         made = create_secret(
-            sdk.sae(),
+            sdk.sae(region=spec.namespace_id.partition(":")[0]),
             "registry-login",
             spec.secret_data(),
             secret_type=spec.secret_type,
@@ -282,7 +282,7 @@ def assert_failed(
 def test_good_routes_deploy_and_run(lab: SdkFactory, lab_admin: SandboxAdmin, name: str) -> None:
     route = ROUTES[name]
     done = deploy(lab, prepare(lab, route))
-    assert_pulled(lab, lab_admin, done)
+    assert_pulled(lab.in_region(done.region), lab_admin, done)
 
 
 # -- one condition broken --------------------------------------------------------------------------
