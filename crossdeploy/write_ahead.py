@@ -1,4 +1,4 @@
-"""Write-ahead intents for the ledger (crossdeploy/audit.py): what a step is about to write, and,
+"""Write-ahead intents for the ledger (crossdeploy/ledger.py): what a step is about to write, and,
 at teardown, what of it is really there.
 
 `intents(*states)` turns inspected states into the Intents of their apply, before it runs:
@@ -33,8 +33,8 @@ from typing import Any
 from alibabacloud_ram20150501 import models as ram_models
 
 from crossdeploy import ram_policy
-from crossdeploy.audit import Intent
 from crossdeploy.cloud import CloudError, call
+from crossdeploy.ledger import APP, SECRET, Intent
 from crossdeploy.plan import Change
 from crossdeploy.planner import Accounts
 from tasks import pull_policy, pull_role, whitelist
@@ -50,8 +50,6 @@ from tasks.whitelist import _entry_id as entry_id
 
 UNKNOWN = "?"
 """An id the cloud assigns with the write (policy version, secret id, app id)."""
-APP = "sae.application"
-SECRET = "sae.secret"  # noqa: S105 - a resource type, not a secret
 
 
 def intents(*states: object) -> list[Intent]:

@@ -9,7 +9,7 @@
     the pull path, then a rollback to the last good version when `rollback_on_failure`.
 
 Every change emits a Prefect event and is recorded in the ledger that `teardown` reverses; each
-phase records its writes in the ledger before making them (write-ahead, see crossdeploy/audit.py),
+phase records its writes in the ledger before making them (write-ahead, see crossdeploy/ledger.py),
 so a process killed between a write and its record leaves nothing teardown cannot find.
 """
 
@@ -25,7 +25,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from crossdeploy import audit, write_ahead
+from crossdeploy import audit, ledger, write_ahead
 from crossdeploy.app_lock import app_lock
 from crossdeploy.diagnosis import diagnose, roll_back
 from crossdeploy.plan import Change, Plan
@@ -88,7 +88,7 @@ def _apply_access(
     role, policy = found.role, found.policy
     secret = found.secret if accounts.login is not None else None
     pull_role = (role, policy) if role is not None and policy is not None else ()
-    ahead = _announce(spec, found.whitelist, *pull_role, secret)
+    ahead = _announce(spec, accounts, found.whitelist, *pull_role, secret)
     changes: list[Change] = []
     whitelist_f = _apply_whitelist.submit(accounts.registry, found.whitelist)
     secret_id = None
@@ -118,16 +118,17 @@ def _deploy_app(
             vpc_id=found.network.vpc_id or None,
             vswitch_id=found.network.vswitch_id or None,
         )
-    ahead = _announce(spec, state)
+    ahead = _announce(spec, accounts, state)
     app = _apply_app.submit(accounts.app, state).result()
     _record(spec, accounts, list(app.changes), ahead)
     return app
 
 
-def _announce(spec: DeploySpec, *states: object) -> list[audit.Intent]:
-    """Write ahead: the writes applying `states` will make, in the ledger before they are made."""
+def _announce(spec: DeploySpec, accounts: Accounts, *states: object) -> list[ledger.Intent]:
+    """Write ahead: the writes applying `states` will make, in the ledger before they are made
+    (which also checks the ledger will hold them, and moves an old-format ledger first)."""
     ahead = write_ahead.intents(*states)
-    audit.intend(spec, ahead)
+    ledger.intend(spec, accounts.app_uid, ahead)
     return ahead
 
 
@@ -135,11 +136,12 @@ def _record(
     spec: DeploySpec,
     accounts: Accounts,
     changes: list[Change],
-    settles: list[audit.Intent] | None = None,
+    settles: list[ledger.Intent] | None = None,
 ) -> None:
-    """The changes as events and in the ledger, in place of the intents they settle."""
+    """The changes as events, and those teardown needs in the ledger, in place of the intents
+    they settle."""
     audit.emit_changes(spec, accounts.uids, changes)
-    audit.record(spec, changes, settles or ())
+    ledger.record(spec, accounts.app_uid, changes, settles or ())
 
 
 @flow(name="cross-account-deploy", log_prints=True)

@@ -318,7 +318,7 @@ def _apply_shared(
         return (), secret_ids
     first_spec, first = inspected[0]
     if first.role is not None and first.policy is not None:
-        ahead = _announce(first_spec, first.role, first.policy)  # write-ahead (audit.py)
+        ahead = _announce(first_spec, accounts, first.role, first.policy)  # write-ahead (ledger.py)
         access = list(_apply_role(accounts.registry, first.role))
         access += _apply_policy(accounts.registry, first.policy)
         _record(first_spec, accounts, access, ahead)
@@ -328,7 +328,7 @@ def _apply_shared(
     for spec, found in inspected:
         state = _remaining(found.whitelist, added, enabled)
         with_secret = found.secret is not None and accounts.login is not None
-        ahead = _announce(spec, state, found.secret if with_secret else None)
+        ahead = _announce(spec, accounts, state, found.secret if with_secret else None)
         entries = list(_apply_whitelist(accounts.registry, state))
         added |= set(found.whitelist.add)
         enabled = enabled or found.whitelist.enable

@@ -1,6 +1,6 @@
 """Teardown: remove what `cross_account_deploy` created for a spec, and nothing else.
 
-It reverses the deploy's ledger (see crossdeploy/audit.py) step by step, app first (so the pull
+It reverses the deploy's ledger (see crossdeploy/ledger.py) step by step, app first (so the pull
 credentials outlive their last user), then the secret, the whitelist entries, the policy and the
 role. A role or policy that existed before the deploy keeps everything but what the deploy added.
 A write the ledger holds only as intended (the deploy died before recording it) is first
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from crossdeploy import audit, write_ahead
+from crossdeploy import audit, ledger, write_ahead
 from crossdeploy.plan import Change
 from crossdeploy.planner import resolve_accounts
 from crossdeploy.spec import DeploySpec
@@ -42,19 +42,21 @@ _remove_role = task(name="remove-pull-role", cache_policy=NO_CACHE)(remove_pull_
 def teardown(spec: DeploySpec) -> TeardownResult:
     """Undo the recorded changes of the deploy of `spec`, newest resources first."""
     logger = get_run_logger()
-    ledger, pending = audit.load_ledger(spec), audit.load_pending(spec)
-    if not ledger and not pending:
+    accounts = resolve_accounts(spec)  # the ledger is account A's
+    ledger.migrate(spec, accounts.app_uid)
+    recorded = ledger.read(spec, accounts.app_uid)
+    if not recorded.entries:
         return TeardownResult((), f"No deploy of {spec.app.name} is recorded; nothing removed.")
-    accounts = resolve_accounts(spec)
-    ledger += write_ahead.confirm(accounts, pending)
+    changes = recorded.changes + write_ahead.confirm(accounts, recorded.pending)
+    changes = list(dict.fromkeys(changes))  # an intent settled by a run killed halfway
     removed: list[Change] = []
-    removed += _remove_app(accounts.app, ledger, timeout_seconds=spec.rollout.timeout_seconds)
-    removed += _remove_secret(accounts.app, ledger)
-    removed += _remove_whitelist(accounts.registry, ledger)
-    removed += _remove_policy(accounts.registry, ledger)
-    removed += _remove_role(accounts.registry, ledger)
+    removed += _remove_app(accounts.app, changes, timeout_seconds=spec.rollout.timeout_seconds)
+    removed += _remove_secret(accounts.app, changes)
+    removed += _remove_whitelist(accounts.registry, changes)
+    removed += _remove_policy(accounts.registry, changes)
+    removed += _remove_role(accounts.registry, changes)
     audit.emit_changes(spec, accounts.uids, removed)
-    audit.forget(spec)
+    ledger.forget(recorded)
     for change in removed:
         logger.info("%s %s %s", change.resource_type, change.resource_id, change.action)
     return TeardownResult(tuple(removed), f"Removed {len(removed)} change(s) of {spec.app.name}.")

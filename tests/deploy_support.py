@@ -29,7 +29,7 @@ from prefect.client.schemas.filters import (
     LogFilter,
     LogFilterFlowRunId,
 )
-from prefect.client.schemas.objects import Artifact, Log, State
+from prefect.client.schemas.objects import Artifact, Log, State, Variable
 from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
 from prefect.events.schemas.events import ReceivedEvent
 from prefect.events.worker import EventsWorker
@@ -37,6 +37,7 @@ from prefect.logging.handlers import APILogWorker
 from pydantic import SecretStr
 
 from blocks import AcrRegistryLogin
+from crossdeploy import ledger
 from crossdeploy.sandbox_blocks import save_sandbox_blocks
 from crossdeploy.spec import DeploySpec, parse_spec
 from flows.cross_account_deploy import DeployError, DeployResult, cross_account_deploy
@@ -87,19 +88,36 @@ def save_blocks(url: str, *, app: str = "sandbox-app", registry: str = "sandbox-
         AcrRegistryLogin(username=username, password=SecretStr(password)).save(name, overwrite=True)
 
 
+def _crossdeploy_variables() -> list[Variable]:
+    """Every Prefect Variable named crossdeploy-... (ledger entries, old-format ledgers)."""
+    found: list[Variable] = []
+    with get_client(sync_client=True) as client:
+        while True:
+            body = {"variables": {"name": {"like_": "crossdeploy-"}}, "offset": len(found)}
+            page = Variable.model_validate_list(
+                client.request("POST", "/variables/filter", json=body).json()
+            )
+            found += page
+            if not page:
+                return [v for v in found if v.name.startswith("crossdeploy-")]
+
+
 def forget_ledgers() -> None:
     """Delete every deploy ledger (Prefect Variables named crossdeploy-...)."""
     with get_client(sync_client=True) as client:
-        for variable in client.read_variables():
-            if variable.name.startswith("crossdeploy-"):
-                client.delete_variable_by_name(variable.name)
+        for variable in _crossdeploy_variables():
+            client.delete_variable_by_name(variable.name)
 
 
-def ledgers() -> dict[str, Any]:
-    with get_client(sync_client=True) as client:
-        return {
-            v.name: v.value for v in client.read_variables() if v.name.startswith("crossdeploy-")
-        }
+def ledgers() -> dict[str, list[Any]]:
+    """Every ledger's entries in the order written, by ledger id (`<A uid>:<namespace>:<app>`);
+    an old-format ledger by its Variable's name."""
+    out: dict[str, list[tuple[Any, Any]]] = {}
+    for variable in _crossdeploy_variables():
+        keys = [t.removeprefix(f"{ledger.TAG}:") for t in variable.tags if t != ledger.TAG]
+        key = keys[0] if keys else variable.name
+        out.setdefault(key, []).append((variable.created, variable.value))
+    return {key: [value for _, value in sorted(entries)] for key, entries in out.items()}
 
 
 def write_spec(path: Path, spec: DeploySpec | dict[str, Any]) -> Path:

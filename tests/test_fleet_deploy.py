@@ -243,15 +243,14 @@ def test_fleet_shares_the_setup_reports_the_blocked_app_and_reruns_with_no_write
     assert (QUOTA.batch, QUOTA.apps_in_flight) == (2, 4)
 
     recorded = ledgers()
-    shared = recorded["crossdeploy-cn-hangzhou-demo-fleet-shop"]
+    shared = recorded[f"{UIDS['app']}:cn-hangzhou:demo:fleet-shop"]
     assert {(c["resource_type"], c["action"]) for c in shared} >= {
         ("ram.role", "created"),
         ("ram.policy", "created"),
         ("cr.acl-entry", "added"),
     }
-    assert [c["resource_type"] for c in recorded["crossdeploy-cn-shanghai-web-shop-cron"]] == [
-        "sae.application",
-        "sae.change-order",
+    assert [c["resource_type"] for c in recorded[f"{UIDS['app']}:cn-shanghai:web:shop-cron"]] == [
+        "sae.application"
     ]
     cron = parse_fleet(fleet_data(*FLEET)).deploy_specs()[3]
     removed = tear_down(cron).result.removed

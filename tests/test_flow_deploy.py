@@ -23,7 +23,7 @@ from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_sae20190506 import models as sae_models
 from prefect import flow
 
-from crossdeploy import ram_policy
+from crossdeploy import ledger, ram_policy
 from crossdeploy.diagnosis import root_cause
 from crossdeploy.plan import BLOCKED, OK
 from crossdeploy.planner import resolve_accounts
@@ -66,6 +66,7 @@ EE_IMAGE = "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1"
 EE_VPC_HOST = "demo-registry-vpc.cn-hangzhou.cr.aliyuncs.com"
 EE_VPC_IMAGE = f"{EE_VPC_HOST}/shop/web:1.1"
 RUNNING_2 = ("RUNNING", 2, {"Running": 2})
+LEDGER_ID = f"{APP_UID}:cn-hangzhou:demo:shop-web"
 
 
 def _fresh(process: SandboxProcess) -> SandboxAdmin:
@@ -120,7 +121,7 @@ def journey(
     app_id = deployed.result.app_id
     assert app_id is not None
     status = app_status(sdk, app_id)
-    ledger = ledgers().get("crossdeploy-cn-hangzhou-demo-shop-web")
+    recorded = ledgers().get(LEDGER_ID)
     writes = len(admin.writes())
     rerun = deploy(spec)
     rerun_writes = len(admin.writes()) - writes
@@ -130,7 +131,7 @@ def journey(
     removed_again = tear_down(spec)
     again_writes = len(admin.writes()) - writes
     yield Journey(
-        method, spec, before, planned, planned_writes, deployed, status, ledger, rerun,
+        method, spec, before, planned, planned_writes, deployed, status, recorded, rerun,
         rerun_writes, removed, after, removed_again, again_writes, ledgers(),
     )  # fmt: skip
     admin.close()
@@ -196,7 +197,7 @@ def test_teardown_leaves_both_accounts_as_they_were(journey: Journey) -> None:
 
 def test_every_change_is_an_event_and_in_the_ledger(journey: Journey) -> None:
     """One crossdeploy.* event per change (deploy and teardown), naming the resource and the
-    app; the ledger Variable holds exactly the deploy's changes."""
+    app; the ledger holds exactly the changes teardown reverses (not the change order)."""
     changes = journey.deployed.result.changes
     events = events_of(journey.deployed.flow_run_id, at_least=len(changes))
     got = sorted((e.event, e.resource.name or "") for e in events)
@@ -204,7 +205,8 @@ def test_every_change_is_an_event_and_in_the_ledger(journey: Journey) -> None:
         (f"crossdeploy.{c.resource_type}.{c.action}", c.resource_id) for c in changes
     )
     assert all(any(r.id == "sae.app.cn-hangzhou:demo.shop-web" for r in e.related) for e in events)
-    assert journey.ledger == [asdict(c) for c in changes]
+    assert journey.ledger == [asdict(c) for c in changes if ledger.kept(c)]
+    assert ("sae.change-order", "started") in {(c.resource_type, c.action) for c in changes}
     removed = journey.removed.result.removed
     gone = events_of(journey.removed.flow_run_id, at_least=len(removed))
     assert sorted(e.event for e in gone) == sorted(

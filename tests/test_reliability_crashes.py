@@ -22,7 +22,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.states import Crashed
 
-from crossdeploy import audit
+from crossdeploy import ledger
 from crossdeploy.app_lock import lock_name
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from tests.conftest import DEMO_SPEC
@@ -149,17 +149,17 @@ def test_a_rerun_after_a_kill_converges_and_teardown_restores(
         assert driver.kill(child) == -signal.SIGKILL
     world.clear_faults()
     killed = world.state()
-    unrecorded = audit.load_pending(spec)
+    unrecorded = ledger.read(spec, APP_UID).pending
     was = _mark_crashed(lock_name(spec, APP_UID))
     rerun = deploy(spec).result
     assert rerun.outcome in ("deployed", "unchanged"), rerun.message
     adds = added(before, world.state())
     assert adds == (RAM_ROLE_ADDS if case.method == "ram-role" else SECRET_ADDS)
-    pending = audit.load_pending(spec)
-    confirmed = {(c.resource_type, c.resource_id) for c in audit.load_ledger(spec)}
+    pending = ledger.read(spec, APP_UID).pending
+    confirmed = {(c.resource_type, c.resource_id) for c in ledger.read(spec, APP_UID).changes}
     removed = tear_down(spec).result.removed
     assert normalized(world.state()) == normalized(before)
-    assert audit.load_ledger(spec) == [] and audit.load_pending(spec) == []
+    assert ledger.read(spec, APP_UID).entries == ()
     only_intended = [c for c in removed if (c.resource_type, c.resource_id) not in confirmed]
     if "landed" in boundary:
         # The write's reply never came back: the ledger held it only as intended.
