@@ -32,7 +32,9 @@ before its cloud writes.
 
 The ledger is keyed by account A's uid, the namespace and the app (`ledger_id`). Ledgers of
 earlier versions (one Variable `crossdeploy-<namespace>-<app>` holding every change in a list)
-are moved by `migrate` on the first write or teardown that meets one.
+are moved to the new place and shape by `migrate`, which every deploy (before its first write)
+and teardown call: one read when there is none. Otherwise a deploy that records nothing makes no
+ledger call at all.
 """
 
 from __future__ import annotations
@@ -166,15 +168,15 @@ def read(spec: DeploySpec, app_uid: str) -> Ledger:
 
 
 def intend(spec: DeploySpec, app_uid: str, intents: Sequence[Intent]) -> None:
-    """Before a phase writes: move an old ledger (`migrate`), check that every entry the phase
-    will leave fits, then record the writes about to be made."""
+    """Before a phase writes: check that every entry the phase will leave fits, then record the
+    writes about to be made."""
     values = [_pending_value(i) for i in intents]
     for value in values:
         _check(value, room=ENTRY_ROOM)
-    key = ledger_id(spec, app_uid)
-    with quick_client() as client:
-        _migrate(client, spec, key)
-        _create(client, key, values)
+    if values:
+        key = ledger_id(spec, app_uid)
+        with quick_client() as client:
+            _create(client, key, values)
 
 
 def record(
@@ -281,7 +283,7 @@ def _drop_needless_versions(client: SyncPrefectClient, ledger: Ledger) -> None:
             versions.setdefault(change.resource_id.partition("/")[0], []).append(entry)
     for policy, entries in versions.items():
         keep = 0 if policy in ours else MAX_POLICY_VERSIONS
-        for entry in entries[: len(entries) - keep]:
+        for entry in entries[: max(0, len(entries) - keep)]:
             _delete(client, entry.name)
 
 

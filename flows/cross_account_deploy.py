@@ -126,7 +126,7 @@ def _deploy_app(
 
 def _announce(spec: DeploySpec, accounts: Accounts, *states: object) -> list[ledger.Intent]:
     """Write ahead: the writes applying `states` will make, in the ledger before they are made
-    (which also checks the ledger will hold them, and moves an old-format ledger first)."""
+    (which first checks the ledger will hold them)."""
     ahead = write_ahead.intents(*states)
     ledger.intend(spec, accounts.app_uid, ahead)
     return ahead
@@ -181,6 +181,7 @@ def cross_account_deploy(
         if dry_run:
             return DeployResult("planned", plan.summary() + " Dry run: nothing changed.", plan)
 
+        ledger.migrate(spec, accounts.app_uid)  # an old-format ledger, moved once
         changes, secret_id = _apply_access(spec, accounts, found)
         return land_app(spec, accounts, found, plan, secret_id, tuple(changes))
 

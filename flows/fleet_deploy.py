@@ -34,7 +34,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from crossdeploy import quota
+from crossdeploy import ledger, quota
 from crossdeploy.fleet_spec import FleetSpec
 from crossdeploy.plan import Change, Plan, PlanRow
 from crossdeploy.planner import Accounts, Inspection, inspect_all, make_plan, resolve_accounts
@@ -174,6 +174,7 @@ def _land(
     plan = make_plan(spec, accounts, found)
     with quota.limited(limit):
         try:
+            ledger.migrate(spec, accounts.app_uid)
             done = land_app(spec, accounts, found, plan, secret_id)
         except DeployError as exc:
             return _outcome(spec, "failed", exc.message, changes=exc.changes)
@@ -317,6 +318,8 @@ def _apply_shared(
     if not inspected:
         return (), secret_ids
     first_spec, first = inspected[0]
+    for spec, _ in inspected:
+        ledger.migrate(spec, accounts.app_uid)
     if first.role is not None and first.policy is not None:
         ahead = _announce(first_spec, accounts, first.role, first.policy)  # write-ahead (ledger.py)
         access = list(_apply_role(accounts.registry, first.role))
