@@ -224,7 +224,8 @@ def _check(value: dict[str, Any], *, room: int) -> None:
         raise LedgerEntryTooLargeError(
             f"the ledger entry for {value['resource_type']} {value['resource_id']} "
             f"({value['action']}) would take {_chars(value) + room} characters, more than a "
-            f"Prefect Variable holds ({MAX_VARIABLE_VALUE_LENGTH}); nothing was written"
+            f"Prefect Variable holds ({MAX_VARIABLE_VALUE_LENGTH}); the writes it stands for "
+            "were not made"
         )
 
 
