@@ -1,7 +1,8 @@
 """The deploy ledger's store (crossdeploy/ledger.py) against the session's Prefect server: a
 ledger of the old name and shape is moved by the next deploy or teardown; the same namespace and
 app in two A accounts are two ledgers; two processes writing one ledger at once lose nothing; an
-entry that could not fit fails before it is written; only what teardown reverses is kept.
+entry that could not fit fails before it is written (a deploy with no cloud write); only what
+teardown reverses is kept.
 (200 deploys of one app: test_ledger.py.)
 """
 
@@ -16,15 +17,17 @@ from dataclasses import asdict
 from typing import Any
 
 import pytest
+from alibabacloud_ram20150501 import models as ram_models
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import VariableCreate
 from prefect.settings import PREFECT_API_URL
 
-from crossdeploy import ledger
+from crossdeploy import ledger, ram_policy
 from crossdeploy.ledger import Intent, LedgerEntryTooLargeError
 from crossdeploy.plan import Change
 from crossdeploy.spec import DeploySpec, with_image_tag
 from sandbox.testing import SandboxAdmin
+from tests.conftest import SdkFactory
 from tests.deploy_support import (
     APP_UID,
     deploy,
@@ -112,7 +115,7 @@ def test_the_same_app_in_two_accounts_has_two_ledgers(prefect_harness: None) -> 
 
 WRITER = """
 import sys, time
-from crossdeploy import ledger
+from crossdeploy import ledger, ram_policy
 from crossdeploy.plan import Change
 from tests.deploy_support import make_spec
 
@@ -158,6 +161,40 @@ def test_an_entry_that_would_not_fit_fails_before_it_is_written(prefect_harness:
     huge = Intent(Change("B", "ram.role", "sae-pull-shop-web", "trust-replaced", "x" * 4700))
     with pytest.raises(LedgerEntryTooLargeError, match="more than a Prefect Variable holds"):
         ledger.intend(spec, APP_UID, [huge])
+    assert ledgers() == {}
+
+
+def _long_trust(statements: int) -> str:
+    """A valid trust policy of `statements` services: near RAM's 4,096 characters."""
+    services = [f"svc{n:03d}.aliyuncs.com" for n in range(statements)]
+    trust = {
+        "Version": "1",
+        "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": [s]}}
+            for s in services
+        ],
+    }
+    return ram_policy.to_text(trust)
+
+
+def test_a_trust_too_long_to_keep_fails_the_deploy_before_any_write(
+    world: SandboxAdmin, fast_sdk: SdkFactory
+) -> None:
+    """Replacing a trust policy (access.exclusive_trust) keeps the old one to restore; one that
+    could not fit a ledger entry fails the deploy with the reason before any cloud write."""
+    trust = _long_trust(43)
+    assert len(trust) <= 4096
+    role = make_spec().role_name
+    fast_sdk.ram().create_role(
+        ram_models.CreateRoleRequest(role_name=role, assume_role_policy_document=trust)
+    )
+    writes = len(world.writes())
+    run = deploy(make_spec(access={"exclusive_trust": True}))
+    assert run.state.is_failed()
+    error = run.state.result(raise_on_failure=False)
+    assert isinstance(error, LedgerEntryTooLargeError), repr(error)
+    assert f"ram.role {role} (trust-replaced)" in str(error)
+    assert world.writes()[writes:] == []
     assert ledgers() == {}
 
 
