@@ -31,6 +31,7 @@ from crossdeploy.diagnosis import diagnose, roll_back
 from crossdeploy.plan import Change, Plan
 from crossdeploy.planner import Accounts, Inspection, inspect_all, make_plan, resolve_accounts
 from crossdeploy.spec import DeploySpec, with_image_tag
+from flows.run_names import deploy_run_name
 from tasks.application import ApplicationResult, apply_application, inspect_application
 from tasks.change_order import follow
 from tasks.pull_policy import apply_pull_policy
@@ -142,7 +143,13 @@ def _record(
     audit.record(spec, changes, settles or ())
 
 
-@flow(name="cross-account-deploy", log_prints=True)
+@flow(
+    name="cross-account-deploy",
+    flow_run_name=deploy_run_name,
+    log_prints=True,
+    persist_result=True,
+    result_serializer="json",
+)
 def cross_account_deploy(
     spec: DeploySpec, dry_run: bool = False, image_tag: str | None = None
 ) -> DeployResult:

@@ -34,6 +34,7 @@ from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFil
 from prefect.events.schemas.events import ReceivedEvent
 from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
+from prefect.results import ResultRecordMetadata
 from pydantic import SecretStr
 
 from blocks import AcrRegistryLogin
@@ -174,6 +175,18 @@ def state_messages(flow_run_ids: Iterable[UUID]) -> list[str]:
     with get_client(sync_client=True) as client:
         runs = [client.read_flow_run(flow_run_id) for flow_run_id in flow_run_ids]
     return [str(run.state.message if run.state else "") for run in runs]
+
+
+def as_read_back(flow_run_id: UUID) -> tuple[str, Any, str]:
+    """A flow run as another client sees it: its name, its result loaded from the result
+    storage (an error for a failed run), and the stored result's text."""
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(flow_run_id)
+    assert run.state is not None
+    stored = run.state.data
+    assert isinstance(stored, ResultRecordMetadata), f"{run.name}: no persisted result"
+    text = Path(stored.storage_key).read_text() if stored.storage_key else ""
+    return run.name, run.state.result(raise_on_failure=False), text
 
 
 def logs_of(flow_run_ids: Iterable[UUID]) -> list[Log]:

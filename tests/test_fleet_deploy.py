@@ -298,6 +298,9 @@ def test_an_invalid_fleet_is_refused_with_field_paths_before_any_call(world: San
     error = state.result(raise_on_failure=False)
     assert isinstance(error, SpecError) and "apps[2].name" in str(error)
     assert world.requests() == []
+    assert state.state_details.flow_run_id is not None
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(state.state_details.flow_run_id).name == "fleet-shop"
 
 
 def test_spec_files_of_a_fleet_must_share_accounts_and_image(tmp_path: Path) -> None:
