@@ -34,7 +34,6 @@ from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFil
 from prefect.events.schemas.events import ReceivedEvent
 from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
-from prefect.results import ResultRecordMetadata
 from pydantic import SecretStr
 
 from blocks import AcrRegistryLogin
@@ -183,9 +182,9 @@ def as_read_back(flow_run_id: UUID) -> tuple[str, Any, str]:
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(flow_run_id)
     assert run.state is not None
-    stored = run.state.data
-    assert isinstance(stored, ResultRecordMetadata), f"{run.name}: no persisted result"
-    text = Path(stored.storage_key).read_text() if stored.storage_key else ""
+    storage_key = getattr(run.state.data, "storage_key", None)  # a ResultRecordMetadata
+    assert storage_key, f"{run.name}: no persisted result"
+    text = Path(storage_key).read_text()
     return run.name, run.state.result(raise_on_failure=False), text
 
 
