@@ -31,6 +31,7 @@ from crossdeploy.diagnosis import abort_refused, diagnose, roll_back
 from crossdeploy.plan import Change, Plan
 from crossdeploy.planner import Accounts, Inspection, inspect_all, make_plan, resolve_accounts
 from crossdeploy.spec import DeploySpec, with_image_tag
+from flows.results import RESULT_SERIALIZER
 from flows.run_names import deploy_run_name
 from tasks.application import ApplicationResult, apply_application, inspect_application
 from tasks.batch_confirmation import can_ask, follow_asking
@@ -149,7 +150,7 @@ def _record(
     flow_run_name=deploy_run_name,
     log_prints=True,
     persist_result=True,
-    result_serializer="json",
+    result_serializer=RESULT_SERIALIZER,
 )
 def cross_account_deploy(
     spec: DeploySpec, dry_run: bool = False, image_tag: str | None = None

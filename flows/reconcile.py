@@ -26,6 +26,7 @@ from crossdeploy.plan import Plan, PlanRow
 from crossdeploy.planner import inspect_all, make_plan, resolve_accounts
 from crossdeploy.spec import DeploySpec
 from flows.cross_account_deploy import DeployError, DeployResult, cross_account_deploy
+from flows.results import RESULT_SERIALIZER
 from flows.run_names import reconcile_run_name
 
 ARTIFACT_KEY = "reconcile-drift"
@@ -172,7 +173,7 @@ def drift_markdown(result: ReconcileResult) -> str:
     flow_run_name=reconcile_run_name,
     log_prints=True,
     persist_result=True,
-    result_serializer="json",
+    result_serializer=RESULT_SERIALIZER,
 )
 def reconcile(specs: list[DeploySpec], apply: bool = False) -> ReconcileResult:
     """Plan every spec, report drift as an artifact and events, apply only when asked.

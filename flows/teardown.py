@@ -18,6 +18,7 @@ from crossdeploy import audit, write_ahead
 from crossdeploy.plan import Change
 from crossdeploy.planner import resolve_accounts
 from crossdeploy.spec import DeploySpec
+from flows.results import RESULT_SERIALIZER
 from flows.run_names import teardown_run_name
 from tasks.application import remove_application
 from tasks.pull_policy import remove_pull_policy
@@ -43,7 +44,7 @@ _remove_role = task(name="remove-pull-role", cache_policy=NO_CACHE)(remove_pull_
     name="crossdeploy-teardown",
     flow_run_name=teardown_run_name,
     persist_result=True,
-    result_serializer="json",
+    result_serializer=RESULT_SERIALIZER,
 )
 def teardown(spec: DeploySpec) -> TeardownResult:
     """Undo the recorded changes of the deploy of `spec`, newest resources first."""
