@@ -17,6 +17,8 @@ sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox cloud.")
 app.add_typer(sandbox_app, name="sandbox")
 webhook_app = typer.Typer(no_args_is_help=True, help="The ACR image-push trigger bridge.")
 app.add_typer(webhook_app, name="webhook")
+automations_app = typer.Typer(no_args_is_help=True, help="Prefect automations (alerts).")
+app.add_typer(automations_app, name="automations")
 
 
 SpecArg = Annotated[Path, typer.Argument(help="Deploy spec (YAML).", exists=False)]
@@ -175,6 +177,29 @@ def sandbox_actions() -> None:
             where = f"{route.method} {route.path}" if product.style == "ROA" else route.method
             flag = "write" if route.write else "read"
             typer.echo(f"  {route.action:<40} {flag:<5} {where}")
+
+
+@automations_app.command("apply")
+def automations_apply(
+    notify: Annotated[
+        str,
+        typer.Option(
+            help="The notification block to send alerts to: <block-type-slug>/<block-name>, "
+            "e.g. slack-webhook/crossdeploy-alerts."
+        ),
+    ],
+    file: Annotated[Path, typer.Option(help="The automations file.")] = Path("automations.yaml"),
+) -> None:
+    """Create or update (by name) the automations of automations.yaml on PREFECT_API_URL."""
+    from crossdeploy.automations import AutomationsError, apply
+
+    try:
+        done = apply(file, notify)
+    except AutomationsError as exc:
+        typer.echo(f"crossdeploy automations apply: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for name, what in done:
+        typer.echo(f"{name}: {what}")
 
 
 @webhook_app.command("serve")

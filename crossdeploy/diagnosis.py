@@ -17,7 +17,13 @@ from crossdeploy.cloud import CloudError, call, write_once
 from crossdeploy.plan import PlanRow
 from crossdeploy.planner import Accounts, Inspection, inspect_all
 from crossdeploy.spec import DeploySpec, NetworkSpec
-from tasks.change_order import ABORTED, ChangeOrderOutcome, describe_order, follow_change_order
+from tasks.change_order import (
+    ABORTED,
+    ChangeOrderOutcome,
+    abort_change_order,
+    describe_order,
+    follow_change_order,
+)
 from tasks.verify import instance_statuses, running_images
 
 
@@ -151,6 +157,32 @@ def roll_back(
     if outcome.abnormal:
         return _abort_and_roll_back(spec, accounts, app_id, outcome.change_order_id)
     return _roll_back_to_target(spec, accounts, app_id)
+
+
+def abort_refused(
+    spec: DeploySpec, accounts: Accounts, app_id: str, outcome: ChangeOrderOutcome
+) -> str:
+    """A person refused a waiting batch (Abort): abort the order and say what the app runs.
+
+    With `rollout.rollback_on_failure` the order is aborted and rolled back in one call
+    (AbortAndRollbackChangeOrder, then SAE's rollback followed); otherwise AbortChangeOrder,
+    and the batches released before keep the new version.
+    """
+    short = f"{outcome.change_order_id[:8]}…"
+    head = (
+        f"Batch {outcome.refused_batch} of {outcome.batches} of change order {short} was refused "
+        "(Abort)."
+    )
+    if spec.rollout.rollback_on_failure:
+        return head + "\n" + _abort_and_roll_back(spec, accounts, app_id, outcome.change_order_id)
+    try:
+        abort_change_order(accounts.app, outcome.change_order_id)
+    except CloudError as exc:
+        return f"{head}\nAborting change order {short} was refused: {exc}"
+    return (
+        f"{head}\nChange order {short} was aborted; the batches released before it keep "
+        f"{spec.image.url} (rollout.rollback_on_failure is off)."
+    )
 
 
 def _roll_back_to_target(spec: DeploySpec, accounts: Accounts, app_id: str) -> str:

@@ -27,11 +27,14 @@ from prefect.runtime import flow_run
 
 from crossdeploy import audit, ledger, write_ahead
 from crossdeploy.app_lock import app_lock
-from crossdeploy.diagnosis import diagnose, roll_back
+from crossdeploy.diagnosis import abort_refused, diagnose, roll_back
 from crossdeploy.plan import Change, Plan
 from crossdeploy.planner import Accounts, Inspection, inspect_all, make_plan, resolve_accounts
 from crossdeploy.spec import DeploySpec, with_image_tag
+from flows.results import RESULT_SERIALIZER
+from flows.run_names import deploy_run_name
 from tasks.application import ApplicationResult, apply_application, inspect_application
+from tasks.batch_confirmation import can_ask, follow_asking
 from tasks.change_order import follow
 from tasks.pull_policy import apply_pull_policy
 from tasks.pull_role import apply_pull_role
@@ -144,7 +147,13 @@ def _record(
     ledger.record(spec, accounts.app_uid, changes, settles or ())
 
 
-@flow(name="cross-account-deploy", log_prints=True)
+@flow(
+    name="cross-account-deploy",
+    flow_run_name=deploy_run_name,
+    log_prints=True,
+    persist_result=True,
+    result_serializer=RESULT_SERIALIZER,
+)
 def cross_account_deploy(
     spec: DeploySpec, dry_run: bool = False, image_tag: str | None = None
 ) -> DeployResult:
@@ -204,13 +213,26 @@ def land_app(
         message = f"{spec.app.name} already matches the spec; no change order was started."
         return DeployResult("unchanged", message, plan, app.app_id, None, tuple(changes))
 
-    outcome = follow(
-        accounts.app,
-        app.change_order_id,
-        timeout_seconds=spec.rollout.timeout_seconds,
-        region=spec.app.region,
-        confirm=spec.rollout.confirm,
-    )
+    if spec.rollout.confirm == "manual" and can_ask():  # a person confirms in the Prefect UI
+        outcome = follow_asking(
+            accounts.app,
+            app.change_order_id,
+            timeout_seconds=spec.rollout.timeout_seconds,
+            region=spec.app.region,
+            label=f"{spec.app.name}@{spec.image.ref.tag}",
+        )
+    else:
+        outcome = follow(
+            accounts.app,
+            app.change_order_id,
+            timeout_seconds=spec.rollout.timeout_seconds,
+            region=spec.app.region,
+            confirm=spec.rollout.confirm,
+        )
+    if outcome.refused_batch is not None:
+        report = abort_refused(spec, accounts, app.app_id, outcome)
+        logger.error("%s", report)
+        raise DeployError(report, plan, tuple(changes))
     if outcome.succeeded:
         verified = verify_app(accounts.app, app.app_id, spec.app.replicas)
         if verified.ok:

@@ -49,6 +49,8 @@ from flows.cross_account_deploy import (
     _record,
     land_app,
 )
+from flows.results import RESULT_SERIALIZER
+from flows.run_names import fleet_run_name
 from tasks.application import inspect_application
 from tasks.whitelist import WhitelistState
 
@@ -188,7 +190,13 @@ def _land(
 # -- the flow -------------------------------------------------------------------------------------
 
 
-@flow(name="fleet-deploy", log_prints=True)
+@flow(
+    name="fleet-deploy",
+    flow_run_name=fleet_run_name,
+    log_prints=True,
+    persist_result=True,
+    result_serializer=RESULT_SERIALIZER,
+)
 def fleet_deploy(
     fleet: FleetSpec,
     dry_run: bool = False,

@@ -26,6 +26,8 @@ from crossdeploy.plan import Plan, PlanRow
 from crossdeploy.planner import inspect_all, make_plan, resolve_accounts
 from crossdeploy.spec import DeploySpec
 from flows.cross_account_deploy import DeployError, DeployResult, cross_account_deploy
+from flows.results import RESULT_SERIALIZER
+from flows.run_names import reconcile_run_name
 
 ARTIFACT_KEY = "reconcile-drift"
 
@@ -77,9 +79,16 @@ class ReconcileResult:
 
 
 class ReconcileError(Exception):
-    """Some spec could not be planned or its deploy failed; `result` has every spec."""
+    """Some spec could not be planned or its deploy failed; `result` has every spec.
 
-    def __init__(self, result: ReconcileResult) -> None:
+    Read back from the run's persisted result (JSON keeps an error's message only), it is
+    rebuilt from its message, and `result` is None."""
+
+    def __init__(self, result: ReconcileResult | str) -> None:
+        if isinstance(result, str):
+            self.result: ReconcileResult | None = None
+            super().__init__(result)
+            return
         self.result = result
         lines = [f"  {s.app}: {s.message}" for s in result.failed]
         super().__init__(result.summary() + "\n" + "\n".join(lines))
@@ -159,7 +168,13 @@ def drift_markdown(result: ReconcileResult) -> str:
     return "\n".join(lines)
 
 
-@flow(name="reconcile", log_prints=True)
+@flow(
+    name="reconcile",
+    flow_run_name=reconcile_run_name,
+    log_prints=True,
+    persist_result=True,
+    result_serializer=RESULT_SERIALIZER,
+)
 def reconcile(specs: list[DeploySpec], apply: bool = False) -> ReconcileResult:
     """Plan every spec, report drift as an artifact and events, apply only when asked.
 

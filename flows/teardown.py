@@ -18,6 +18,8 @@ from crossdeploy import audit, ledger, write_ahead
 from crossdeploy.plan import Change
 from crossdeploy.planner import resolve_accounts
 from crossdeploy.spec import DeploySpec
+from flows.results import RESULT_SERIALIZER
+from flows.run_names import teardown_run_name
 from tasks.application import remove_application
 from tasks.pull_policy import remove_pull_policy
 from tasks.pull_role import remove_pull_role
@@ -38,7 +40,12 @@ _remove_policy = task(name="remove-pull-policy", cache_policy=NO_CACHE)(remove_p
 _remove_role = task(name="remove-pull-role", cache_policy=NO_CACHE)(remove_pull_role)
 
 
-@flow(name="crossdeploy-teardown")
+@flow(
+    name="crossdeploy-teardown",
+    flow_run_name=teardown_run_name,
+    persist_result=True,
+    result_serializer=RESULT_SERIALIZER,
+)
 def teardown(spec: DeploySpec) -> TeardownResult:
     """Undo the recorded changes of the deploy of `spec`, newest resources first."""
     logger = get_run_logger()

@@ -15,7 +15,9 @@ SAE allows 60 OpenAPI calls a minute per user, so a follow spends at most
 Batch releases are reported batch by batch. Status 8 (a batch waiting to be confirmed) is
 confirmed here with ConfirmPipelineBatch when the spec's `rollout.confirm` is auto; when it is
 manual, the waiting batch is named and waited on until the timeout, as is status 11 (waiting for
-approval). Status 9 (SAE's own wait between batches) moves by itself. A timeout leaves the order
+approval); with `confirm="ask"` the follow ends at the waiting batch, for its caller to ask a
+person (tasks/batch_confirmation.py pauses the flow run with a Confirm/Abort form).
+Status 9 (SAE's own wait between batches) moves by itself. A timeout leaves the order
 running: it is the user's to abort or confirm, not ours.
 
 SubStatus 1 (abnormal) is a failure, seen at once: a batch failed and SAE keeps the order
@@ -41,7 +43,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
 from blocks import AlibabaCloudCredentials
-from crossdeploy.cloud import CloudError, call
+from crossdeploy.cloud import CloudError, call, write_once
 
 SUCCESS = 2
 ABORTED = 6
@@ -51,7 +53,9 @@ WAIT_CONFIRM, AUTO_WAIT, WAIT_APPROVAL = 8, 9, 11
 ABNORMAL = 1
 """DescribeChangeOrder's SubStatus when a batch failed and the order waits for a rollback."""
 ABNORMAL_STATE = "abnormal: a batch failed; executing until rolled back or aborted"
-Confirm = Literal["auto", "manual"]
+Confirm = Literal["auto", "manual", "ask"]
+"""auto: confirm waiting batches; manual: wait for someone else to; ask: return at a waiting
+batch (`ChangeOrderOutcome.waiting_pipeline_id`)."""
 T = TypeVar("T")
 
 STATES = {
@@ -169,10 +173,25 @@ class ChangeOrderOutcome:
     abnormal: bool = False
     """SubStatus 1: failed, yet still executing until rolled back or aborted
     (AbortAndRollbackChangeOrder)."""
+    waiting_pipeline_id: str = ""
+    """With `confirm="ask"`: the batch (pipeline) that waits to be confirmed, `waiting_batch`."""
+    waiting_batch: int = 0
+    refused_batch: int | None = None
+    """The batch a person refused (Abort): the order is to be aborted, not followed further."""
 
     def summary(self) -> str:
         short = self.change_order_id[:8] + "…"
         after = duration(self.elapsed_seconds)
+        if self.refused_batch is not None:
+            return (
+                f"Change order {short}: batch {self.refused_batch} of {self.batches} was refused "
+                f"(Abort) after {after}."
+            )
+        if self.waiting_pipeline_id:
+            return (
+                f"Change order {short}: batch {self.waiting_batch} of {self.batches} waits to be "
+                f"confirmed ({after})."
+            )
         if self.succeeded and self.confirmed_batches:
             confirmed = ", ".join(map(str, self.confirmed_batches))
             return (
@@ -218,7 +237,8 @@ def follow_change_order(
 ) -> ChangeOrderOutcome:
     """Poll until the order ends or the timeout; never aborts it.
 
-    With `confirm="auto"` a batch waiting to be confirmed (status 8) is confirmed at once.
+    With `confirm="auto"` a batch waiting to be confirmed (status 8) is confirmed at once; with
+    `confirm="ask"` the follow returns there, naming the waiting batch.
     """
     sae = creds_a.get_client("sae")
     url = CONSOLE.format(id=change_order_id, region=region or creds_a.region_id)
@@ -287,6 +307,14 @@ def follow_change_order(
         if now >= deadline:
             outcome = _outcome(sae, budget, order, progress, pipelines, timed_out=True)
             return replace(outcome, confirmed_batches=(*confirmed,))
+        if status == WAIT_CONFIRM and confirm == "ask" and order.current_pipeline_id:
+            outcome = _outcome(sae, budget, order, progress, pipelines)
+            return replace(
+                outcome,
+                confirmed_batches=(*confirmed,),
+                waiting_pipeline_id=str(order.current_pipeline_id),
+                waiting_batch=index + 1,
+            )
         if status == WAIT_CONFIRM and confirm == "auto" and order.current_pipeline_id:
             if _confirm_batch(sae, budget, change_order_id, str(order.current_pipeline_id)):
                 confirmed.append(index + 1)
@@ -354,7 +382,8 @@ def follow(
     )
     for batch in outcome.confirmed_batches:
         logger.info("change order %s: confirmed batch %d", change_order_id[:8], batch)
-    (logger.info if outcome.succeeded else logger.error)("%s", outcome.summary())
+    fine = outcome.succeeded or outcome.waiting_pipeline_id  # a waiting batch is no failure
+    (logger.info if fine else logger.error)("%s", outcome.summary())
     return outcome
 
 
@@ -476,6 +505,28 @@ def _confirm_batch(sae: Any, budget: _Budget, change_order_id: str, pipeline_id:
             raise
         return False
     return True
+
+
+def confirm_batch(creds_a: AlibabaCloudCredentials, change_order_id: str, pipeline_id: str) -> bool:
+    """ConfirmPipelineBatch for a batch a person confirmed; False when it no longer waited."""
+    sae = creds_a.get_client("sae")
+    return _confirm_batch(sae, _Budget(DEFAULT_POLL), change_order_id, pipeline_id)
+
+
+def abort_change_order(creds_a: AlibabaCloudCredentials, change_order_id: str) -> None:
+    """AbortChangeOrder (no rollback); a retry after a lost reply finds the order aborted."""
+    sae = creds_a.get_client("sae")
+    request = sae_models.AbortChangeOrderRequest(change_order_id=change_order_id)
+
+    def send() -> str:
+        sae.abort_change_order(request)
+        return change_order_id
+
+    def landed() -> str | None:
+        aborted = int(describe_order(sae, change_order_id).status or 0) == ABORTED
+        return change_order_id if aborted else None
+
+    write_once("sae:AbortChangeOrder", send, landed=landed)
 
 
 def _describe_pipeline(sae: Any, pipeline_id: str) -> Any:

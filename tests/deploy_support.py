@@ -194,6 +194,18 @@ def state_messages(flow_run_ids: Iterable[UUID]) -> list[str]:
     return [str(run.state.message if run.state else "") for run in runs]
 
 
+def as_read_back(flow_run_id: UUID) -> tuple[str, Any, str]:
+    """A flow run as another client sees it: its name, its result loaded from the result
+    storage (an error for a failed run), and the stored result's text."""
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(flow_run_id)
+    assert run.state is not None
+    storage_key = getattr(run.state.data, "storage_key", None)  # a ResultRecordMetadata
+    assert storage_key, f"{run.name}: no persisted result"
+    text = Path(storage_key).read_text()
+    return run.name, run.state.result(raise_on_failure=False), text
+
+
 def logs_of(flow_run_ids: Iterable[UUID]) -> list[Log]:
     APILogWorker.drain_all(timeout=5)
     ids = list(flow_run_ids)

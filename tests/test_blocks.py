@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import suppress
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from prefect.blocks.core import Block
 from prefect.testing.standard_test_suites.blocks import BlockStandardTestSuite
@@ -80,12 +89,7 @@ def test_per_product_endpoint_and_unknown_product(creds: dict[str, Any]) -> None
 
 
 def test_prefect_block_register_finds_both_blocks(prefect_harness: None) -> None:
-    """`prefect block register -m blocks`, as the README says, against the test server."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
+    """`prefect block register -m blocks` (a server without the package installed needs it)."""
     from prefect.settings import PREFECT_API_URL
 
     prefect = Path(sys.executable).parent / "prefect"
@@ -101,3 +105,65 @@ def test_prefect_block_register_finds_both_blocks(prefect_harness: None) -> None
     assert done.returncode == 0, done.stderr
     output = " ".join(done.stdout.split())
     assert "Alibaba Cloud Credentials" in output and "ACR Registry Login" in output
+
+
+def test_a_fresh_server_finds_our_block_types_through_the_collections_entry_point(
+    tmp_path: Path,
+) -> None:
+    """`pip install` is all a server needs: pyproject.toml's `prefect.collections` entry point
+    names `blocks`, which Prefect imports at start and registers. The server here is new
+    (its own PREFECT_HOME and database) and nobody ran `prefect block register`."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    api = f"http://127.0.0.1:{port}/api"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        PREFECT_HOME=str(tmp_path / "home"),
+        PREFECT_API_URL=api,
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_UI_ENABLED="false",
+    )
+    prefect = Path(sys.executable).parent / "prefect"
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while not _healthy(api):
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.3)
+        slugs = {
+            slug: httpx.get(f"{api}/block_types/slug/{slug}", timeout=10).status_code
+            for slug in ("alibaba-cloud-credentials", "acr-registry-login")
+        }
+        assert slugs == {"alibaba-cloud-credentials": 200, "acr-registry-login": 200}
+        schemas = httpx.post(f"{api}/block_schemas/filter", json={}, timeout=10).json()
+        capabilities = {
+            s["block_type"]["slug"]: s["capabilities"]
+            for s in schemas
+            if s["block_type"]["slug"] in slugs
+        }
+        assert set(capabilities) == set(slugs)
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(5)
+
+
+def _healthy(api: str) -> bool:
+    try:
+        return httpx.get(f"{api}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

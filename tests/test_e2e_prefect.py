@@ -28,6 +28,8 @@ directory and, with CROSSDEPLOY_SAVE_SCREENSHOTS=1, copied to docs/screenshots/.
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import re
 import shutil
@@ -35,19 +37,21 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 import httpx
 import pytest
 import yaml
 from alibabacloud_sae20190506 import models as sae_models
+from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -58,6 +62,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterName,
 )
 from prefect.client.schemas.objects import FlowRun
+from prefect.events import Event
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from crossdeploy.sandbox_blocks import save_sandbox_blocks
@@ -425,7 +430,9 @@ def test_b_an_acr_push_to_the_bridge_deploys_the_pushed_tag(stack: Stack) -> Non
     run = _wait("the trigger to start deploy-on-image-push", triggered_run, 60, stack.logs())
     assert run.parameters["image_tag"] == "1.0"
     assert run.parameters["spec"] == DEMO_SPEC
-    assert_completed(stack, stack.wait_final(run.id))
+    final = stack.wait_final(run.id)
+    assert_completed(stack, final)
+    assert final.name == "shop-web@1.0"  # the tag pushed, not the spec's 1.1
     status, config = app_config(stack)
     assert status.current_status == "RUNNING"
     assert config.image_url == f"{IMAGE_REPO}:1.0"
@@ -505,7 +512,7 @@ def test_c_a_custom_run_from_the_ui_form_completes(stack: Stack) -> None:
     except ImportError:
         pytest.fail("playwright is not installed: pip install -e '.[dev]'")
     deployment_id = stack.deployment_id(f"{FLOW}/cross-account-deploy")
-    run_name = f"ui-custom-run-{uuid.uuid4().hex[:6]}"
+    run_name = "shop-web@1.1"
     screenshot = stack.tmp / "ui-run.png"
     plan_shot = stack.tmp / "ui-plan.png"
     with sync_playwright() as playwright:
@@ -521,33 +528,24 @@ def test_c_a_custom_run_from_the_ui_form_completes(stack: Stack) -> None:
             page.get_by_text("Custom run").click()
             page.wait_for_url(re.compile(rf".*/deployments/deployment/{deployment_id}/run.*"))
 
-            name_input = page.locator(".flow-run-name-input input")
-            name_input.fill(run_name)
             replicas = _form_input(page, "Replicas")
             assert replicas.input_value() == "2"  # the deployment's default (the demo spec)
             replicas.fill("3")
             run_id = _submit(page)
-            # Back on the deployment's page, the new run is listed under its name (the list
-            # refreshes on its own schedule; a person would reload the page).
-            link = page.get_by_role("link", name=run_name, exact=True).first
-            try:
-                link.wait_for(timeout=10_000)
-            except PlaywrightTimeout:
-                page.reload()
-            link.click()
-            page.wait_for_url(f"**/runs/flow-run/{run_id}**")
-
             run = stack.wait_final(run_id)
+            # The flow names its runs for what they deploy (a name typed in the form would be
+            # replaced when the run starts), and the UI shows that name.
             assert run.name == run_name
+            page.goto(f"{stack.ui_url}/runs/flow-run/{run_id}")
+            page.get_by_text(run_name).first.wait_for()
             with stack.api(), get_client(sync_client=True) as client:
                 named = client.read_flow_runs(
                     flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[run_name]))
                 )
-            assert len(named) == 1, f"the form created {len(named)} runs named {run_name}"
+            assert run_id in {r.id for r in named}
             assert run.parameters["spec"]["app"]["replicas"] == 3
             assert_completed(stack, run)
 
-            page.reload()
             page.get_by_text("Completed").first.wait_for()
             page.get_by_text("Artifacts", exact=True).first.click()
             page.get_by_text("plan-shop-web").first.wait_for()
@@ -604,3 +602,133 @@ def test_d_the_scheduled_reconcile_deployment_reports_the_drift(stack: Stack) ->
     assert "plan only" in table
     _, config = app_config(stack)
     assert config.replicas == 3
+
+
+DRIFTED = "shop-web drifted from its spec"
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    """A notification endpoint on loopback: keeps every JSON body POSTed to it."""
+
+    received: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.received.append(json.loads(self.rfile.read(length) or b"{}"))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_e_the_automations_alert_on_a_failed_run_and_on_drift(stack: Stack) -> None:
+    """automations.yaml applied with `crossdeploy automations apply` (twice: still one of each)
+    against a notification block of the operator's (here a custom webhook on loopback); then a
+    failed run of the deploy deployment and a `crossdeploy.drift.detected` event each send
+    their notification."""
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        _alerts_on_failure_and_drift(stack, f"http://127.0.0.1:{receiver.server_port}/hook")
+    finally:
+        receiver.shutdown()
+
+
+def _alerts_on_failure_and_drift(stack: Stack, hook: str) -> None:
+    with stack.api():
+        block = CustomWebhookNotificationBlock.model_validate(
+            {
+                "name": "crossdeploy-alerts",
+                "url": hook,
+                "json_data": {"subject": "{{subject}}", "body": "{{body}}"},
+            }
+        )
+        block_id = block.save("crossdeploy-alerts", overwrite=True)
+    env = {**os.environ, "PREFECT_API_URL": stack.api_url}
+    apply = [str(BIN / "crossdeploy"), "automations", "apply"]
+    apply += ["--notify", "custom-webhook/crossdeploy-alerts"]
+    assert _cli(apply, env).split() == [
+        "crossdeploy-run-failed:",
+        "created",
+        "crossdeploy-drift-detected:",
+        "created",
+    ]
+    assert "updated" in _cli(apply, env)
+    wanted = yaml.safe_load((REPO / "automations.yaml").read_text())["automations"]
+    with stack.api(), get_client(sync_client=True) as client:
+        for automation in wanted:
+            (found,) = client.read_automations_by_name(automation["name"])
+            assert found.enabled
+            trigger = found.trigger.model_dump(mode="json")
+            assert set(trigger["expect"]) == set(automation["trigger"]["expect"])
+            assert trigger["match"] == automation["trigger"]["match"]
+            (action,) = found.actions
+            assert action.model_dump(mode="json")["block_document_id"] == str(block_id)
+
+    broken = {**DEMO_SPEC, "accounts": {"app": "no-such-block", "registry": "sandbox-registry"}}
+    with stack.api(), get_client(sync_client=True) as client:
+        failing = client.create_flow_run_from_deployment(
+            stack.deployment_id(f"{FLOW}/cross-account-deploy"), parameters={"spec": broken}
+        )
+    run = stack.wait_final(failing.id)
+    assert run.state is not None and run.state.is_failed()
+    drift = Event.model_validate(
+        {
+            "event": "crossdeploy.drift.detected",
+            "resource": {
+                "prefect.resource.id": "sae.app.cn-hangzhou:demo.shop-web",
+                "prefect.resource.name": "shop-web",
+                "sae.namespace": "cn-hangzhou:demo",
+            },
+            "payload": {
+                "image": f"{IMAGE_REPO}:1.1",
+                "blocked": False,
+                "steps": [
+                    {"step": "app", "account": "A", "now": "3", "wanted": "2", "action": "x"}
+                ],
+            },
+        }
+    )
+    posted = httpx.post(f"{stack.api_url}/events", json=[drift.model_dump(mode="json")])
+    assert posted.status_code in (200, 202, 204), posted.text
+
+    def both() -> list[str] | None:
+        subjects = [str(n.get("subject")) for n in _Receiver.received]
+        expected = {
+            f"crossdeploy: {run.name} Failed",
+            "crossdeploy: shop-web drifted from its spec",
+        }
+        return subjects if expected <= set(subjects) else None
+
+    subjects = _wait("both notifications", both, 60, stack.logs())
+    assert run.name == "shop-web@1.1"
+    bodies = {str(n["subject"]): str(n["body"]) for n in _Receiver.received}
+    assert "no-such-block" in bodies[f"crossdeploy: {run.name} Failed"]
+    assert "- app (account A): 3 → 2 (x)" in bodies[f"crossdeploy: {DRIFTED}"]
+    assert len(subjects) == 2, subjects
+
+
+READ_BACK = """
+import json, sys
+from prefect.deployments import run_deployment
+run = run_deployment(sys.argv[1], parameters=json.loads(sys.argv[2]), timeout=150)
+result = run.state.result()
+print(json.dumps({"name": run.name, "type": type(result).__name__, "outcome": result.outcome,
+                  "message": result.message, "app_id": result.app_id}))
+"""
+
+
+def test_f_a_run_deployment_caller_in_another_process_reads_the_outcome(stack: Stack) -> None:
+    """`run_deployment` waits for the run; its state's result is the DeployResult the worker's
+    flow returned, read from the result storage (local, on this machine) by another client."""
+    env = {**os.environ, "PREFECT_API_URL": stack.api_url}
+    spec = {**DEMO_SPEC, "app": {**DEMO_SPEC["app"], "replicas": 2}}
+    args = [str(BIN / "python"), "-c", READ_BACK, f"{FLOW}/cross-account-deploy"]
+    out = _cli([*args, json.dumps({"spec": spec})], env, timeout=200)
+    read = json.loads(out.strip().splitlines()[-1])
+    assert read["name"] == "shop-web@1.1"
+    assert read["type"] == "DeployResult" and read["outcome"] in ("deployed", "unchanged")
+    assert read["message"].startswith("shop-web ")
+    status, _ = app_config(stack)
+    assert read["app_id"] == status.app_id

@@ -25,9 +25,17 @@ from crossdeploy.fleet_spec import FleetSpec, fleet_from_files, parse_fleet
 from crossdeploy.quota import Quota, limit_name
 from crossdeploy.spec import SpecError
 from flows.fleet_deploy import FleetError, FleetResult, fleet_deploy
+from flows.results import RunError
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from tests.conftest import DEMO_SPEC, FAST_TIMING, UIDS, SdkFactory, demo_world_data, write_world
-from tests.deploy_support import forget_ledgers, ledgers, save_blocks, tear_down, write_spec
+from tests.deploy_support import (
+    as_read_back,
+    forget_ledgers,
+    ledgers,
+    save_blocks,
+    tear_down,
+    write_spec,
+)
 
 ACCOUNTS = {"app": "fleet-app", "registry": "fleet-registry"}
 IMAGE = {"url": "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1", "instance_id": "cri-demo"}
@@ -297,6 +305,12 @@ def test_an_invalid_fleet_is_refused_with_field_paths_before_any_call(world: San
     error = state.result(raise_on_failure=False)
     assert isinstance(error, SpecError) and "apps[2].name" in str(error)
     assert world.requests() == []
+    assert state.state_details.flow_run_id is not None
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(state.state_details.flow_run_id).name == "fleet-shop"
+    read_back = as_read_back(state.state_details.flow_run_id)[1]  # as another client reads it
+    assert isinstance(read_back, RunError) and "SpecError" in str(read_back)
+    assert "apps[2].name" in str(read_back)
 
 
 def test_spec_files_of_a_fleet_must_share_accounts_and_image(tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ from tests.deploy_support import (
     actions,
     app_status,
     artifacts_of,
+    as_read_back,
     deploy,
     events_of,
     flow_runs_since,
@@ -228,6 +229,25 @@ def test_plan_and_progress_artifacts(journey: Journey) -> None:
     assert progress[0].key == f"change-order-{journey.deployed.result.change_order_id}"
     assert progress[0].data == 100
     assert not [a for a in artifacts_of([journey.planned.flow_run_id]) if a.type == "progress"]
+
+
+def test_runs_are_named_for_what_they_run_and_their_results_read_back(journey: Journey) -> None:
+    """Another client sees `shop-web@1.1` (the app at the tag deployed) and `teardown-shop-web`,
+    and reads each run's outcome from the result storage (JSON), as `run_deployment` callers
+    do; a dry run says so in its name."""
+    runs = {
+        "shop-web@1.1 (dry run)": (journey.planned.flow_run_id, journey.planned.result),
+        "shop-web@1.1": (journey.deployed.flow_run_id, journey.deployed.result),
+        "teardown-shop-web": (journey.removed.flow_run_id, journey.removed.result),
+    }
+    for name, (flow_run_id, result) in runs.items():
+        read_name, read_result, stored = as_read_back(flow_run_id)
+        assert read_name == name
+        assert read_result == result
+        assert json.loads(stored)  # JSON a person (or another language) can read
+    deployed = as_read_back(journey.deployed.flow_run_id)[1]
+    assert isinstance(deployed, DeployResult) and deployed.outcome == "deployed"
+    assert deployed.changes and deployed.app_id == journey.deployed.result.app_id
 
 
 # -- editions and network paths --------------------------------------------------------------------
@@ -910,5 +930,6 @@ def test_no_secret_appears_in_results_artifacts_ledger_logs_or_events(
     texts += [log.message for log in logs]
     texts += [e.model_dump_json() for e in events]
     texts += state_messages(runs)
+    texts += [as_read_back(run)[2] for run in runs]  # the persisted results, as stored
     assert leaked(texts) == []
     assert leaked([*texts, "x sandbox-registry-login"]) == ["sandbox-registry-login"]

@@ -32,6 +32,7 @@ from crossdeploy.spec import DeploySpec, parse_spec
 from flows.reconcile import ARTIFACT_KEY, ReconcileError, ReconcileResult, reconcile
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from tests.conftest import DEMO_SPEC, SdkFactory
+from tests.deploy_support import as_read_back
 
 TABLE_HEADER = "| spec / app | step | account | now | wanted | action |"
 
@@ -202,9 +203,12 @@ def test_a_spec_that_cannot_be_planned_fails_the_run_after_reporting(
     state = run([missing, DEMO], apply=False)
     assert state.is_failed()
     error = state.result(raise_on_failure=False)
-    assert isinstance(error, ReconcileError)
+    assert isinstance(error, ReconcileError) and error.result is not None
     assert [s.status for s in error.result.specs] == ["error", "drifted"]
     assert "no-such-block" in error.result.specs[0].message
+    name, read_back, _ = as_read_back(run_id(state))  # as another client sees the run
+    assert name == "reconcile-2-specs"
+    assert isinstance(read_back, ReconcileError) and str(read_back) == str(error)
     table = drift_table(run_id(state))
     assert "could not be planned" in table
     assert "| cn-hangzhou:demo/shop-web | app | A | missing |" in table
