@@ -2,7 +2,8 @@
 
 It reverses the deploy's ledger (see crossdeploy/audit.py) step by step, app first (so the pull
 credentials outlive their last user), then the secret, the whitelist entries, the policy and the
-role. A role or policy that existed before the deploy keeps everything but what the deploy added.
+role, holding the app's lock (crossdeploy/app_lock.py) so no deploy of the app runs meanwhile.
+A role or policy that existed before the deploy keeps everything but what the deploy added.
 A write the ledger holds only as intended (the deploy died before recording it) is first
 confirmed against the cloud (crossdeploy/write_ahead.py) and then reversed like any other.
 """
@@ -10,11 +11,14 @@ confirmed against the cloud (crossdeploy/write_ahead.py) and then reversed like 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import UUID
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
 from crossdeploy import audit, write_ahead
+from crossdeploy.app_lock import app_lock
 from crossdeploy.plan import Change
 from crossdeploy.planner import resolve_accounts
 from crossdeploy.spec import DeploySpec
@@ -46,15 +50,23 @@ def teardown(spec: DeploySpec) -> TeardownResult:
     if not ledger and not pending:
         return TeardownResult((), f"No deploy of {spec.app.name} is recorded; nothing removed.")
     accounts = resolve_accounts(spec)
-    ledger += write_ahead.confirm(accounts, pending)
-    removed: list[Change] = []
-    removed += _remove_app(accounts.app, ledger, timeout_seconds=spec.rollout.timeout_seconds)
-    removed += _remove_secret(accounts.app, ledger)
-    removed += _remove_whitelist(accounts.registry, ledger)
-    removed += _remove_policy(accounts.registry, ledger)
-    removed += _remove_role(accounts.registry, ledger)
-    audit.emit_changes(spec, accounts.uids, removed)
-    audit.forget(spec)
+    run_id = flow_run.get_id()
+    with app_lock(
+        spec,
+        accounts.app_uid,
+        flow_run_id=UUID(run_id) if run_id else None,
+        wait_seconds=spec.rollout.timeout_seconds + 600,
+    ):  # no deploy of the app meanwhile; the ledger read again under the lock
+        ledger, pending = audit.load_ledger(spec), audit.load_pending(spec)
+        ledger += write_ahead.confirm(accounts, pending)
+        removed: list[Change] = []
+        removed += _remove_app(accounts.app, ledger, timeout_seconds=spec.rollout.timeout_seconds)
+        removed += _remove_secret(accounts.app, ledger)
+        removed += _remove_whitelist(accounts.registry, ledger)
+        removed += _remove_policy(accounts.registry, ledger)
+        removed += _remove_role(accounts.registry, ledger)
+        audit.emit_changes(spec, accounts.uids, removed)
+        audit.forget(spec)
     for change in removed:
         logger.info("%s %s %s", change.resource_type, change.resource_id, change.action)
     return TeardownResult(tuple(removed), f"Removed {len(removed)} change(s) of {spec.app.name}.")
