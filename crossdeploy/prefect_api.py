@@ -85,7 +85,17 @@ def server_busy(exc: BaseException) -> bool:
         return server_busy(exc.__cause__)
     if isinstance(exc, httpx.HTTPStatusError):
         return exc.response.status_code >= 500
-    return isinstance(exc, httpx.TransportError)
+    return isinstance(exc, httpx.TransportError) and not _certificate_refused(exc)
+
+
+def _certificate_refused(exc: BaseException) -> bool:
+    """The API's TLS certificate was refused: asking again cannot help."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def patiently(fn: Callable[[], T]) -> T:
