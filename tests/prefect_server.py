@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -114,7 +115,7 @@ class PrefectServer:
         return self
 
     def _wait_healthy(self) -> None:
-        verify: Any = str(self.ca_file) if self.ca_file else True
+        verify = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
             assert self.popen is not None and self.popen.poll() is None, self.tail()
