@@ -5,20 +5,23 @@ missing and both create it, or start two change orders. Deploy, fleet (per app),
 reconcile-apply (through its deploy subflows) hold the app's lock from inspection to the end.
 
 The slot is Prefect's own `concurrency(strict=True)` with a lease held for the run (holder: its
-flow run): Prefect waits as the server's Retry-After says, renews the lease with retries, emits
-the acquisition and release events, and cancels the run when a renewal fails; that cancellation
-leaves here as `AppLockLostError`, so the run ends Failed with a message naming the lock.
+flow run): Prefect renews the lease with retries, emits the acquisition and release events, and
+cancels the run when a renewal fails; that cancellation leaves here as `AppLockLostError`, so the
+run ends Failed with a message naming the lock. A waiting run reads the limit every POLL_SECONDS
+(and says once that it waits); when it looks free it asks Prefect for the slot, which waits as
+the server's Retry-After says if another run took it first.
 
 The holder also records itself in a Prefect Variable named after the limit, created only if
 absent; a run goes on only once it holds both the slot and that record, so the record keeps the
 exclusion even when the slot count is wrong. It is wrong after a server restart that lost the
 leases (the OSS server keeps them in memory by default): the count stays 1 and releasing the lost
-lease does nothing. So a run that finds the limit full looks at the record at once and then every
-POLL_SECONDS: a holder whose flow run is over (Completed, Failed, Crashed, Cancelled: a worker
-marks a killed process Crashed) has its record deleted (by id: one waiter wins) and its lease
-released; a full limit with no record left (after ORPHAN_GRACE_SECONDS, the time a new holder takes
-to write its record) has its orphaned slot given back. A holder killed with nobody to mark its run
-(no worker) is taken over once its lease has been gone for LEASE_SECONDS.
+lease does nothing. So a run that finds the limit full looks at the record each time: a holder
+whose flow run is over (Completed, Failed, Crashed, Cancelled: a worker marks a killed process
+Crashed) has its record deleted (by id: one waiter wins) and its lease released; a full limit with
+no record left (after ORPHAN_GRACE_SECONDS, the time a new holder takes to write its record) has
+its orphaned slot given back. A holder killed with nobody to mark its run (no worker) loses its
+lease when the server lets it expire; the next run, holding the slot then, takes over once that
+lease has been gone for LEASE_SECONDS.
 """
 
 from __future__ import annotations
@@ -229,7 +232,7 @@ class _Waiter:
         if variable is None:
             return slot_is_mine or self._give_back_orphan(client)
         held = variable.value if isinstance(variable.value, dict) else {}
-        if not self._over(client, held):
+        if not self._over(client, held, probe_lease=slot_is_mine):
             return False
         if not _delete_record(client, variable.id):
             return True  # another waiter took it over first
@@ -243,9 +246,11 @@ class _Waiter:
         )
         return True
 
-    def _over(self, client: SyncPrefectClient, held: dict[str, Any]) -> bool:
-        """The holder's flow run is final or gone, or its lease has been gone for a lease's
-        length (a holder that dies with nobody to mark its run)."""
+    def _over(self, client: SyncPrefectClient, held: dict[str, Any], *, probe_lease: bool) -> bool:
+        """The holder's flow run is final or gone, or (`probe_lease`: asked only once the slot
+        is ours, as asking renews a lease that is there) its lease has been gone for a lease's
+        length: a holder that died with nobody to mark its run, whose lease the server let
+        expire."""
         run_id = _uuid(held.get("flow_run"))
         if run_id is not None:
             try:
@@ -255,7 +260,7 @@ class _Waiter:
             if run.state is not None and run.state.is_final():
                 return True
         lease = _uuid(held.get("lease"))
-        if lease is None or _lease_alive(client, lease):
+        if not probe_lease or lease is None or _lease_alive(client, lease):
             self.lease_gone_since.pop(str(lease), None)
             return False
         since = self.lease_gone_since.setdefault(str(lease), time.monotonic())
