@@ -46,9 +46,6 @@ _remove_role = task(name="remove-pull-role", cache_policy=NO_CACHE)(remove_pull_
 def teardown(spec: DeploySpec) -> TeardownResult:
     """Undo the recorded changes of the deploy of `spec`, newest resources first."""
     logger = get_run_logger()
-    ledger, pending = audit.load_ledger(spec), audit.load_pending(spec)
-    if not ledger and not pending:
-        return TeardownResult((), f"No deploy of {spec.app.name} is recorded; nothing removed.")
     accounts = resolve_accounts(spec)
     run_id = flow_run.get_id()
     with app_lock(
@@ -56,8 +53,10 @@ def teardown(spec: DeploySpec) -> TeardownResult:
         accounts.app_uid,
         flow_run_id=UUID(run_id) if run_id else None,
         wait_seconds=spec.rollout.timeout_seconds + 600,
-    ):  # no deploy of the app meanwhile; the ledger read again under the lock
+    ):  # no deploy of the app meanwhile: the ledger is read once a running one has finished
         ledger, pending = audit.load_ledger(spec), audit.load_pending(spec)
+        if not ledger and not pending:
+            return TeardownResult((), f"No deploy of {spec.app.name} is recorded; nothing removed.")
         ledger += write_ahead.confirm(accounts, pending)
         removed: list[Change] = []
         removed += _remove_app(accounts.app, ledger, timeout_seconds=spec.rollout.timeout_seconds)
