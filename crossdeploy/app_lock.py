@@ -1,43 +1,83 @@
-"""One deploy at a time per app: a Prefect global concurrency limit of 1 keyed on the app.
+"""One run at a time per app: a Prefect global concurrency limit of 1 keyed on the app.
 
 Two runs for the same app (account A, region, namespace, name) would otherwise both see it
-missing and both create it, or start two change orders. The limit is created on first use and
-held with a lease for the whole inspect-and-write phase of a run, so the second run waits, then
-inspects what the first one left. The lease is renewed while held; a holder that dies silently
-(SIGKILL, a lost machine) frees it when the lease expires (`LEASE_SECONDS`), and one whose flow
-run Prefect already knows to be over (Crashed, Failed, Cancelled, Completed: a worker marks a
-killed process Crashed) is released at once by the next run. Who holds a lock is kept in a
-Prefect Variable named after the limit.
+missing and both create it, or start two change orders. Deploy, fleet (per app), teardown and
+reconcile-apply (through its deploy subflows) hold the app's lock from inspection to the end.
+
+The slot is Prefect's own `concurrency(strict=True)` with a lease held for the run (holder: its
+flow run): Prefect renews the lease with retries, emits the acquisition and release events, and
+cancels the run when a renewal fails; that cancellation leaves here as `AppLockLostError`, so the
+run ends Failed with a message naming the lock. A waiting run reads the limit every POLL_SECONDS
+(and says once that it waits); when it looks free it asks Prefect for the slot, which waits as
+the server's Retry-After says if another run took it first.
+
+The holder also records itself in a Prefect Variable named after the limit, created only if
+absent; a run goes on only once it holds both the slot and that record, so the record keeps the
+exclusion even when the slot count is wrong. It is wrong after a server restart that lost the
+leases (the OSS server keeps them in memory by default): the count stays 1 and releasing the lost
+lease does nothing. So a run that finds the limit full looks at the record each time: a holder
+whose flow run is over (Completed, Failed, Crashed, Cancelled: a worker marks a killed process
+Crashed) has its record deleted (by id: one waiter wins) and its lease released; a full limit with
+no record left (after ORPHAN_GRACE_SECONDS, the time a new holder takes to write its record) has
+its orphaned slot given back. A holder killed with nobody to mark its run (no worker) loses its
+lease when the server lets it expire; the next run, holding the slot then, takes over once that
+lease has been gone for LEASE_SECONDS.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 import httpx
 from prefect.client.orchestration import SyncPrefectClient
-from prefect.client.schemas.actions import (
-    GlobalConcurrencyLimitCreate,
-)
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, VariableCreate
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-from prefect.logging import get_run_logger
+from prefect.concurrency.asyncio import AcquireConcurrencySlotTimeoutError
+from prefect.concurrency.context import ConcurrencyContext
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import MissingContextError, ObjectAlreadyExists, ObjectNotFound
+from prefect.logging import get_logger, get_run_logger
 
-from crossdeploy.prefect_api import delete_variable, quick_client, read_variable, write_variable
+from crossdeploy.prefect_api import patiently, quick_client
 from crossdeploy.spec import DeploySpec
 
 LEASE_SECONDS = 60.0
-"""Prefect's shortest lease; renewed every third of it while held."""
-POLL_SECONDS = 0.5
+"""Prefect's shortest lease; Prefect renews it every three quarters of it while held."""
+POLL_SECONDS = 2.0
+"""How often a waiting run looks at the limit and its holder."""
+RACE_SECONDS = 5.0
+"""How long Prefect may wait for a slot that was free a moment ago (another run took it)."""
+ORPHAN_GRACE_SECONDS = 1.0
+"""A full limit with no holder on record is looked at twice this far apart before its slot is
+given back: a new holder writes its record within it."""
+
+_held: ContextVar[frozenset[str]] = ContextVar("crossdeploy_app_locks", default=frozenset())
+"""The app locks the current run (and its subflows and tasks) already holds."""
 
 
 class AppBusyError(TimeoutError):
     """Another run held the app's lock for longer than this run would wait."""
+
+
+class AppLockLostError(Exception):
+    """The app's lock was lost while this run held it (its lease could not be renewed), so the
+    run was stopped: another run of the app may start."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"lost the app lock {name} while holding it: its lease could not be renewed (the "
+            "Prefect server lost or revoked it), so this run was stopped before another run "
+            "of the app could change it at the same time"
+        )
 
 
 def lock_name(spec: DeploySpec, app_uid: str) -> str:
@@ -50,79 +90,261 @@ def lock_name(spec: DeploySpec, app_uid: str) -> str:
 @contextmanager
 def app_lock(
     spec: DeploySpec, app_uid: str, *, flow_run_id: UUID | None, wait_seconds: float
-) -> Iterator[None]:
-    """Hold the app's lock for the block; wait up to `wait_seconds` for it (AppBusyError after)."""
+) -> Iterator[bool]:
+    """Hold the app's lock for the block; wait up to `wait_seconds` for it (AppBusyError after).
+    Yields whether another run held it first (what was inspected before may have changed).
+    A subflow or task of the run that holds it goes straight in."""
     name = lock_name(spec, app_uid)
-    with quick_client() as client:
-        _ensure_limit(client, name)
-        lease = _acquire(client, name, flow_run_id, wait_seconds)
-        if flow_run_id is not None:
-            write_variable(client, name, {"lease": str(lease), "flow_run": str(flow_run_id)})
-        stop = threading.Event()
-        renewer = threading.Thread(target=_renew, args=(lease, stop), daemon=True)
-        renewer.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            renewer.join()
-            if flow_run_id is not None:
-                delete_variable(client, name)
-            client.release_concurrency_slots_with_lease(lease)
-
-
-def _ensure_limit(client: SyncPrefectClient, name: str) -> None:
-    try:
-        client.read_global_concurrency_limit_by_name(name)
-    except ObjectNotFound:
-        with suppress(ObjectAlreadyExists):  # another run created it first
-            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
-
-
-def _acquire(
-    client: SyncPrefectClient, name: str, flow_run_id: UUID | None, wait_seconds: float
-) -> UUID:
-    holder = ConcurrencyLeaseHolder(type="flow_run", id=flow_run_id) if flow_run_id else None
-    deadline = time.monotonic() + wait_seconds
-    said = False
+    if name in _held.get():
+        yield False
+        return
+    _ensure_limit(name)
+    waiter = _Waiter(name, flow_run_id, time.monotonic() + wait_seconds, wait_seconds)
     while True:
+        lost: list[AppLockLostError] = []
         try:
-            response = client.increment_concurrency_slots_with_lease(
-                [name], 1, "concurrency", LEASE_SECONDS, holder
+            with ExitStack() as slot:
+                record = waiter.take(slot)
+                if record is None:
+                    continue
+                token = _held.set(_held.get() | {name})
+                try:
+                    yield waiter.said
+                except asyncio.CancelledError as exc:
+                    if waiter.lost(record):
+                        lost.append(AppLockLostError(name))
+                        raise lost[0] from exc
+                    raise
+                finally:
+                    _held.reset(token)
+                    _forget(record, patient=not lost)
+        except Exception as exc:
+            if lost and exc is not lost[0]:  # releasing the lost lease failed too
+                raise lost[0] from exc
+            raise
+        return
+
+
+@dataclass(frozen=True)
+class _Record:
+    """This run's holder record: the Variable's id and the lease it names."""
+
+    variable_id: UUID
+    lease: UUID
+
+
+@dataclass
+class _Waiter:
+    """One run's way to the lock: takes the slot, then the record; frees what a run that is
+    over still holds; says once that it waits."""
+
+    name: str
+    flow_run_id: UUID | None
+    deadline: float
+    wait_seconds: float
+    said: bool = False
+    started: float = field(default_factory=time.monotonic)
+    lease_gone_since: dict[str, float] = field(default_factory=dict)
+
+    def take(self, slot: ExitStack) -> _Record | None:
+        """The slot and the record, held in `slot`; None (and nothing held) to try again."""
+        with quick_client() as client:
+            if patiently(lambda: _full(client, self.name)):
+                self._busy(client)
+                return None
+        leases = slot.enter_context(ConcurrencyContext())
+        try:  # free a moment ago: Prefect waits (Retry-After) if another run took it meanwhile
+            slot.enter_context(
+                concurrency(
+                    self.name,
+                    timeout_seconds=self._next_wait(),
+                    lease_duration=LEASE_SECONDS,
+                    strict=True,
+                    holder=self._holder(),
+                    raise_on_lease_renewal_failure=True,
+                )
             )
-            return UUID(response.json()["lease_id"])
-        except httpx.HTTPStatusError as exc:
-            if exc.response.status_code != 423:
-                raise
-        if _release_if_stale(client, name):
-            continue
-        if time.monotonic() > deadline:
+        except AcquireConcurrencySlotTimeoutError:
+            with quick_client() as client:
+                self._busy(client)
+            return None
+        (lease,) = leases.cleanup_lease_ids
+        record = self._record(lease)
+        if record is None:
+            slot.close()  # a live holder is on record: give the slot back and wait for it
+            with quick_client() as client:
+                self._busy(client)
+        elif self.said:
+            waited = time.monotonic() - self.started
+            _logger().info("took %s after waiting %.1f s", self.name, waited)
+        return record
+
+    def lost(self, record: _Record) -> bool:
+        """True unless the server shows this run's lease still held."""
+        try:
+            with quick_client() as client:
+                return not _lease_alive(client, record.lease)
+        except httpx.HTTPError:
+            return True
+
+    def _holder(self) -> ConcurrencyLeaseHolder | None:
+        if self.flow_run_id is None:
+            return None
+        return ConcurrencyLeaseHolder(type="flow_run", id=self.flow_run_id)
+
+    def _next_wait(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
             raise AppBusyError(
-                f"another deploy of this app held {name} for over {wait_seconds:g} s"
+                f"another run of this app held {self.name} for over {self.wait_seconds:g} s"
             )
-        if not said:
-            get_run_logger().info("waiting for another deploy of this app to finish (%s)", name)
-            said = True
-        time.sleep(POLL_SECONDS)
+        return min(RACE_SECONDS, left)
+
+    def _busy(self, client: SyncPrefectClient) -> None:
+        """The lock was taken: say so once, free what a run that is over still holds, or wait
+        a little (AppBusyError past the deadline)."""
+        if not self.said:
+            _logger().info("waiting for another run of this app to finish (it holds %s)", self.name)
+            self.said = True
+        if not patiently(lambda: self._free_if_over(client)):
+            time.sleep(min(POLL_SECONDS, self._next_wait()))
+
+    def _record(self, lease: UUID) -> _Record | None:
+        """Write this run's holder record; None if a live holder's record is there."""
+        value = {
+            "flow_run": str(self.flow_run_id) if self.flow_run_id else None,
+            "lease": str(lease),
+        }
+        with quick_client() as client:
+            while True:
+                try:
+                    created = patiently(
+                        lambda: client.create_variable(VariableCreate(name=self.name, value=value))
+                    )
+                    return _Record(created.id, lease)
+                except ObjectAlreadyExists:
+                    if not patiently(lambda: self._free_if_over(client, slot_is_mine=True)):
+                        return None
+
+    def _free_if_over(self, client: SyncPrefectClient, *, slot_is_mine: bool = False) -> bool:
+        """Free the lock from a holder that is over; True when something was freed."""
+        variable = client.read_variable_by_name(self.name)
+        if variable is None:
+            return slot_is_mine or self._give_back_orphan(client)
+        held = variable.value if isinstance(variable.value, dict) else {}
+        if not self._over(client, held, probe_lease=slot_is_mine):
+            return False
+        if not _delete_record(client, variable.id):
+            return True  # another waiter took it over first
+        lease = _uuid(held.get("lease"))
+        if lease is not None:
+            client.release_concurrency_slots_with_lease(lease)
+        _logger().info(
+            "the run that held %s is over (flow run %s); its lock was freed",
+            self.name,
+            held.get("flow_run"),
+        )
+        return True
+
+    def _over(self, client: SyncPrefectClient, held: dict[str, Any], *, probe_lease: bool) -> bool:
+        """The holder's flow run is final or gone, or (`probe_lease`: asked only once the slot
+        is ours, as asking renews a lease that is there) its lease has been gone for a lease's
+        length: a holder that died with nobody to mark its run, whose lease the server let
+        expire."""
+        run_id = _uuid(held.get("flow_run"))
+        if run_id is not None:
+            try:
+                run = client.read_flow_run(run_id)
+            except ObjectNotFound:
+                return True
+            if run.state is not None and run.state.is_final():
+                return True
+        lease = _uuid(held.get("lease"))
+        if not probe_lease or lease is None or _lease_alive(client, lease):
+            self.lease_gone_since.pop(str(lease), None)
+            return False
+        since = self.lease_gone_since.setdefault(str(lease), time.monotonic())
+        return time.monotonic() - since >= LEASE_SECONDS
+
+    def _give_back_orphan(self, client: SyncPrefectClient) -> bool:
+        """A full limit nobody is on record for (its lease was lost in a server restart):
+        give its slot back, once, after making sure no new holder was writing its record."""
+        if not _full(client, self.name):
+            return False
+        time.sleep(ORPHAN_GRACE_SECONDS)
+        if client.read_variable_by_name(self.name) is not None or not _full(client, self.name):
+            return False
+        client.release_concurrency_slots([self.name], 1, ORPHAN_GRACE_SECONDS)
+        _logger().warning(
+            "%s was full with no holder on record (its lease was lost, e.g. in a Prefect server "
+            "restart with in-memory lease storage); its slot was given back",
+            self.name,
+        )
+        return True
 
 
-def _release_if_stale(client: SyncPrefectClient, name: str) -> bool:
-    """Release the lease of a holder whose flow run is over; True when one was released."""
-    held = read_variable(client, name)
-    if not isinstance(held, dict):
-        return False
+def _ensure_limit(name: str) -> None:
+    with quick_client() as client:
+        try:
+            patiently(lambda: client.read_global_concurrency_limit_by_name(name))
+        except ObjectNotFound:
+            with suppress(ObjectAlreadyExists):  # another run created it first
+                patiently(
+                    lambda: client.create_global_concurrency_limit(
+                        GlobalConcurrencyLimitCreate(name=name, limit=1)
+                    )
+                )
+
+
+def _full(client: SyncPrefectClient, name: str) -> bool:
+    limit = client.read_global_concurrency_limit_by_name(name)
+    return limit.active and limit.active_slots >= limit.limit
+
+
+def _lease_alive(client: SyncPrefectClient, lease: UUID) -> bool:
+    """Whether the server still has the lease (renewing is the only way to ask: 410 if not)."""
     try:
-        run = client.read_flow_run(UUID(str(held["flow_run"])))
-    except ObjectNotFound:
-        run = None
-    if run is not None and (run.state is None or not run.state.is_final()):
-        return False
-    client.release_concurrency_slots_with_lease(UUID(str(held["lease"])))
-    delete_variable(client, name)
+        client.renew_concurrency_lease(lease, LEASE_SECONDS)
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code == httpx.codes.GONE:
+            return False
+        raise
     return True
 
 
-def _renew(lease: UUID, stop: threading.Event) -> None:
+def _forget(record: _Record, *, patient: bool) -> None:
+    """Delete this run's holder record. After a lost lock, once and quietly (the server may be
+    gone): waiters delete the record of a run that is over."""
     with quick_client() as client:
-        while not stop.wait(LEASE_SECONDS / 3):
-            client.renew_concurrency_lease(lease, LEASE_SECONDS)
+        if patient:
+            patiently(lambda: _delete_record(client, record.variable_id))
+            return
+        with suppress(httpx.HTTPError):
+            _delete_record(client, record.variable_id)
+
+
+def _delete_record(client: SyncPrefectClient, variable_id: UUID) -> bool:
+    """Delete a holder record by id (a newer record of the same name is another's); False if
+    it was already gone."""
+    try:
+        client.request("DELETE", "/variables/{id}", path_params={"id": variable_id})
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code == httpx.codes.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The run's logger (its messages reach the run's log), or this module's outside a run."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return get_logger(__name__)
+
+
+def _uuid(value: object) -> UUID | None:
+    try:
+        return UUID(str(value)) if value else None
+    except ValueError:
+        return None

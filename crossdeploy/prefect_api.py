@@ -7,20 +7,33 @@ put seconds of pure waiting into every deploy. `quick_client()` is a Prefect cli
 transport asks again within tens of milliseconds first; `patiently` keeps asking for minutes
 (losing the ledger record of a write that landed would leave an orphan; losing a quota slot
 would fail an app with nothing wrong with it).
+
+A transport given to httpx replaces the one it would build from the client's settings, so ours is
+built from Prefect's own: TLS (`PREFECT_API_SSL_CERT_FILE`, `PREFECT_API_TLS_INSECURE_SKIP_VERIFY`),
+HTTP/2 (`PREFECT_API_ENABLE_HTTP2`) and the connection pool Prefect's client uses. Prefect wraps a
+failed slot request in `ConcurrencySlotAcquisitionError`; `server_busy` looks through it.
 """
 
 from __future__ import annotations
 
 import random
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
+import certifi
 import httpx
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.actions import VariableCreate, VariableUpdate
+from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.settings import (
+    PREFECT_API_ENABLE_HTTP2,
+    PREFECT_API_SSL_CERT_FILE,
+    PREFECT_API_TLS_INSECURE_SKIP_VERIFY,
+)
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 T = TypeVar("T")
@@ -42,19 +55,47 @@ class _QuickRetryTransport(httpx.HTTPTransport):
         raise AssertionError("unreachable")
 
 
+def prefect_tls_context() -> ssl.SSLContext:
+    """How Prefect's client verifies the API's certificate, from the same settings."""
+    if PREFECT_API_TLS_INSECURE_SKIP_VERIFY.value():
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    return ssl.create_default_context(cafile=PREFECT_API_SSL_CERT_FILE.value() or certifi.where())
+
+
 @contextmanager
 def quick_client() -> Iterator[SyncPrefectClient]:
     """A sync Prefect client that rides out a busy SQLite server in milliseconds."""
-    transport = _QuickRetryTransport(retries=3)  # connect retries, as Prefect's own transport
+    transport = _QuickRetryTransport(
+        verify=prefect_tls_context(),
+        http2=bool(PREFECT_API_ENABLE_HTTP2.value()),
+        limits=httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=25),
+        retries=3,  # connect retries, as Prefect's own transport
+    )
     with get_client(sync_client=True, httpx_settings={"transport": transport}) as client:
         yield client
 
 
 def server_busy(exc: BaseException) -> bool:
-    """A 5xx answer or no answer at all: worth asking again."""
+    """A 5xx answer or no answer at all, also when Prefect's slot acquisition wraps it: worth
+    asking again."""
+    if isinstance(exc, ConcurrencySlotAcquisitionError) and exc.__cause__ is not None:
+        return server_busy(exc.__cause__)
     if isinstance(exc, httpx.HTTPStatusError):
         return exc.response.status_code >= 500
-    return isinstance(exc, httpx.TransportError)
+    return isinstance(exc, httpx.TransportError) and not _certificate_refused(exc)
+
+
+def _certificate_refused(exc: BaseException) -> bool:
+    """The API's TLS certificate was refused: asking again cannot help."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def patiently(fn: Callable[[], T]) -> T:

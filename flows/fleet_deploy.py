@@ -6,7 +6,8 @@ SAE's API quota allows.
     shared    once for the fleet: the pull role + policy in B (trusted by A's SAE), one whitelist
               entry per distinct egress, or the registry secret per namespace (method secret)
     apps      each app deployed, its change order followed and verified, concurrently
-              (cross_account_deploy.land_app); a failed app is diagnosed and rolled back alone
+              (cross_account_deploy.land_app) under the app's lock (re-inspected if another run
+              held it first); a failed app is diagnosed and rolled back alone
     end       the result names every app's outcome; the run fails if any app failed or was
               blocked, naming each with the reason, after the others have landed
 
@@ -28,13 +29,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+from uuid import UUID
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from crossdeploy import ledger, quota
+from crossdeploy.app_lock import app_lock
 from crossdeploy.fleet_spec import FleetSpec
 from crossdeploy.plan import Change, Plan, PlanRow
 from crossdeploy.planner import Accounts, Inspection, inspect_all, make_plan, resolve_accounts
@@ -150,17 +154,22 @@ def _inspect_app(
 ) -> Inspection | str:
     with quota.limited(limit):
         try:
-            app = inspect_application(
-                accounts.app,
-                spec,
-                role_arn=shared.role.role_arn if shared.role else None,
-                secret_id=shared.secret.secret_id if shared.secret else None,
-                instance_id=shared.image.instance_id,
-                vpc_id=shared.network.vpc_id or None,
-                vswitch_id=shared.network.vswitch_id or None,
-            )
+            return _reinspect(spec, accounts, shared)
         except Exception as exc:
             return _failure(exc)
+
+
+def _reinspect(spec: DeploySpec, accounts: Accounts, shared: Inspection) -> Inspection:
+    """The namespace's inspection with this app's own state."""
+    app = inspect_application(
+        accounts.app,
+        spec,
+        role_arn=shared.role.role_arn if shared.role else None,
+        secret_id=shared.secret.secret_id if shared.secret else None,
+        instance_id=shared.image.instance_id,
+        vpc_id=shared.network.vpc_id or None,
+        vswitch_id=shared.network.vswitch_id or None,
+    )
     return replace(shared, app=app)
 
 
@@ -174,10 +183,19 @@ def _land(
     limit: quota.RateLimit,
 ) -> AppOutcome:
     plan = make_plan(spec, accounts, found)
+    run_id = flow_run.get_id()
     with quota.limited(limit):
         try:
-            ledger.migrate(spec, accounts.app_uid)
-            done = land_app(spec, accounts, found, plan, secret_id)
+            with app_lock(
+                spec,
+                accounts.app_uid,
+                flow_run_id=UUID(run_id) if run_id else None,
+                wait_seconds=spec.rollout.timeout_seconds + 600,
+            ) as waited:
+                if waited:  # another run changed the app meanwhile: land it as it is now
+                    found = _reinspect(spec, accounts, found)
+                ledger.migrate(spec, accounts.app_uid)
+                done = land_app(spec, accounts, found, plan, secret_id)
         except DeployError as exc:
             return _outcome(spec, "failed", exc.message, changes=exc.changes)
         except Exception as exc:

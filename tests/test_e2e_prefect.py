@@ -239,6 +239,10 @@ def _prefect_env(home: Path, api_url: str, marker: str) -> dict[str, str]:
             "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
             # No scheduled `reconcile` runs while the test runs (it runs that deployment itself).
             "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+            # As the README asks of a server: concurrency leases (the app lock) kept on disk.
+            "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": (
+                "prefect.server.concurrency.lease_storage.filesystem"
+            ),
             "PREFECT_WORKER_QUERY_SECONDS": "2",
             "PREFECT_WORKER_PREFETCH_SECONDS": "5",
             "PYTHONUNBUFFERED": "1",

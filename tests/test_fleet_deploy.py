@@ -9,21 +9,27 @@ in cn-shanghai), with fast change orders (0.3 s), under the session's Prefect te
 from __future__ import annotations
 
 import copy
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from alibabacloud_cr20181201 import models as cr_models
 from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_sae20190506 import models as sae_models
+from prefect import flow
 from prefect.client.orchestration import get_client
+from prefect.runtime import flow_run
 from typer.testing import CliRunner
 
+from crossdeploy.app_lock import app_lock, lock_name
 from crossdeploy.cli import app as cli
 from crossdeploy.fleet_spec import FleetSpec, fleet_from_files, parse_fleet
 from crossdeploy.quota import Quota, limit_name
-from crossdeploy.spec import SpecError
+from crossdeploy.spec import DeploySpec, SpecError
 from flows.fleet_deploy import FleetError, FleetResult, fleet_deploy
 from flows.results import RunError
 from sandbox.testing import SandboxAdmin, SandboxProcess
@@ -32,6 +38,7 @@ from tests.deploy_support import (
     as_read_back,
     forget_ledgers,
     ledgers,
+    logs_of,
     save_blocks,
     tear_down,
     write_spec,
@@ -364,3 +371,43 @@ def test_cli_deploys_several_spec_files_as_one_fleet(
         "shop-web",
         "shop-batch",
     }
+
+
+@flow(name="hold-app-lock")
+def _hold_app_lock(spec: DeploySpec, sandbox_url: str) -> None:
+    """Hold the app's lock until 4 s after the fleet began inspecting its app."""
+    run_id = flow_run.get_id()
+    uid = UIDS["app"]
+    with app_lock(spec, uid, flow_run_id=UUID(run_id) if run_id else None, wait_seconds=30):
+        admin = SandboxAdmin(sandbox_url)
+        deadline = time.monotonic() + 60
+        while not any(e["action"] == "ListApplications" for e in admin.requests()):
+            assert time.monotonic() < deadline, "the fleet never inspected its app"
+            time.sleep(0.1)
+        admin.close()
+        time.sleep(4)
+
+
+def test_a_fleet_app_waits_for_the_run_holding_its_lock(
+    world: SandboxAdmin, fleet_process: SandboxProcess
+) -> None:
+    """Another run holds the app's lock: the fleet's app waits for it (then re-inspects) and
+    lands."""
+    data = fleet_data(FLEET[0])
+    (spec,) = parse_fleet(data).deploy_specs()
+    holder = threading.Thread(target=_hold_app_lock, args=(spec, fleet_process.url))
+    holder.start()
+    with get_client(sync_client=True) as client:
+        deadline = time.monotonic() + 30
+        while client.read_variable_by_name(lock_name(spec, UIDS["app"])) is None:
+            assert time.monotonic() < deadline, "the holder never took the app's lock"
+            time.sleep(0.05)
+    state = fleet_deploy(fleet=parse_fleet(data), return_state=True)
+    holder.join(30)
+    assert state.is_completed(), state
+    result = state.result()
+    assert isinstance(result, FleetResult) and result.apps[0].outcome == "deployed"
+    assert state.state_details.flow_run_id is not None
+    lines = [log.message for log in logs_of([state.state_details.flow_run_id])]
+    assert any("waiting for another run of this app" in line for line in lines), lines
+    assert any("after waiting" in line for line in lines), lines

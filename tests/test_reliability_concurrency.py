@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -17,7 +18,9 @@ from tests.deploy_support import (
     deploy,
     forget_ledgers,
     make_spec,
+    normalized,
     save_blocks,
+    tear_down,
 )
 from tests.reliability_support import RAM_ROLE_ADDS, added, statuses
 
@@ -73,4 +76,44 @@ def test_two_runs_of_one_app_are_serialized(world: SandboxAdmin, record_property
         "one run deployed, the other waited on the app's concurrency limit (1 slot), then "
         f"inspected after the first's change order ended and ended unchanged with 0 writes; "
         f"1 app, 1 create order, limit {limit.name} free afterwards",
+    )
+
+
+@pytest.mark.reliability(
+    "concurrency", "a teardown started while a deploy of the same app holds its lock"
+)
+def test_a_teardown_waits_for_the_deploy_it_undoes(
+    world: SandboxAdmin, record_property: Any
+) -> None:
+    """The teardown waits on the app's lock and reads the ledger only then, so it removes
+    everything the deploy made: both accounts end as they began."""
+    spec = make_spec(app={"name": "lock-teardown"})
+    name = lock_name(spec, APP_UID)
+    before = normalized(world.state())
+    world.set_faults({"action": "GetRole", "latency_ms": 3000})  # the deploy still inspects
+    runs: list[Run | BaseException] = []
+
+    def run() -> None:
+        try:
+            runs.append(deploy(spec))
+        except BaseException as exc:  # reported by the test thread
+            runs.append(exc)
+
+    deployer = threading.Thread(target=run)
+    deployer.start()
+    with get_client(sync_client=True) as client:
+        deadline = time.monotonic() + 60
+        while client.read_variable_by_name(name) is None:
+            assert time.monotonic() < deadline, "the deploy never took the app's lock"
+            time.sleep(0.05)
+    undone = tear_down(spec)
+    deployer.join(120)
+    world.clear_faults()
+    assert len(runs) == 1 and isinstance(runs[0], Run) and runs[0].result.outcome == "deployed"
+    assert undone.result.removed, undone.result.message
+    assert normalized(world.state()) == before
+    record_property(
+        "outcome",
+        f"the teardown waited for the deploy's lock, then removed {len(undone.result.removed)} "
+        "change(s): both accounts as the world began",
     )
