@@ -25,7 +25,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from crossdeploy import audit, write_ahead
+from crossdeploy import audit, quota, write_ahead
 from crossdeploy.app_lock import app_lock
 from crossdeploy.diagnosis import diagnose, roll_back
 from crossdeploy.plan import Change, Plan
@@ -168,7 +168,7 @@ def cross_account_deploy(
         flow_run_id=UUID(run_id) if run_id else None,
         wait_seconds=spec.rollout.timeout_seconds + 600,
     )
-    with nullcontext() if dry_run else lock:
+    with quota.paced(accounts.app_uid, spec.app.region), nullcontext() if dry_run else lock:
         found = inspect_all(spec, accounts)
         plan = make_plan(spec, accounts, found)
         _publish_plan(spec, plan)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from crossdeploy import audit, write_ahead
+from crossdeploy import audit, quota, write_ahead
 from crossdeploy.plan import Change
 from crossdeploy.planner import resolve_accounts
 from crossdeploy.spec import DeploySpec
@@ -46,13 +46,14 @@ def teardown(spec: DeploySpec) -> TeardownResult:
     if not ledger and not pending:
         return TeardownResult((), f"No deploy of {spec.app.name} is recorded; nothing removed.")
     accounts = resolve_accounts(spec)
-    ledger += write_ahead.confirm(accounts, pending)
-    removed: list[Change] = []
-    removed += _remove_app(accounts.app, ledger, timeout_seconds=spec.rollout.timeout_seconds)
-    removed += _remove_secret(accounts.app, ledger)
-    removed += _remove_whitelist(accounts.registry, ledger)
-    removed += _remove_policy(accounts.registry, ledger)
-    removed += _remove_role(accounts.registry, ledger)
+    with quota.paced(accounts.app_uid, spec.app.region):
+        ledger += write_ahead.confirm(accounts, pending)
+        removed: list[Change] = []
+        removed += _remove_app(accounts.app, ledger, timeout_seconds=spec.rollout.timeout_seconds)
+        removed += _remove_secret(accounts.app, ledger)
+        removed += _remove_whitelist(accounts.registry, ledger)
+        removed += _remove_policy(accounts.registry, ledger)
+        removed += _remove_role(accounts.registry, ledger)
     audit.emit_changes(spec, accounts.uids, removed)
     audit.forget(spec)
     for change in removed:
