@@ -49,7 +49,10 @@ FleetOption = Annotated[
 QuotaOption = Annotated[
     int,
     typer.Option(
-        "--calls-per-minute", min=1, help="Fleet: SAE API calls per minute per account and region."
+        "--calls-per-minute",
+        min=1,
+        help="Fleet: SAE API calls per minute per account and region, for a rate limit not "
+        "created yet (an existing one is used as set).",
     ),
 ]
 ParallelOption = Annotated[

@@ -1,9 +1,16 @@
-"""SAE's OpenAPI quota as Prefect rate limits: a fleet never exceeds it, polling included.
+"""SAE's OpenAPI quota as Prefect rate limits: every flow's SAE calls take slots, polling included.
 
 SAE allows 60 OpenAPI calls per minute per account ("单用户一分钟60次API调用"; more are refused
-with `Throttling.User`). A fleet deploy takes one slot of a Prefect global concurrency limit
-with slot decay before every SAE call (and every retry of one), one limit per account and region,
-named `sae-api:<uid>:<region>`; flows running at the same time for the same account share it.
+with `Throttling.User`). Every flow (deploy, image-push deploy, fleet, reconcile, teardown) takes
+one slot of a Prefect global concurrency limit with slot decay before every SAE call (and every
+retry of one), one limit per account and region, named `sae-api:<uid>:<region>`; flows running
+at the same time for the same account share it, whichever process runs them.
+
+The limit is the operator's: a run creates it when it is missing (sized from `Quota`, SAE's 60 a
+minute unless a fleet is given another) and otherwise leaves it exactly as set, size, decay and
+active flag included. A deactivated limit lets every call through (Prefect's rate_limit grants
+at once on an inactive limit, strict or not), so deactivating it is how an operator lifts the
+pacing. How many slots a round trip takes is read from the limit's own size and decay.
 
 A limit with room for `burst` slots that decay at `rate` slots per second admits at most
 `burst + rate * window` calls in any window, so both are derived from the quota to keep that sum
@@ -13,17 +20,19 @@ fleet under SAE's 60 calls a minute therefore runs at about 89 % of the quota bo
 
 Each round trip to the Prefect API costs time (tens of milliseconds, seconds when its SQLite
 database is busy), and a process makes one at a time per limit, so a round trip takes a slot for
-every call of the process then waiting for one (at least `Quota.batch`, as many as free up in
-half a second; at most `Quota.burst`) and hands them out: one round trip serves a whole fleet's
-waiting calls. A slot not used within half a second of being taken is dropped, which keeps the
-bound above (the other half second of the slack covers the way to SAE).
+every call of the process then waiting for one (at least `RateLimit.batch`, as many as free up in
+half a second; at most the limit's size) and hands them out: one round trip serves a whole
+fleet's waiting calls. A slot not used within half a second of being taken is dropped, which
+keeps the bound above (the other half second of the slack covers the way to SAE).
 
 `Quota.apps_in_flight` sizes a fleet's parallelism from the quota: enough apps at once that
 their calls (about CALLS_PER_APP each, polling included) can use the whole window's budget.
 
-`limited(limit)` attaches a limit to every `crossdeploy.cloud.call` made in its context (Prefect
-task runners copy the context into the tasks submitted in it); without it calls are unlimited,
-so single deploys are unaffected.
+`paced(uid, region)` is what a flow wraps its work in once it knows account A's uid: every
+`crossdeploy.cloud.call` made in it (Prefect task runners copy the context into the tasks
+submitted in it) takes slots of that account's limit in that region. Inside a context already
+paced by the same limit (a deploy subflow of a paced flow) it adds nothing, so no call takes two
+slots; `limited(limit)` is the same for a limit already ensured (the fleet's tasks).
 """
 
 from __future__ import annotations
@@ -32,13 +41,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from prefect.client.schemas.actions import (
     GlobalConcurrencyLimitCreate,
     GlobalConcurrencyLimitUpdate,
 )
+from prefect.client.schemas.responses import GlobalConcurrencyLimitResponse
 from prefect.concurrency.sync import rate_limit
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
@@ -55,6 +66,11 @@ MAX_IN_FLIGHT = 32
 flight also writes its ledger and task runs to the Prefect API, which slows down past that."""
 PRODUCT_PREFIX = "sae:"
 """Only SAE calls count against the quota (RAM, VPC, ACR and STS have their own)."""
+
+
+def _batch(size: int, decay_per_second: float) -> int:
+    """Slots taken per Prefect round trip: those that free up in HOLD_SECONDS, within the size."""
+    return max(1, min(size, int(decay_per_second * HOLD_SECONDS)))
 
 
 @dataclass(frozen=True)
@@ -81,7 +97,7 @@ class Quota:
     @property
     def batch(self) -> int:
         """Slots taken per Prefect round trip: those that free up in HOLD_SECONDS."""
-        return max(1, min(self.burst, int(self.decay_per_second * HOLD_SECONDS)))
+        return _batch(self.burst, self.decay_per_second)
 
     @property
     def apps_in_flight(self) -> int:
@@ -92,6 +108,10 @@ class Quota:
     def calls_per_second(self) -> float:
         """The quota bound, for comparing a run's throughput with it."""
         return self.calls / self.window_seconds
+
+
+SAE_QUOTA = Quota()
+"""SAE's published quota: 60 OpenAPI calls a minute per account."""
 
 
 @dataclass(frozen=True)
@@ -106,13 +126,39 @@ class RateLimit:
     def occupy(self, waiting: int) -> int:
         return max(self.batch, min(self.most, waiting))
 
+    @classmethod
+    def of(cls, limit: GlobalConcurrencyLimitResponse) -> RateLimit:
+        """Sized from the limit as it is on the server (the operator may have changed it)."""
+        size = max(1, limit.limit)
+        return cls(limit.name, _batch(size, limit.slot_decay_per_second or 0.0), size)
+
 
 def limit_name(uid: str, region: str) -> str:
     return f"sae-api:{uid}:{region}"
 
 
-def ensure_limit(name: str, quota: Quota) -> RateLimit:
-    """Create the rate limit, or set its size and decay to `quota` (idempotent)."""
+def ensure_limit(name: str, quota: Quota = SAE_QUOTA) -> RateLimit:
+    """The rate limit as it is, created from `quota` if missing; an existing one is left alone."""
+
+    def ensure() -> GlobalConcurrencyLimitResponse:
+        with quick_client() as client:
+            try:
+                return client.read_global_concurrency_limit_by_name(name)
+            except ObjectNotFound:
+                pass
+            create = GlobalConcurrencyLimitCreate(
+                name=name, limit=quota.burst, slot_decay_per_second=quota.decay_per_second
+            )
+            with suppress(ObjectAlreadyExists):  # created meanwhile by another run: theirs stands
+                client.create_global_concurrency_limit(create)
+            return client.read_global_concurrency_limit_by_name(name)
+
+    return RateLimit.of(patiently(ensure))
+
+
+def set_limit(name: str, quota: Quota, *, active: bool = True) -> None:
+    """Create or reset the limit to `quota`, no slot taken: what an operator does with `prefect
+    global-concurrency-limit create/update`. Flows never call it (benchmarks and tests do)."""
     with quick_client() as client:
         try:
             client.read_global_concurrency_limit_by_name(name)
@@ -121,18 +167,17 @@ def ensure_limit(name: str, quota: Quota) -> RateLimit:
                 name=name,
                 limit=quota.burst,
                 slot_decay_per_second=quota.decay_per_second,
-                active=True,
+                active=active,
             )
-            try:
-                client.create_global_concurrency_limit(create)
-                return RateLimit(name, quota.batch, quota.burst)
-            except ObjectAlreadyExists:
-                pass  # created meanwhile by another run: set it below
+            client.create_global_concurrency_limit(create)
+            return
         update = GlobalConcurrencyLimitUpdate(
-            limit=quota.burst, slot_decay_per_second=quota.decay_per_second, active=True
+            limit=quota.burst,
+            slot_decay_per_second=quota.decay_per_second,
+            active=active,
+            active_slots=0,  # slots taken under the old size would take long to decay
         )
         client.update_global_concurrency_limit(name, update)
-    return RateLimit(name, quota.batch, quota.burst)
 
 
 @dataclass
@@ -154,6 +199,7 @@ def take_slot(limit: RateLimit) -> None:
     with _taken_lock:
         taken = _taken.setdefault(limit.name, _Taken())
         taken.waiting += 1
+    served = False
     try:
         with taken.lock:
             now = time.monotonic()
@@ -165,9 +211,13 @@ def take_slot(limit: RateLimit) -> None:
                 patiently(lambda: rate_limit(limit.name, occupy=occupy, strict=True))
                 taken.until.extend([time.monotonic() + HOLD_SECONDS] * occupy)
             taken.until.popleft()
+            with _taken_lock:  # no longer waiting before the next batch is sized
+                taken.waiting -= 1
+            served = True
     finally:
-        with _taken_lock:
-            taken.waiting -= 1
+        if not served:
+            with _taken_lock:
+                taken.waiting -= 1
 
 
 def _slot_taker(limit: RateLimit) -> Callable[[str], None]:
@@ -178,8 +228,29 @@ def _slot_taker(limit: RateLimit) -> Callable[[str], None]:
     return take
 
 
+_current: ContextVar[RateLimit | None] = ContextVar("crossdeploy_sae_limit", default=None)
+
+
 @contextmanager
 def limited(limit: RateLimit) -> Iterator[None]:
     """Every SAE call made in this context first takes a slot of the rate limit."""
-    with throttled_by(_slot_taker(limit)):
-        yield
+    token = _current.set(limit)
+    try:
+        with throttled_by(_slot_taker(limit)):
+            yield
+    finally:
+        _current.reset(token)
+
+
+@contextmanager
+def paced(uid: str, region: str, quota: Quota = SAE_QUOTA) -> Iterator[RateLimit]:
+    """Every SAE call made in this context takes a slot of account `uid`'s limit in `region`
+    (created from `quota` if missing). Within a context of the same limit, nothing is added."""
+    current = _current.get()
+    name = limit_name(uid, region)
+    if current is not None and current.name == name:
+        yield current
+        return
+    limit = ensure_limit(name, quota)
+    with limited(limit):
+        yield limit

@@ -25,7 +25,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from crossdeploy import audit, ledger, write_ahead
+from crossdeploy import audit, ledger, quota, write_ahead
 from crossdeploy.app_lock import app_lock
 from crossdeploy.diagnosis import abort_refused, diagnose, roll_back
 from crossdeploy.plan import Change, Plan
@@ -36,6 +36,7 @@ from flows.run_names import deploy_run_name
 from tasks.application import ApplicationResult, apply_application, inspect_application
 from tasks.batch_confirmation import can_ask, follow_asking
 from tasks.change_order import follow
+from tasks.image import pushed_later
 from tasks.pull_policy import apply_pull_policy
 from tasks.pull_role import apply_pull_role
 from tasks.registry_secret import apply_registry_secret
@@ -155,17 +156,23 @@ def _record(
     result_serializer=RESULT_SERIALIZER,
 )
 def cross_account_deploy(
-    spec: DeploySpec, dry_run: bool = False, image_tag: str | None = None
+    spec: DeploySpec,
+    dry_run: bool = False,
+    image_tag: str | None = None,
+    skip_older: bool = False,
 ) -> DeployResult:
     """Deploy an SAE app in account A from a private image in account B's ACR.
 
     `image_tag` replaces the tag of `spec.image.url` (the image-push trigger passes the pushed
-    tag); `dry_run` stops after the plan.
+    tag); `dry_run` stops after the plan; `skip_older` (set by the image-push deployment) skips
+    a tag that ACR says was pushed before the tag the app runs now.
 
     Args:
         spec: The deploy spec: both accounts' credential blocks, the SAE app and the image.
         dry_run: Plan only: inspect both accounts and publish the plan; change nothing.
         image_tag: Deploy this tag of the spec's image repository instead of the spec's tag.
+        skip_older: Skip the deploy when the app already runs a tag of the same repository that
+            was pushed later (pushes close together start runs in any order).
     """
     logger = get_run_logger()
     if image_tag:
@@ -179,9 +186,13 @@ def cross_account_deploy(
         flow_run_id=UUID(run_id) if run_id else None,
         wait_seconds=spec.rollout.timeout_seconds + 600,
     )
-    with nullcontext() if dry_run else lock:
+    with quota.paced(accounts.app_uid, spec.app.region), nullcontext() if dry_run else lock:
         found = inspect_all(spec, accounts)
         plan = make_plan(spec, accounts, found)
+        running = found.app.current.get("ImageUrl")
+        if skip_older and (later := pushed_later(accounts.registry, spec, found.image, running)):
+            logger.info("%s", later)
+            return DeployResult("unchanged", later, plan, found.app.app_id)
         _publish_plan(spec, plan)
         logger.info("%s", plan.summary())
         if plan.blocked:

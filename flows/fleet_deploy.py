@@ -12,10 +12,12 @@ SAE's API quota allows.
               blocked, naming each with the reason, after the others have landed
 
 Every SAE call (polling included) first takes a slot of the Prefect rate limit
-`sae-api:<account A uid>:<region>` (crossdeploy/quota.py), sized from `quota_calls` per
-`quota_window_seconds` (SAE: 60 per minute per account). A re-run of an unchanged fleet writes
-nothing. Shared changes are recorded in the ledger of `fleet.shared_spec(namespace, region)`,
-each app's in its own, so `teardown` still works per app (and for the shared resources).
+`sae-api:<account A uid>:<region>` (crossdeploy/quota.py), shared with every other flow of the
+account; a missing limit is created from `quota_calls` per `quota_window_seconds` (SAE: 60 per
+minute per account), an existing one is used as the operator set it. A re-run of an unchanged
+fleet writes nothing. Shared changes are recorded in the ledger of
+`fleet.shared_spec(namespace, region)`, each app's in its own, so `teardown` still works per app
+(and for the shared resources).
 
 Entry points (also what benchmarks call):
 
@@ -227,7 +229,8 @@ def fleet_deploy(
     Args:
         fleet: The fleet spec: both accounts, the image, shared access and network, the apps.
         dry_run: Plan only: inspect both accounts and publish the plan; change nothing.
-        quota_calls: SAE OpenAPI calls allowed per account and region in `quota_window_seconds`.
+        quota_calls: SAE OpenAPI calls allowed per account and region in `quota_window_seconds`,
+            for a rate limit not created yet (an existing one is used as it is set).
         quota_window_seconds: The quota's window (SAE: 60 calls in 60 s).
         max_parallel: Apps inspected and deployed at once (the quota paces them further);
             by default enough for their calls to use the whole quota (Quota.apps_in_flight).
@@ -259,7 +262,7 @@ def fleet_deploy(
             result = FleetResult(fleet.name, plan, tuple(verdicts.values()))
             return _finish(result, dry_run=True)
         ready = [s for s in specs if verdicts[_key(s)].ok]
-        shared, secret_ids = _apply_shared(fleet, accounts, namespaces, ready)
+        shared, secret_ids = _apply_shared(fleet, accounts, namespaces, ready, limits)
         futures = {
             key: pool.submit(
                 _land,
@@ -332,7 +335,11 @@ def _inspect_apps(
 
 
 def _apply_shared(
-    fleet: FleetSpec, accounts: Accounts, namespaces: dict[str, _Namespace], ready: list[DeploySpec]
+    fleet: FleetSpec,
+    accounts: Accounts,
+    namespaces: dict[str, _Namespace],
+    ready: list[DeploySpec],
+    limits: dict[str, quota.RateLimit],
 ) -> tuple[tuple[Change, ...], dict[str, int | None]]:
     """Role and policy once, one whitelist entry per distinct egress, the secret per namespace;
     only for the namespaces that have an app to deploy. Returns the changes and the secret id of
@@ -363,7 +370,8 @@ def _apply_shared(
         enabled = enabled or found.whitelist.enable
         if found.secret is not None and accounts.login is not None:
             creds = _in_region(accounts, spec.app.region).app
-            secret = _apply_secret(creds, found.secret, accounts.login)
+            with quota.limited(limits[spec.app.region]):
+                secret = _apply_secret(creds, found.secret, accounts.login)
             entries += secret.changes
             secret_ids[spec.app.namespace_id] = secret.secret_id
         _record(spec, accounts, entries, ahead)

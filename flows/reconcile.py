@@ -21,7 +21,7 @@ from typing import Literal
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from crossdeploy import audit
+from crossdeploy import audit, quota
 from crossdeploy.plan import Plan, PlanRow
 from crossdeploy.planner import inspect_all, make_plan, resolve_accounts
 from crossdeploy.spec import DeploySpec
@@ -108,7 +108,8 @@ def _plan_one(spec: DeploySpec) -> SpecReport:
     label = spec_label(spec)
     try:
         accounts = resolve_accounts(spec)
-        plan = make_plan(spec, accounts, inspect_all(spec, accounts))
+        with quota.paced(accounts.app_uid, spec.app.region):
+            plan = make_plan(spec, accounts, inspect_all(spec, accounts))
     except Exception as exc:  # one spec's failure must not hide the others' drift
         return SpecReport(label, "error", message=f"could not be planned: {exc}")
     steps = _drifted_steps(plan)

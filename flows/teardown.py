@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from crossdeploy import audit, ledger, write_ahead
+from crossdeploy import audit, ledger, quota, write_ahead
 from crossdeploy.app_lock import app_lock
 from crossdeploy.plan import Change
 from crossdeploy.planner import resolve_accounts
@@ -55,12 +55,15 @@ def teardown(spec: DeploySpec) -> TeardownResult:
     logger = get_run_logger()
     accounts = resolve_accounts(spec)  # the ledger is account A's
     run_id = flow_run.get_id()
-    with app_lock(
-        spec,
-        accounts.app_uid,
-        flow_run_id=UUID(run_id) if run_id else None,
-        wait_seconds=spec.rollout.timeout_seconds + 600,
-    ):  # no deploy of the app meanwhile: the ledger is read once a running one has finished
+    with (
+        app_lock(
+            spec,
+            accounts.app_uid,
+            flow_run_id=UUID(run_id) if run_id else None,
+            wait_seconds=spec.rollout.timeout_seconds + 600,
+        ),  # no deploy of the app meanwhile: the ledger is read once a running one has finished
+        quota.paced(accounts.app_uid, spec.app.region),
+    ):
         ledger.migrate(spec, accounts.app_uid)
         recorded = ledger.read(spec, accounts.app_uid)
         if not recorded.entries:

@@ -9,6 +9,7 @@ are invisible to the Enterprise API, so they are not checked (a missing tag show
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from alibabacloud_cr20181201 import models as cr_models
@@ -17,7 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from crossdeploy.cloud import CloudError, call
-from crossdeploy.image_ref import ImageRef
+from crossdeploy.image_ref import ImageRef, parse_image
 from crossdeploy.plan import BLOCKED, OK, Change, PlanRow
 from crossdeploy.spec import DeploySpec
 
@@ -35,6 +36,8 @@ class ImageState:
     digest: str | None
     """The tag's manifest digest; None when not checked or missing."""
     rows: tuple[PlanRow, ...]
+    pushed_ms: int | None = None
+    """When the tag was last pushed (ACR's ImageUpdate, ms); None when not checked or missing."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def inspect_image(creds_b: Any, spec: DeploySpec) -> ImageState:
     try:
         instance_id, note = _instance_id(cr, ref, spec.image.instance_id)
         repo_id = _repo_id(cr, instance_id, ref)
-        digest = _digest(cr, instance_id, repo_id, ref)
+        digest, pushed_ms = _digest(cr, instance_id, repo_id, ref)
     except _BlockedError as stop:
         where = instance_id or spec.image.instance_id or ref.instance_name
         row = PlanRow(
@@ -81,7 +84,7 @@ def inspect_image(creds_b: Any, spec: DeploySpec) -> ImageState:
         STEP, "B", f"{ref.repository}:{ref.tag} on {instance_id}", f"exists ({_short(digest)})",
         "exists", OK, note,
     )  # fmt: skip
-    return ImageState("enterprise", instance_id, repo_id, digest, (row, *extra))
+    return ImageState("enterprise", instance_id, repo_id, digest, (row, *extra), pushed_ms)
 
 
 def apply_image(creds_b: Any, state: ImageState) -> list[Change]:
@@ -102,6 +105,45 @@ def ensure_image(creds_b: Any, spec: DeploySpec) -> ImageResult:
     for row in state.rows:
         logger.info("image %s: %s (%s)", row.resource, row.now, row.action)
     return ImageResult(state, tuple(apply_image(creds_b, state)))
+
+
+def pushed_later(creds_b: Any, spec: DeploySpec, image: ImageState, running: str | None) -> str:
+    """Why the image `running` (the app's ImageUrl now) supersedes the spec's tag, or ''.
+
+    It does when both are tags of the same repository and ACR says the running one was pushed
+    after the spec's (ImageUpdate: the time a tag last received a push). Two image pushes close
+    together start two runs in either order; the later one must not be undone by the earlier.
+    Anything not comparable (another repository, a tag ACR no longer has, Personal Edition)
+    supersedes nothing.
+    """
+    ref = spec.image.ref
+    try:
+        now = parse_image(running) if running else None
+    except ValueError:
+        return ""
+    if now is None or (now.host, now.repository) != (ref.host, ref.repository):
+        return ""
+    if now.tag == ref.tag or image.pushed_ms is None or not image.instance_id or not image.repo_id:
+        return ""
+    request = cr_models.GetRepoTagRequest(
+        instance_id=image.instance_id, repo_id=image.repo_id, tag=now.tag
+    )
+    try:
+        body = call("cr:GetRepoTag", creds_b.get_client("cr").get_repo_tag, request).body
+    except CloudError:
+        return ""
+    running_ms = _millis(body.image_update)
+    if not body.digest or running_ms <= image.pushed_ms:
+        return ""
+    return (
+        f"Skipped {ref.tag}: {spec.app.name} already runs {now.tag}, pushed "
+        f"{_when(running_ms)}, after {ref.tag} ({_when(image.pushed_ms)}); an older push never "
+        "replaces a newer one."
+    )
+
+
+def _when(millis: int) -> str:
+    return datetime.fromtimestamp(millis / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 # -- lookups -------------------------------------------------------------------------------------
@@ -208,21 +250,21 @@ def _repo_id(cr: Any, instance_id: str, ref: ImageRef) -> str:
     )
 
 
-def _digest(cr: Any, instance_id: str, repo_id: str, ref: ImageRef) -> str:
-    """The tag's digest. Whether the tag is missing is read from the repository's tag list: the
-    code GetRepoTag answers for a missing tag is not documented, and a reply without a digest
-    tells nothing."""
+def _digest(cr: Any, instance_id: str, repo_id: str, ref: ImageRef) -> tuple[str, int | None]:
+    """The tag's digest and when it was last pushed. Whether the tag is missing is read from the
+    repository's tag list: the code GetRepoTag answers for a missing tag is not documented, and
+    a reply without a digest tells nothing."""
     request = cr_models.GetRepoTagRequest(instance_id=instance_id, repo_id=repo_id, tag=ref.tag)
     try:
-        digest = call("cr:GetRepoTag", cr.get_repo_tag, request).body.digest
+        body = call("cr:GetRepoTag", cr.get_repo_tag, request).body
     except CloudError:
-        digest = None
-    if digest:
-        return str(digest)
+        body = None
+    if body is not None and body.digest:
+        return str(body.digest), _millis(body.image_update) or None
     images = _tags(cr, instance_id, repo_id)
     listed = next((image for image in images if image.tag == ref.tag and image.digest), None)
     if listed is not None:
-        return str(listed.digest)
+        return str(listed.digest), _millis(listed.image_update) or None
     newest = _newest_tags(images)
     there = f"newest tags: {', '.join(newest)}" if newest else "the repository has no tags"
     raise _BlockedError(

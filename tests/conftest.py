@@ -30,10 +30,14 @@ UIDS = {"app": "1111111111111111", "registry": "2222222222222222"}
 
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
-    """One Prefect test server (temporary SQLite) for the whole session, started on first use."""
+    """One Prefect test server (temporary SQLite) for the whole session, started on first use,
+    with the test account's SAE rate limits set by its operator (tests.deploy_support)."""
     from prefect.testing.utilities import prefect_test_harness
 
+    from tests.deploy_support import open_sae_quota
+
     with prefect_test_harness(server_startup_timeout=120):
+        open_sae_quota()
         yield
 
 

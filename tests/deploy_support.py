@@ -12,7 +12,8 @@ import copy
 import json
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +39,7 @@ from pydantic import SecretStr
 
 from blocks import AcrRegistryLogin
 from crossdeploy import ledger
+from crossdeploy.quota import Quota, limit_name, set_limit
 from crossdeploy.sandbox_blocks import save_sandbox_blocks
 from crossdeploy.spec import DeploySpec, parse_spec
 from flows.cross_account_deploy import DeployError, DeployResult, cross_account_deploy
@@ -124,6 +126,31 @@ def write_spec(path: Path, spec: DeploySpec | dict[str, Any]) -> Path:
     data = spec.model_dump(exclude_none=True) if isinstance(spec, DeploySpec) else spec
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+# -- the SAE quota ---------------------------------------------------------------------------------
+
+AMPLE_QUOTA = Quota(6000, 60.0)
+"""The test account's SAE rate limits as the tests' operator sets them: the sandbox's minutes
+are scaled down (a change order in 0.6 s), so SAE's 60 a minute would make every test wait for
+slots; every SAE call still takes one."""
+TEST_REGIONS = ("cn-hangzhou", "cn-shanghai", "cn-beijing")
+
+
+def open_sae_quota(quota: Quota = AMPLE_QUOTA, regions: Iterable[str] = TEST_REGIONS) -> None:
+    """Set the test account's SAE limits, as an operator would (`prefect gcl update`)."""
+    for region in regions:
+        set_limit(limit_name(APP_UID, region), quota)
+
+
+@contextmanager
+def sae_quota(quota: Quota, *regions: str) -> Iterator[None]:
+    """The test account's SAE limits in `regions` set to `quota`, then back to AMPLE_QUOTA."""
+    open_sae_quota(quota, regions)
+    try:
+        yield
+    finally:
+        open_sae_quota(AMPLE_QUOTA, regions)
 
 
 # -- running the flows -----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from prefect.concurrency.sync import rate_limit
 from crossdeploy.app_lock import lock_name
 from crossdeploy.prefect_api import patiently
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.deploy_support import APP_UID, deploy, logs_of, make_spec, save_blocks
+from tests.deploy_support import APP_UID, deploy, logs_of, make_spec, open_sae_quota, save_blocks
 from tests.prefect_server import PrefectServer
 
 pytestmark = pytest.mark.timeout(180)
@@ -39,6 +39,7 @@ def server(
     with PrefectServer(tmp_path_factory.mktemp("prefect-restart")).serving() as server:
         with server.api():
             save_blocks(fast_sandbox_process.url)
+            open_sae_quota()  # as the harness: the sandbox's minutes are short
         yield server
 
 

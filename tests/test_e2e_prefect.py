@@ -8,8 +8,10 @@ whose credential blocks are saved to that server, and `crossdeploy webhook serve
 
   (a) the `cross-account-deploy` deployment is run through the API (as the UI's Run button does)
       and the app is RUNNING in the sandbox;
-  (b) an ACR push notification (tag 1.0) POSTed to the webhook bridge makes the deployment
-      trigger start a `deploy-on-image-push` run, which deploys :1.0;
+  (b) two ACR push notifications POSTed to the webhook bridge in quick succession, the newer
+      tag's first (1.3, then 1.2: ACR pushed 1.2 earlier), make the deployment trigger start two
+      `deploy-on-image-push` runs; they run one at a time (the deployment's concurrency limit),
+      and the 1.2 run is skipped because the app already runs the later push, so :1.3 runs;
   (c) headless Chromium (Debian's /usr/bin/chromium, driven by Playwright) opens the Prefect UI,
       starts a custom run of `cross-account-deploy` from its form with replicas 3, waits for it
       to complete and screenshots the flow run's Artifacts tab (the plan and progress);
@@ -60,6 +62,8 @@ from prefect.client.schemas.filters import (
     DeploymentFilterId,
     FlowRunFilter,
     FlowRunFilterName,
+    LogFilter,
+    LogFilterFlowRunId,
 )
 from prefect.client.schemas.objects import FlowRun
 from prefect.events import Event
@@ -68,6 +72,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from crossdeploy.sandbox_blocks import save_sandbox_blocks
 from sandbox.testing import SandboxProcess
 from tests.conftest import SdkFactory, demo_world_data, write_world
+from tests.deploy_support import open_sae_quota
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -92,6 +97,7 @@ DEMO_SPEC: dict[str, Any] = yaml.safe_load(
     (REPO / "crossdeploy" / "specs" / "demo.yaml").read_text()
 )
 IMAGE_REPO = "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web"
+PUSHED = {"1.2": "sha256:" + "e" * 64, "1.3": "sha256:" + "f" * 64}
 T = TypeVar("T")
 
 
@@ -245,6 +251,9 @@ def _prefect_env(home: Path, api_url: str, marker: str) -> dict[str, str]:
             ),
             "PREFECT_WORKER_QUERY_SECONDS": "2",
             "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+            # A run queued behind the image-push deployment's concurrency limit tries again in
+            # 1 s, not 30 (the default).
+            "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "1",
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -271,7 +280,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     api_url = f"{ui_url}/api"
     env = _prefect_env(tmp / "prefect-home", api_url, marker)
 
-    world_path = write_world(demo_world_data(change_order_seconds=1), tmp)
+    world = demo_world_data(change_order_seconds=1)
+    (registry, *_) = world["regions"]["cn-hangzhou"]["acr_instances"]
+    registry["repos"]["shop/web"]["tags"].update(PUSHED)  # pushed after 1.0 and 1.1, in order
+    world_path = write_world(world, tmp)
 
     procs: dict[str, Proc] = {}
     sandbox = SandboxProcess(world=world_path, state=tmp / "sandbox.sqlite")
@@ -308,6 +320,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         webhook_url = procs["webhook"].wait_for_line("webhook listening on", 60)
         with temporary_settings(updates={PREFECT_API_URL: api_url}):
             save_sandbox_blocks(sandbox.url, world_path)
+            open_sae_quota()  # the sandbox's minutes are short: its operator's SAE limits
         yield Stack(api_url, ui_url, webhook_url, sandbox, tmp, procs)
     finally:
         for name in ("webhook", "worker", "server"):
@@ -357,7 +370,8 @@ def test_prefect_yaml_carries_the_demo_spec_and_the_image_push_trigger() -> None
     assert deployments["reconcile"]["parameters"]["specs"] == [DEMO_SPEC]
     assert deployments["reconcile"]["schedules"][0]["cron"] == "*/30 * * * *"
     push = deployments["deploy-on-image-push"]
-    assert push["parameters"]["spec"] == DEMO_SPEC
+    assert push["parameters"] == {"spec": DEMO_SPEC, "skip_older": True}
+    assert push["concurrency_limit"] == {"limit": 1, "collision_strategy": "ENQUEUE"}
     (trigger,) = push["triggers"]
     assert trigger["match"] == {"prefect.resource.id": "acr.repo.cn-hangzhou.shop/web"}
     assert trigger["expect"] == ["acr.image.pushed"]
@@ -399,7 +413,7 @@ def test_a_run_of_the_deployment_through_the_api_deploys_the_app(stack: Stack) -
 def _push_payload(tag: str) -> dict[str, Any]:
     return {
         "push_data": {
-            "digest": "sha256:" + "a" * 64,
+            "digest": PUSHED[tag],
             "pushed_at": time.strftime("%Y-%m-%d %H:%M:%S"),
             "tag": tag,
         },
@@ -416,30 +430,63 @@ def _push_payload(tag: str) -> dict[str, Any]:
     }
 
 
-def test_b_an_acr_push_to_the_bridge_deploys_the_pushed_tag(stack: Stack) -> None:
-    push_id = stack.deployment_id(f"{FLOW}/deploy-on-image-push")
+def _notify(stack: Stack, tag: str) -> None:
     response = httpx.post(
-        f"{stack.webhook_url}/acr", params={"token": TOKEN}, json=_push_payload("1.0"), timeout=30
+        f"{stack.webhook_url}/acr", params={"token": TOKEN}, json=_push_payload(tag), timeout=30
     )
     assert response.status_code == 202, response.text
     assert response.json()["resource_id"] == "acr.repo.cn-hangzhou.shop/web"
 
-    def triggered_run() -> FlowRun | None:
+
+def _run_logs(stack: Stack, run_id: UUID) -> list[str]:
+    with stack.api(), get_client(sync_client=True) as client:
+        flt = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id]))
+        return [log.message for log in client.read_logs(log_filter=flt)]
+
+
+def test_b_two_acr_pushes_in_quick_succession_land_the_newer_tag(stack: Stack) -> None:
+    """ACR pushed 1.2, then 1.3; their notifications reach the bridge the other way round, a
+    moment apart (the second while the first run is running). Each starts a run of
+    `deploy-on-image-push`; the second waits for the first (the deployment's concurrency limit
+    of 1, ENQUEUE) and then skips 1.2, saying so, because the app runs 1.3, which ACR says was
+    pushed later. 1.3 is what runs."""
+    push_id = stack.deployment_id(f"{FLOW}/deploy-on-image-push")
+
+    def runs_by_tag() -> dict[str, FlowRun]:
         with stack.api(), get_client(sync_client=True) as client:
             runs = client.read_flow_runs(
                 deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[push_id]))
             )
-        return runs[0] if runs else None
+        return {str(r.parameters["image_tag"]): r for r in runs}
 
-    run = _wait("the trigger to start deploy-on-image-push", triggered_run, 60, stack.logs())
-    assert run.parameters["image_tag"] == "1.0"
-    assert run.parameters["spec"] == DEMO_SPEC
-    final = stack.wait_final(run.id)
-    assert_completed(stack, final)
-    assert final.name == "shop-web@1.0"  # the tag pushed, not the spec's 1.1
+    _notify(stack, "1.3")
+
+    def newer_running() -> FlowRun | None:
+        run = runs_by_tag().get("1.3")
+        if run is None or run.state is None:
+            return None
+        return None if run.state.is_scheduled() or run.state.is_pending() else run
+
+    newer = _wait("the 1.3 run to start", newer_running, 60, stack.logs())
+    _notify(stack, "1.2")
+    older = _wait("the trigger to start a 1.2 run", lambda: runs_by_tag().get("1.2"), 60)
+    newer, older = stack.wait_final(newer.id), stack.wait_final(older.id)
+    for run in (newer, older):
+        assert run.parameters["spec"] == DEMO_SPEC
+        assert_completed(stack, run)
+    assert newer.name == "shop-web@1.3"  # the tag pushed, not the spec's 1.1
     status, config = app_config(stack)
     assert status.current_status == "RUNNING"
-    assert config.image_url == f"{IMAGE_REPO}:1.0"
+    assert config.image_url == f"{IMAGE_REPO}:1.3"
+    assert newer.parameters["skip_older"] is older.parameters["skip_older"] is True
+    assert older.start_time is not None and newer.end_time is not None
+    assert older.start_time >= newer.end_time, "the two image-push runs overlapped"
+
+    def skip_line() -> str | None:  # a run's last logs reach the API as its process exits
+        return next((m for m in _run_logs(stack, older.id) if m.startswith("Skipped 1.2:")), None)
+
+    skipped = _wait("the 1.2 run's log line saying it was skipped", skip_line, 20, stack.logs())
+    assert "already runs 1.3" in skipped, skipped
 
 
 def _launch_chromium(playwright: Any, profile: Path) -> Any:
