@@ -16,6 +16,7 @@ failed slot request in `ConcurrencySlotAcquisitionError`; `server_busy` looks th
 
 from __future__ import annotations
 
+import functools
 import random
 import ssl
 import time
@@ -57,24 +58,36 @@ class _QuickRetryTransport(httpx.HTTPTransport):
 
 def prefect_tls_context() -> ssl.SSLContext:
     """How Prefect's client verifies the API's certificate, from the same settings."""
-    if PREFECT_API_TLS_INSECURE_SKIP_VERIFY.value():
+    return _tls_context(
+        bool(PREFECT_API_TLS_INSECURE_SKIP_VERIFY.value()),
+        PREFECT_API_SSL_CERT_FILE.value() or certifi.where(),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _tls_context(skip_verify: bool, cafile: str) -> ssl.SSLContext:
+    """One context per setting: loading a CA bundle takes tens of milliseconds, which every
+    quota slot, lock and ledger round trip paid before."""
+    if skip_verify:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         return context
-    return ssl.create_default_context(cafile=PREFECT_API_SSL_CERT_FILE.value() or certifi.where())
+    return ssl.create_default_context(cafile=cafile)
 
 
 @contextmanager
 def quick_client() -> Iterator[SyncPrefectClient]:
     """A sync Prefect client that rides out a busy SQLite server in milliseconds."""
+    tls = prefect_tls_context()
     transport = _QuickRetryTransport(
-        verify=prefect_tls_context(),
+        verify=tls,
         http2=bool(PREFECT_API_ENABLE_HTTP2.value()),
         limits=httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=25),
         retries=3,  # connect retries, as Prefect's own transport
     )
-    with get_client(sync_client=True, httpx_settings={"transport": transport}) as client:
+    settings = {"transport": transport, "verify": tls}  # else Prefect loads its CA bundle again
+    with get_client(sync_client=True, httpx_settings=settings) as client:
         yield client
 
 

@@ -8,8 +8,8 @@ at the same time for the same account share it, whichever process runs them.
 
 The limit is the operator's: a run creates it when it is missing (sized from `Quota`, SAE's 60 a
 minute unless a fleet is given another) and otherwise leaves it exactly as set, size, decay and
-active flag included. A deactivated limit lets every call through (Prefect's rate_limit grants
-at once on an inactive limit, strict or not), so deactivating it is how an operator lifts the
+active flag included. A deactivated limit lets every call through (Prefect's server grants slots of
+an inactive limit at once), so deactivating it is how an operator lifts the
 pacing. How many slots a round trip takes is read from the limit's own size and decay.
 
 A limit with room for `burst` slots that decay at `rate` slots per second admits at most
@@ -18,8 +18,8 @@ under `calls`: `burst` is a tenth of it (at least 1) and the rest is spread over
 one second of slack (for the time between taking a slot and the call reaching SAE). A steady
 fleet under SAE's 60 calls a minute therefore runs at about 89 % of the quota bound, never above.
 
-Each round trip to the Prefect API costs time (tens of milliseconds, seconds when its SQLite
-database is busy), and a process makes one at a time per limit, so a round trip takes a slot for
+Each round trip to the Prefect API costs time (milliseconds; more when its SQLite database is
+busy), and a process makes one at a time per limit, so a round trip takes a slot for
 every call of the process then waiting for one (at least `RateLimit.batch`, as many as free up in
 half a second; at most the limit's size) and hands them out: one round trip serves a whole
 fleet's waiting calls. A slot not used within half a second of being taken is dropped, which
@@ -44,13 +44,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from http import HTTPStatus
 
+import httpx
 from prefect.client.schemas.actions import (
     GlobalConcurrencyLimitCreate,
     GlobalConcurrencyLimitUpdate,
 )
 from prefect.client.schemas.responses import GlobalConcurrencyLimitResponse
-from prefect.concurrency.sync import rate_limit
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from crossdeploy.cloud import throttled_by
@@ -180,6 +181,36 @@ def set_limit(name: str, quota: Quota, *, active: bool = True) -> None:
         client.update_global_concurrency_limit(name, update)
 
 
+class LimitMissingError(RuntimeError):
+    """The rate limit was deleted while a run was pacing its calls by it."""
+
+
+def occupy_slots(name: str, slots: int) -> None:
+    """Take `slots` slots of the rate limit `name`, waiting as long as the server says to.
+
+    Prefect's own `rate_limit` asks through Prefect's client, which sleeps 2, 4, 8... seconds on
+    a busy SQLite server's 503: measured, that put about 2 s into one SAE call in three. This asks
+    through `quick_client` (the same POST /v2/concurrency_limits/increment, the same 423 +
+    Retry-After answer when the limit is full). An inactive limit grants at once."""
+    with quick_client() as client:
+        while True:
+            try:
+                granted = client.increment_concurrency_slots(
+                    names=[name], slots=slots, mode="rate_limit"
+                )
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != HTTPStatus.LOCKED:
+                    raise
+                time.sleep(float(exc.response.headers.get("Retry-After", 1.0)))
+                continue
+            if not granted.json():
+                raise LimitMissingError(
+                    f"the Prefect rate limit {name!r} was deleted during the run; a new run "
+                    "creates it again (or an operator can: prefect global-concurrency-limit create)"
+                )
+            return
+
+
 @dataclass
 class _Taken:
     """Slots this process took ahead, by the time each must be used by, and the calls waiting."""
@@ -208,7 +239,7 @@ def take_slot(limit: RateLimit) -> None:
             if not taken.until:
                 with _taken_lock:
                     occupy = limit.occupy(taken.waiting)
-                patiently(lambda: rate_limit(limit.name, occupy=occupy, strict=True))
+                patiently(lambda: occupy_slots(limit.name, occupy))
                 taken.until.extend([time.monotonic() + HOLD_SECONDS] * occupy)
             taken.until.popleft()
             with _taken_lock:  # no longer waiting before the next batch is sized

@@ -3,8 +3,9 @@
 
 The restart loses the deploy's lease, so its slot stays counted (`active_slots` 1) and releasing
 it does nothing; the next deploy of the app must still start at once, not wait out
-`timeout_seconds + 600`. Also: a Prefect call that fails while the server is down, wrapped by
-Prefect in `ConcurrencySlotAcquisitionError`, is retried by `patiently` (issue 14, item 5).
+`timeout_seconds + 600`. Also: slot requests that fail while the server is down (ours, and
+Prefect's wrapped in `ConcurrencySlotAcquisitionError`) are asked again by `patiently` (issue
+14, item 5).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextvars
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from typing import Any
 
@@ -25,6 +26,7 @@ from prefect.concurrency.sync import rate_limit
 
 from crossdeploy.app_lock import lock_name
 from crossdeploy.prefect_api import patiently
+from crossdeploy.quota import occupy_slots
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from tests.deploy_support import APP_UID, deploy, logs_of, make_spec, open_sae_quota, save_blocks
 from tests.prefect_server import PrefectServer
@@ -102,10 +104,13 @@ def test_a_deploy_after_a_server_restart_mid_deploy_starts_at_once(
     )
 
 
-def test_patiently_retries_a_slot_request_prefect_wrapped(server: PrefectServer) -> None:
-    """The server down while a rate-limit slot is asked for: Prefect raises
-    ConcurrencySlotAcquisitionError from the connection error; `patiently` asks again until the
-    server is back."""
+def test_slot_requests_made_while_the_server_is_down_are_asked_again(
+    server: PrefectServer,
+) -> None:
+    """The server down while rate-limit slots are asked for, both by the quota's own request
+    (`occupy_slots`: a connection error) and by Prefect's (`rate_limit`: Prefect wraps the
+    connection error in ConcurrencySlotAcquisitionError); `patiently` asks again until the
+    server is back, and both get their slot."""
     name = "lock-test-rate"
     with server.api(), get_client(sync_client=True) as client:
         client.create_global_concurrency_limit(
@@ -115,17 +120,23 @@ def test_patiently_retries_a_slot_request_prefect_wrapped(server: PrefectServer)
     outcome: list[BaseException | float] = []
     began = time.monotonic()
 
-    def take() -> None:
+    def take(ask: Callable[[], None]) -> None:
         try:
-            patiently(lambda: rate_limit(name, strict=True))
+            patiently(ask)
             outcome.append(time.monotonic() - began)
         except BaseException as exc:
             outcome.append(exc)
 
+    askers = [lambda: occupy_slots(name, 1), lambda: rate_limit(name, strict=True)]
     with server.api():
-        taker = threading.Thread(target=contextvars.copy_context().run, args=(take,))
-        taker.start()
+        takers = [
+            threading.Thread(target=contextvars.copy_context().run, args=(take, ask))
+            for ask in askers
+        ]
+        for taker in takers:
+            taker.start()
     time.sleep(2)
     server.start()
-    taker.join(60)
-    assert outcome and isinstance(outcome[0], float), outcome
+    for taker in takers:
+        taker.join(60)
+    assert len(outcome) == 2 and all(isinstance(o, float) for o in outcome), outcome

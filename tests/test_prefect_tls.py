@@ -14,7 +14,6 @@ import httpx
 import pytest
 import trustme
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.concurrency.sync import rate_limit
 from prefect.settings import (
     PREFECT_API_SSL_CERT_FILE,
     PREFECT_API_TLS_INSECURE_SKIP_VERIFY,
@@ -23,6 +22,7 @@ from prefect.settings import (
 
 from crossdeploy.app_lock import app_lock, lock_name
 from crossdeploy.prefect_api import patiently, quick_client, read_variable, write_variable
+from crossdeploy.quota import occupy_slots
 from tests.deploy_support import APP_UID, make_spec
 from tests.prefect_server import PrefectServer
 
@@ -56,7 +56,7 @@ def test_lock_ledger_and_rate_limit_over_https_with_a_private_ca(server: Prefect
                 client.create_global_concurrency_limit(
                     GlobalConcurrencyLimitCreate(name="tls-rate", limit=2, slot_decay_per_second=2)
                 )
-        patiently(lambda: rate_limit("tls-rate", strict=True))
+        patiently(lambda: occupy_slots("tls-rate", 1))
         with quick_client() as client:
             assert client.read_global_concurrency_limit_by_name("tls-rate").active_slots >= 1
             limit = client.read_global_concurrency_limit_by_name(lock_name(spec, APP_UID))
