@@ -23,15 +23,16 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Most tests wait on change orders rather than compute, so more workers than cores pay off; a
-# module's tests stay on one worker (--dist loadfile) so module fixtures start once.
-TEST_WORKERS ?= 3
+# module's tests stay on one worker (--dist loadfile) so module fixtures start once, and the
+# longest modules start first (tests/schedule.py; --no-loadscope-reorder keeps that order).
+TEST_WORKERS ?= 4
 
 # Debian's Chromium for the browser test, installed when missing (scripts/ensure-chromium).
 browser:
 	bash scripts/ensure-chromium
 
 unit: $(STAMP) browser
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The browser check runs first, so a machine that cannot install it stops before anything runs.
 test: browser lint typecheck unit

@@ -113,7 +113,7 @@ def test_the_limit_is_created_when_missing_and_then_left_as_the_operator_set_it(
 THROTTLE_CALLS = 8
 WINDOW_SECONDS = 2.0
 QUOTA = Quota(THROTTLE_CALLS, WINDOW_SECONDS)
-FLEET_APPS = [f"shop-q{i}" for i in range(3)]
+FLEET_APPS = [f"shop-q{i}" for i in range(6)]
 
 
 def _most_in_window(times: list[float], window: float) -> int:
@@ -143,7 +143,7 @@ def test_a_fleet_and_a_single_deploy_of_one_account_stay_within_its_quota(
     world: SandboxAdmin, own_limit: None, tmp_path: Path
 ) -> None:
     """SAE throttles at 8 calls in any 2 s (a scaled-down 60 a minute) and the operator set the
-    account's limit to that quota. While a fleet of three apps lands, a deploy of another app
+    account's limit to that quota. While a fleet of six apps lands, a deploy of another app
     runs in a process of its own (`crossdeploy deploy`): not one Throttling.User, and the
     busiest window stays within the quota."""
     web = deploy(make_spec()).result  # its access in place first: the runs below share none
@@ -176,6 +176,7 @@ def test_a_fleet_and_a_single_deploy_of_one_account_stay_within_its_quota(
                 r["action"] == "CreateApplication" for r in world.requests()[since:]
             )
 
+        # The CLI's process takes seconds to start: the fleet has enough apps to outlast it.
         _wait_for("the fleet's first app", fleet_creating)
         single = subprocess.run(
             [str(BIN / "crossdeploy"), "deploy", str(spec_path)],
@@ -204,7 +205,9 @@ def test_a_fleet_and_a_single_deploy_of_one_account_stay_within_its_quota(
     ]
     assert mine and theirs
     (mine_first, mine_last), (theirs_first, theirs_last) = _span(mine), _span(theirs)
-    assert mine_first < theirs_last and theirs_first < mine_last, "the two runs did not overlap"
+    assert mine_first < theirs_last and theirs_first < mine_last, (
+        f"the two runs did not overlap: {_span(mine)} {_span(theirs)}"
+    )
 
     times = [float(c["received_at"]) for c in sae]
     busiest = _most_in_window(times, WINDOW_SECONDS)
