@@ -166,7 +166,8 @@ class Sandbox:
                     "ServiceUnavailable",
                     "The request has failed due to a temporary failure of the server.",
                 )
-            reply = Reply(200, envelopes.success(product.envelope, payload, request_id))
+            body = envelopes.success(product.envelope, payload, request_id, trace_id=route.trace_id)
+            reply = Reply(200, body)
         except ApiError as err:
             reply = self._error_reply(product, err, request_id)
         except Exception:

@@ -8,18 +8,15 @@ from typing import Any
 from sandbox.errors import ApiError
 
 
-def success(envelope: str, payload: dict[str, Any], request_id: str) -> dict[str, Any]:
+def success(
+    envelope: str, payload: dict[str, Any], request_id: str, *, trace_id: bool = True
+) -> dict[str, Any]:
     if envelope == "cr":
         return {"Code": "success", "IsSuccess": True, **payload, "RequestId": request_id}
     if envelope == "sae":
-        return {
-            "Code": "200",
-            "Message": "success",
-            "Success": True,
-            "TraceId": uuid.uuid4().hex[:24],
-            **payload,
-            "RequestId": request_id,
-        }
+        trace = {"TraceId": uuid.uuid4().hex[:24]} if trace_id else {}
+        body = {"Code": "200", "Message": "success", "Success": True, **trace, **payload}
+        return {**body, "RequestId": request_id}
     return {**payload, "RequestId": request_id}
 
 

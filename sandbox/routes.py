@@ -40,6 +40,9 @@ class Route:
     path: str = "/"
     permission: str = ""
     """RAM action name when it differs from `<product>:<action>`."""
+    trace_id: bool = True
+    """SAE's envelope carries TraceId, except where the action's SDK response model has none
+    (ListApplications, ListAppVersions: alibabacloud_sae20190506 models)."""
 
     @property
     def ram_action(self) -> str:
@@ -185,6 +188,7 @@ ROUTES: tuple[Route, ...] = (
         apps.list_applications,
         method="GET",
         path="/pop/v1/sam/app/listApplications",
+        trace_id=False,
     ),
     Route(
         SAE,
@@ -220,6 +224,7 @@ ROUTES: tuple[Route, ...] = (
         apps.list_app_versions,
         method="GET",
         path="/pop/v1/sam/app/listAppVersions",
+        trace_id=False,
     ),
     Route(
         SAE,

@@ -383,7 +383,9 @@ def _instance_view(doc: Doc, *, listed: bool) -> Doc:
     return view
 
 
-def _endpoint_view(doc: Doc, module: str, kind: str, now: float, *, summary: bool = False) -> Doc:
+def _endpoint_view(
+    doc: Doc, module: str, kind: str, now: float, *, summary: bool = False, listed: bool = False
+) -> Doc:
     """One endpoint as GetInstanceEndpoint / ListInstanceEndpoint show it.
 
     The public endpoint's whitelist is in force while it has entries; an emptied whitelist opens
@@ -402,12 +404,19 @@ def _endpoint_view(doc: Doc, module: str, kind: str, now: float, *, summary: boo
         # The VPC endpoint has no CIDR list: its access control is the list of linked VPCs.
         acl = state["acl"] if kind == "internet" else []
         view["AclEnable"] = bool(acl)
-        view["AclEntries"] = [{"Entry": a["entry"], "Comment": a["comment"]} for a in acl]
+        # ListInstanceEndpoint's SDK model has no Comment in AclEntries (GetInstanceEndpoint's
+        # has): alibabacloud_cr20181201 ListInstanceEndpointResponseBodyEndpointsAclEntries.
+        view["AclEntries"] = [
+            {"Entry": a["entry"]} if listed else {"Entry": a["entry"], "Comment": a["comment"]}
+            for a in acl
+        ]
     return view
 
 
-def _repo_view(doc: Doc, repo: Doc) -> Doc:
-    return {
+def _repo_view(doc: Doc, repo: Doc, *, listed: bool = False) -> Doc:
+    """`listed`: ListRepository's SDK model has no Detail (GetRepository's has):
+    alibabacloud_cr20181201 ListRepositoryResponseBodyRepositories."""
+    view = {
         "InstanceId": doc["id"],
         "RepoId": repo["id"],
         "RepoNamespaceName": repo["namespace"],
@@ -422,6 +431,9 @@ def _repo_view(doc: Doc, repo: Doc) -> Doc:
         "CreateTime": repo["created_ms"],
         "ModifiedTime": repo["modified_ms"],
     }
+    if listed:
+        del view["Detail"]
+    return view
 
 
 def _image_view(tag: Doc, *, listed: bool) -> Doc:
@@ -471,7 +483,7 @@ def list_instance_endpoint(call: Call) -> dict[str, Any]:
     module, summary = _module(call), call.params.flag("Summary")
     return {
         "Endpoints": [
-            _endpoint_view(doc, module, kind, call.now, summary=summary)
+            _endpoint_view(doc, module, kind, call.now, summary=summary, listed=True)
             for kind in ("internet", "vpc")
         ]
     }
@@ -653,7 +665,7 @@ def list_repository(call: Call) -> dict[str, Any]:
         and status in ("ALL", "NORMAL")
     ]
     chunk, fields = _page(call, repos, text_total=True)
-    return {"Repositories": [_repo_view(doc, r) for r in chunk], **fields}
+    return {"Repositories": [_repo_view(doc, r, listed=True) for r in chunk], **fields}
 
 
 def get_repository(call: Call) -> dict[str, Any]:

@@ -220,13 +220,16 @@ _ROLE_FIELDS = (
 )
 
 
-def _role_view(role: Doc, *, full: bool = True) -> Doc:
+def _role_view(role: Doc, *, full: bool = True, principal: bool = True) -> Doc:
+    """`principal`: GetRole's model has RolePrincipalName and IsServiceLinkedRole; the SDK models
+    of CreateRole's and UpdateRole's Role do not (alibabacloud_ram20150501 models), so those
+    answers leave them out."""
     view = {k: role[k] for k in _ROLE_FIELDS if k in role}
-    if full:
+    if not full:
+        view.pop("AssumeRolePolicyDocument", None)
+    elif principal:
         view["RolePrincipalName"] = f"{role['RoleName']}@role.{role['Account']}.onaliyunservice.com"
         view["IsServiceLinkedRole"] = False
-    else:
-        view.pop("AssumeRolePolicyDocument", None)
     return view
 
 
@@ -286,7 +289,7 @@ def create_role(call: Call) -> dict[str, Any]:
     role = _new_role(call.caller.account, name, trust, description, max_session, call.now)
     role["AllowConsoleLogin"] = call.params.flag("AllowConsoleLogin")
     call.tx.put(call.scope(), ROLE, name.lower(), role)
-    view = _role_view(role)
+    view = _role_view(role, principal=False)
     view.pop("UpdateDate", None)
     return {"Role": view}
 
@@ -314,7 +317,7 @@ def update_role(call: Call) -> dict[str, Any]:
         role["AllowConsoleLogin"] = call.params.flag("NewAllowConsoleLogin")
     role["UpdateDate"] = iso_time(call.now)
     call.tx.put(call.scope(), ROLE, role["RoleName"].lower(), role)
-    return {"Role": _role_view(role)}
+    return {"Role": _role_view(role, principal=False)}
 
 
 def delete_role(call: Call) -> dict[str, Any]:
