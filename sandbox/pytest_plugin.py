@@ -5,17 +5,20 @@ Scope: one sandbox process per world file per pytest session (per worker under x
 the first time a test asks for that world, stopped at the session's end; the fixture itself is
 per test and resets the sandbox to its world file first, so every test starts from the same
 resources without paying a process start each. A session with no test using the fixture starts
-nothing.
+nothing; the sandbox modules are imported only by the fixture (a quarter second at every pytest
+start otherwise).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from sandbox.harness import SandboxCloud, SandboxPool
+if TYPE_CHECKING:
+    from sandbox.harness import SandboxCloud, SandboxPool
 
 WORLD_MARKER = "alibaba_sandbox_world"
 
@@ -42,6 +45,8 @@ def marked_world(request: pytest.FixtureRequest) -> Path | None:
 @pytest.fixture(scope="session")
 def alibaba_sandbox_pool() -> Iterator[SandboxPool]:
     """The session's sandboxes, one per world file; each starts when a test first needs it."""
+    from sandbox.harness import SandboxPool
+
     pool = SandboxPool()
     yield pool
     pool.close()
