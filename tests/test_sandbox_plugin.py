@@ -115,6 +115,7 @@ CHILD_TESTS = '''
 import glob
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,7 @@ def children() -> list[int]:
 
 def record(label, cloud=None):
     entry = {"label": label, "children": len(children())}
+    entry["imported"] = "sandbox.world" in sys.modules
     if cloud is not None:
         entry.update(endpoint=cloud.endpoint, app_uid=cloud.accounts["app"].uid)
         entry.update(requests=len(cloud.admin.requests()), timing=cloud.admin.timing())
@@ -193,7 +195,7 @@ def test_one_process_per_world_reset_per_test_none_unless_used(tmp_path: Path) -
     assert "alibaba_sandbox_world takes one argument, a world file" in output
     seen = {e["label"]: e for e in map(json.loads, seen_file.read_text().splitlines())}
     assert sorted(seen) == ["default", "default-again", "none", "other-1", "other-2"]
-    assert seen["none"]["children"] == 0
+    assert (seen["none"]["children"], seen["none"]["imported"]) == (0, False)
     default, other = seen["default"], seen["other-1"]
     assert default["children"] == 1 and seen["other-1"]["children"] == 2
     assert seen["default-again"]["children"] == 2
