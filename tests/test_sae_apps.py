@@ -332,7 +332,9 @@ def test_stop_start_delete(fast_sdk: SdkFactory, role: str) -> None:
         ({"command_args": '["ok", 1]'}, "InvalidParameter.WithMessage"),
         ({"replicas": 51}, "NoComputeResourceQuota.App.Exceed"),
         ({"image_pull_secrets": "abc"}, "InvalidParameter.WithMessage"),
-        ({"termination_grace_period_seconds": 0}, "InvalidParameter.WithMessage"),
+        ({"termination_grace_period_seconds": 6001}, "InvalidParameter"),
+        ({"termination_grace_period_seconds": -1}, "InvalidParameter"),
+        ({"memory": None}, "InvalidInstanceSpecification.Unsupported"),
     ],
 )
 def test_create_input_errors_start_nothing(

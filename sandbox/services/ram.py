@@ -284,7 +284,6 @@ def create_role(call: Call) -> dict[str, Any]:
     if len(call.tx.all(call.scope(), ROLE)) >= MAX_ROLES:
         raise ApiError(409, "LimitExceeded.Role", "The count of roles beyond the current limits.")
     role = _new_role(call.caller.account, name, trust, description, max_session, call.now)
-    role["AllowConsoleLogin"] = call.params.flag("AllowConsoleLogin")
     call.tx.put(call.scope(), ROLE, name.lower(), role)
     view = _role_view(role)
     view.pop("UpdateDate", None)
@@ -310,8 +309,6 @@ def update_role(call: Call) -> dict[str, Any]:
     max_session = _max_session(call, "NewMaxSessionDuration", None)
     if max_session is not None:
         role["MaxSessionDuration"] = max_session
-    if "NewAllowConsoleLogin" in call.params:
-        role["AllowConsoleLogin"] = call.params.flag("NewAllowConsoleLogin")
     role["UpdateDate"] = iso_time(call.now)
     call.tx.put(call.scope(), ROLE, role["RoleName"].lower(), role)
     return {"Role": _role_view(role)}
