@@ -251,7 +251,7 @@ def seed(tx: Tx, world: World) -> None:
 
 
 def _instance(call: Call) -> tuple[Scope, Doc]:
-    instance_id = call.params.text("InstanceId", required=True)
+    instance_id = call.params.text("InstanceId")
     found = find_instance(call.tx, call.caller.account, instance_id)
     if found is None or found[0].region != call.region():
         # An instance in another region is not served by this region's endpoint.
@@ -272,7 +272,7 @@ def _module(call: Call) -> str:
 
 def _internet_only(call: Call) -> None:
     """The whitelist and status APIs take only the public endpoint (reference section 6.2)."""
-    value = call.params.text("EndpointType", required=True)
+    value = call.params.text("EndpointType")
     if value.lower() != "internet":
         raise invalid_parameter("EndpointType", f"{value!r} is not supported; use internet")
 
@@ -463,7 +463,7 @@ def update_instance_endpoint_status(call: Call) -> dict[str, Any]:
     """
     scope, doc = _instance(call)
     _internet_only(call)
-    module, enable = _module(call), call.params.flag("Enable", required=True)
+    module, enable = _module(call), call.params.flag("Enable")
     state = doc["endpoints"][module]["internet"]
     if enable == state["enabled"]:
         return {}
@@ -546,8 +546,8 @@ def _linkable(call: Call, region: str) -> tuple[str, str]:
     shared with the instance's account (cross-account access by VPC sharing,
     https://www.alibabacloud.com/help/en/acr/user-guide/cross-account-access-to-container-registry-service-enterprise-edition-instances-by-using-vpc-sharing-service);
     a VPC the caller neither owns nor shares is not found, as in the VPC API."""
-    vpc_id = call.params.text("VpcId", required=True)
-    vswitch_id = call.params.text("VswitchId", required=True)
+    vpc_id = call.params.text("VpcId")
+    vswitch_id = call.params.text("VswitchId")
     spec = call.world.regions.get(region)
     caller = next(a.name for a in call.world.accounts if a.uid == call.caller.account)
     vpc = next(
@@ -597,8 +597,8 @@ def delete_instance_vpc_endpoint_linked_vpc(call: Call) -> dict[str, Any]:
     """Unlink a VPC; unlinking one that is not linked (through that vSwitch) changes nothing."""
     scope, doc = _instance(call)
     module = _module(call)
-    vpc_id = call.params.text("VpcId", required=True)
-    vswitch_id = call.params.text("VswitchId", required=True)
+    vpc_id = call.params.text("VpcId")
+    vswitch_id = call.params.text("VswitchId")
     state = doc["endpoints"][module]["vpc"]
     state["links"] = [
         link for link in state["links"] if (link["vpc"], link["vswitch"]) != (vpc_id, vswitch_id)
@@ -632,7 +632,6 @@ def get_repository(call: Call) -> dict[str, Any]:
 
 def list_repo_tag(call: Call) -> dict[str, Any]:
     _, doc = _instance(call)
-    call.params.text("RepoId", required=True)
     repo = _repo(call, doc)
     chunk, fields = _page(call, repo["tags"], text_total=True)
     return {"Images": [_image_view(t, listed=True) for t in chunk], **fields}
@@ -640,9 +639,8 @@ def list_repo_tag(call: Call) -> dict[str, Any]:
 
 def get_repo_tag(call: Call) -> dict[str, Any]:
     _, doc = _instance(call)
-    call.params.text("RepoId", required=True)
     repo = _repo(call, doc)
-    name = call.params.text("Tag", required=True)
+    name = call.params.text("Tag")
     tag = next((t for t in repo["tags"] if t["tag"] == name), None)
     if tag is None:
         raise chosen_codes.CR_TAG_NOT_EXIST.error(f"The tag {name} does not exist.")
