@@ -473,3 +473,22 @@ def test_length_and_pattern(value: str, problem: str | None) -> None:
         probe_action().check(raw, ident)
     assert refused.value.code == "InvalidParameter"
     assert '"Name"' in refused.value.message and problem in refused.value.message
+
+
+def test_the_products_list_of_parameters_the_contract_lacks_is_exact() -> None:
+    """crossdeploy/sae_facts.py names the SDK parameters the SAE metadata does not list, so the
+    product never sends one the gateway would ignore; it must be exactly the difference."""
+    from alibabacloud_sae20190506 import models as sae_models
+
+    from crossdeploy.sae_facts import NOT_IN_API_CONTRACT
+    from crossdeploy.sae_params import wire_names
+
+    apis = api_meta.load("sae", "2019-05-06")["apis"]
+    lacking: set[str] = set()
+    for action, model in (
+        ("CreateApplication", sae_models.CreateApplicationRequest),
+        ("DeployApplication", sae_models.DeployApplicationRequest),
+    ):
+        listed = {p["name"] for p in apis[action]["parameters"]}
+        lacking |= set(wire_names(model)) - listed
+    assert lacking == NOT_IN_API_CONTRACT

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from crossdeploy.sae_facts import CPU_FOR_MEMORY, MAX_REPLICAS, valid_app_name
-from sandbox import chosen_codes
+from sandbox import api_meta, chosen_codes
 from sandbox.call import Call
 from sandbox.errors import ApiError
 from sandbox.services.sae.change_orders import (
@@ -41,41 +41,15 @@ from sandbox.store import Doc, Scope, Tx
 
 APP = "sae_app"
 
-CREATE_PARAMS = frozenset(
-    """AcrAssumeRoleArn AgentVersion AppDescription AppName AppSource AutoConfig Command
-    CommandArgs Cpu CustomHostAlias CustomImageNetworkType Deploy DiskSize Dotnet
-    EdasContainerVersion EnableCpuBurst EnableEbpf EnableNamespaceAgentVersion
-    EnableNamespaceSlsConfig EnableNewArms EnablePrometheus Envs GpuConfig
-    HeadlessPvtzDiscoverySvc Html ImagePullSecrets ImageUrl IsStateful JarStartArgs
-    JarStartOptions Jdk KafkaConfigs Labels Liveness LokiConfigs Memory MicroRegistration
-    MicroserviceEngineConfig MountDesc MountHost NamespaceId NasConfigs NasId NewSaeVersion
-    OidcRoleName PackageType PackageUrl PackageVersion PhpArmsConfigLocation
-    PhpConfigLocation PostStart PreStop ProgrammingLanguage PvtzDiscoverySvc Python
-    PythonModules RaspConfig Readiness Replicas ResourceType SaeVersion SecretMountDesc
-    SecurityGroupId SlsConfigs SlsLogEnvTags StartupProbe TerminationGracePeriodSeconds
-    Timezone TomcatConfig VSwitchId VpcId WarStartOptions WebContainer AcrInstanceId
-    AssociateEip BaseAppId ConfigMapMountDesc EmptyDirDesc EnableSidecarResourceIsolated
-    InitContainersConfig MicroRegistrationConfig OssAkId OssAkSecret OssMountDescs Php
-    PhpConfig ServiceTags SidecarContainersConfig""".split()
-)
-DEPLOY_PARAMS = frozenset(
-    """AcrAssumeRoleArn AgentVersion AlbIngressReadinessGate AppId
-    AutoEnableApplicationScalingRule BatchWaitTime ChangeOrderDesc Command CommandArgs Cpu
-    CustomHostAlias CustomImageNetworkType Deploy Dotnet EdasContainerVersion EnableAhas
-    EnableCpuBurst EnableGreyTagRoute EnableNamespaceAgentVersion EnableNewArms
-    EnablePrometheus Envs GpuConfig Html ImagePullSecrets ImageUrl JarStartArgs
-    JarStartOptions Jdk KafkaConfigs Labels Liveness LokiConfigs MaxSurgeInstanceRatio
-    MaxSurgeInstances Memory MicroRegistration MicroserviceEngineConfig
-    MinReadyInstanceRatio MinReadyInstances MountDesc MountHost NasConfigs NasId
-    NewSaeVersion OidcRoleName PackageType PackageUrl PackageVersion PhpArmsConfigLocation
-    PhpConfigLocation PostStart PreStop PvtzDiscoverySvc Python PythonModules RaspConfig
-    Readiness Replicas SecretMountDesc SecurityGroupId SlsConfigs SlsLogEnvTags StartupProbe
-    TerminationGracePeriodSeconds Timezone TomcatConfig UpdateStrategy VSwitchId
-    WarStartOptions WebContainer AcrInstanceId AssociateEip ConfigMapMountDesc EmptyDirDesc
-    EnableSidecarResourceIsolated InitContainersConfig MicroRegistrationConfig OssAkId
-    OssAkSecret OssMountDescs Php PhpConfig ServiceTags SidecarContainersConfig
-    SwimlanePvtzDiscoverySvc""".split()
-)
+
+def _contract_names(action: str) -> frozenset[str]:
+    """The parameters Alibaba's API metadata lists for an action (sandbox/api_meta)."""
+    apis = api_meta.load("sae", "2019-05-06")["apis"]
+    return frozenset(p["name"] for p in apis[action]["parameters"])
+
+
+CREATE_PARAMS = _contract_names("CreateApplication")
+DEPLOY_PARAMS = _contract_names("DeployApplication")
 _NOT_CONFIG = frozenset({"AppId", "Deploy", "ChangeOrderDesc", "AutoEnableApplicationScalingRule"})
 _HIDDEN = frozenset({"OssAkSecret"})
 """Write-only parameters: stored, never returned."""
