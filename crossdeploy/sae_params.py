@@ -20,6 +20,8 @@ from typing import Any
 
 from alibabacloud_sae20190506 import models as sae_models
 
+from crossdeploy.sae_facts import NOT_IN_API_CONTRACT
+
 CREATE = sae_models.CreateApplicationRequest
 DEPLOY = sae_models.DeployApplicationRequest
 CONFIG = sae_models.DescribeApplicationConfigResponseBodyData
@@ -123,8 +125,9 @@ def _defaulted(model: type) -> dict[str, str]:
     }
 
 
-CREATE_PARAMS = describe_model(CREATE)
-DEPLOY_PARAMS = describe_model(DEPLOY)
+CREATE_PARAMS = {k: v for k, v in describe_model(CREATE).items() if k not in NOT_IN_API_CONTRACT}
+DEPLOY_PARAMS = {k: v for k, v in describe_model(DEPLOY).items() if k not in NOT_IN_API_CONTRACT}
+"""The SDK's parameters, less those the API contract does not list (sae_facts)."""
 ALL_PARAMS = {**DEPLOY_PARAMS, **CREATE_PARAMS}
 CREATE_ONLY = frozenset(CREATE_PARAMS) - frozenset(DEPLOY_PARAMS)
 """Taken by CreateApplication only: fixed once the app exists."""

@@ -25,19 +25,26 @@ _FALSE = {"false", "0", "no"}
 
 
 class Params:
-    """Request parameters by wire name, with typed, validating getters.
+    """Request parameters by wire name, with typed getters.
 
-    Booleans arrive as `True`/`False` from the Python SDK (reference 1.2), so they are parsed
-    case-insensitively; every malformed value is a 400, never a crash.
+    `typed` holds what `sandbox.contract` validated against the metadata (ints, bools, parsed
+    JSON, lists), so the getters return those as they are; a value the metadata types as a
+    string but a handler reads as a number is still parsed here, a malformed one a 400.
     """
 
     def __init__(
         self,
         values: dict[str, str],
+        typed: dict[str, Any] | None = None,
         missing: Callable[[str], ApiError] = missing_parameter,
     ) -> None:
         self._values = values
+        self._typed = typed or {}
         self._missing = missing
+
+    def value(self, name: str) -> Any:
+        """The validated, typed value (None when not given)."""
+        return self._typed.get(name)
 
     def __contains__(self, name: str) -> bool:
         return name in self._values
@@ -68,6 +75,9 @@ class Params:
         maximum: int | None = None,
         required: bool = False,
     ) -> int:
+        typed = self._typed.get(name)
+        if isinstance(typed, int) and not isinstance(typed, bool):
+            return self._bounded(name, typed, minimum, maximum)
         text = self.text(name, required=required)
         if not text:
             if default is None:
@@ -75,12 +85,18 @@ class Params:
             return default
         if not re.fullmatch(r"-?\d{1,18}", text):
             raise invalid_parameter(name, f"{text!r} is not an integer")
-        value = int(text)
+        return self._bounded(name, int(text), minimum, maximum)
+
+    @staticmethod
+    def _bounded(name: str, value: int, minimum: int | None, maximum: int | None) -> int:
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             raise invalid_parameter(name, f"{value} is out of range [{minimum}, {maximum}]")
         return value
 
     def flag(self, name: str, *, default: bool = False, required: bool = False) -> bool:
+        typed = self._typed.get(name)
+        if isinstance(typed, bool):
+            return typed
         text = self.text(name, required=required).lower()
         if not text:
             return default
@@ -91,6 +107,9 @@ class Params:
         raise invalid_parameter(name, f"{text!r} is not a boolean")
 
     def json_value(self, name: str, *, required: bool = False) -> Any:
+        typed = self._typed.get(name)
+        if isinstance(typed, list | dict):
+            return typed
         text = self.text(name, required=required)
         if not text:
             return None

@@ -18,16 +18,17 @@ from typing import Any
 from sandbox import envelopes
 from sandbox.auth import Authenticator, Caller
 from sandbox.call import Call, Params, new_request_id
+from sandbox.contract import Contract, received
 from sandbox.errors import ApiError, internal_error, invalid_version, not_found_action
 from sandbox.faults import Faults
 from sandbox.policy import Decision, PolicyDocument, evaluate
 from sandbox.regions import addressed_region
-from sandbox.routes import Product, Route, RouteTable
+from sandbox.routes import PRODUCTS, Product, Route, RouteTable
 from sandbox.seed import seed_world
 from sandbox.services import ram
 from sandbox.services.sae import engine
 from sandbox.store import Store
-from sandbox.wire import RPC_COMMON_PARAMS, Identified, RawRequest, identify
+from sandbox.wire import Identified, RawRequest, identify
 from sandbox.world import Timing, World
 
 logger = logging.getLogger("sandbox")
@@ -62,6 +63,7 @@ class Sandbox:
         self._initial_world = world
         self.store = store
         self.routes = RouteTable()
+        self.contract = Contract((p.code, p.version) for p in PRODUCTS)
         self.faults = Faults()
         self.auth = Authenticator()
         self._log: list[dict[str, Any]] = []
@@ -134,6 +136,7 @@ class Sandbox:
             "write": False,
             "region": None,
             "params": {},
+            "ignored": [],
             "received_at": raw.received_at or started,
             "started_at": started,
             "latency_ms": 0,
@@ -151,15 +154,20 @@ class Sandbox:
             entry.update(account=caller.account_name, account_uid=caller.account)
             route = self._route(raw, ident, product)
             entry.update(action=route.action, write=route.write)
-            values = _parameters(raw, ident)
-            entry["params"] = _mask(values)
-            region = addressed_region(regional=product.regional, headers=raw.headers, params=values)
+            entry["params"] = _mask({key: value for _, key, value in received(raw, ident)})
+            checked = self.contract.action(ident.version, route.action).check(raw, ident)
+            entry["ignored"] = checked.ignored
+            region = addressed_region(
+                regional=product.regional, headers=raw.headers, params=checked.wire
+            )
             entry["region"] = region
             delay = self.faults.latency(product.code, route.action, caller.account_name)
             if delay:
                 entry["latency_ms"] = round(delay * 1000)
                 time.sleep(delay)
-            payload, lost = self._execute(Params(values), region, route, caller, request_id)
+            payload, lost = self._execute(
+                Params(checked.wire, checked.typed), region, route, caller, request_id
+            )
             if lost:
                 raise ApiError(
                     503,
@@ -217,18 +225,6 @@ class Sandbox:
         envelope = product.envelope if product else "pop"
         host = product.host if product else "sandbox.aliyuncs.com"
         return Reply(err.status, envelopes.error(envelope, err, request_id, host))
-
-
-def _parameters(raw: RawRequest, ident: Identified) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for key, value in [*raw.query, *raw.form]:
-        if ident.scheme == "rpc-v1" and key in RPC_COMMON_PARAMS:
-            continue
-        values[key] = value
-    for key, item in raw.json_body().items():
-        if isinstance(item, str | int | float | bool):
-            values.setdefault(key, str(item))
-    return values
 
 
 def _authorize(call: Call) -> None:

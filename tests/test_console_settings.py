@@ -26,6 +26,7 @@ from pydantic import SecretStr
 from crossdeploy import sae_params
 from crossdeploy.cloud import CloudError
 from crossdeploy.plan import OK
+from crossdeploy.sae_facts import NOT_IN_API_CONTRACT
 from crossdeploy.spec import SpecError, parse_spec
 from sandbox.services.sae import apps as sandbox_apps
 from sandbox.testing import SandboxAdmin, SandboxProcess
@@ -63,12 +64,19 @@ def problems(data: dict[str, Any]) -> list[str]:
 # -- the spec --------------------------------------------------------------------------------------
 
 
+def test_sdk_parameters_the_api_contract_lacks_are_refused_in_the_spec() -> None:
+    """Labels is in the SDK's models but not in the API metadata: the gateway would ignore it,
+    so the spec refuses it rather than drift on every run."""
+    found = problems(spec_data(advanced={"Labels": {"team": "shop"}}))
+    assert any(p.startswith("app.advanced.Labels: not a CreateApplication") for p in found)
+
+
 def test_advanced_names_and_kinds_come_from_the_sdk_request_models() -> None:
-    assert set(sae_params.ALL_PARAMS) == set(sae_params.wire_names(sae_params.CREATE)) | set(
+    sdk_names = set(sae_params.wire_names(sae_params.CREATE)) | set(
         sae_params.wire_names(sae_params.DEPLOY)
     )
+    assert set(sae_params.ALL_PARAMS) == sdk_names - NOT_IN_API_CONTRACT
     assert sae_params.ALL_PARAMS["SidecarContainersConfig"].nested is not None
-    assert sae_params.ALL_PARAMS["Labels"].kind == "map"
     assert sae_params.ALL_PARAMS["EnableCpuBurst"].kind == "bool"
     assert sae_params.ALL_PARAMS["MinReadyInstances"].kind == "int"
     assert {"NamespaceId", "VpcId", "SaeVersion"} <= sae_params.CREATE_ONLY
@@ -197,7 +205,6 @@ def test_sandbox_default_namespace_advanced_settings_and_their_checks(fast_sdk: 
         OssMountDescs=mount,
         OssAkId="oss-id",
         OssAkSecret=OSS_SECRET,
-        Labels={"team": "shop"},
         EnableCpuBurst=True,
         Timezone="Europe/Berlin",
         SidecarContainersConfig=[{"Name": "envoy", "ImageUrl": IMAGE, "Cpu": 500}],
@@ -221,7 +228,6 @@ def test_sandbox_default_namespace_advanced_settings_and_their_checks(fast_sdk: 
     assert json.loads(config.liveness) == LIVENESS
     assert config.oss_mount_descs[0].bucket_name == "b" and config.oss_ak_id == "oss-id"
     assert config.oss_ak_secret is None  # write-only
-    assert config.labels == {"team": "shop"}
     assert config.sidecar_containers_config[0].name == "envoy"
     assert str(config.enable_cpu_burst).lower() == "true"
     # an empty JSON-valued parameter removes the setting
@@ -329,7 +335,6 @@ def _console_spec(liveness: dict[str, Any]) -> dict[str, Any]:
             "OssAkSecret": {"secret_block": "oss-ak-secret"},
             "Timezone": "Europe/Berlin",
             "EnableCpuBurst": True,
-            "Labels": {"team": "shop"},
         },
     )
     data["rollout"] = {"batches": 2, "confirm": "auto"}
@@ -383,7 +388,6 @@ def test_the_console_settings_are_created_in_the_default_namespace(scenario: Sce
     )
     assert json.loads(config.readiness) == {"tcpSocket": {"port": 8080}}
     assert json.loads(config.nas_configs)[0]["nasId"] == "nas-1"
-    assert config.labels == {"team": "shop"}
     plan = scenario.created.result.plan
     network = next(r for r in plan.rows if r.step == "network")
     assert network.action == OK and "vsw-app-h" in network.resource

@@ -240,31 +240,22 @@ def test_acl_entry_round_trip(sdk: SdkFactory, admin: SandboxAdmin) -> None:
     assert all(r["product"] == "cr" and r["status"] == 200 for r in reads)
 
 
-def test_acl_batch_entries(sdk: SdkFactory) -> None:
+def test_acl_batch_entries_are_not_in_the_contract(sdk: SdkFactory, admin: SandboxAdmin) -> None:
+    """The SDK can send `Entries`, but the API metadata (sandbox/api_meta) knows only `Entry`:
+    the batch is ignored, so without `Entry` the call misses its required parameter."""
     client = sdk.cr()
-    entries = [
-        cr_models.AccessControlEntry(entry="10.0.0.0/8", comment="office"),
-        cr_models.AccessControlEntry(entry="47.96.10.21/32"),
-    ]
-    client.create_instance_endpoint_acl_policy(
-        cr_models.CreateInstanceEndpointAclPolicyRequest(
-            instance_id=INSTANCE, endpoint_type="internet", entries=entries
-        )
+    entries = [cr_models.AccessControlEntry(entry="10.0.0.0/8", comment="office")]
+    request = cr_models.CreateInstanceEndpointAclPolicyRequest(
+        instance_id=INSTANCE, endpoint_type="internet", entries=entries
     )
-    assert acl(client) == {
-        "127.0.0.1/32": "added when the internet endpoint was enabled",
-        "10.0.0.0/8": "office",
-        "47.96.10.21/32": "",
-    }
-    client.delete_instance_endpoint_acl_policy(
-        cr_models.DeleteInstanceEndpointAclPolicyRequest(
-            instance_id=INSTANCE,
-            endpoint_type="internet",
-            entries=[cr_models.AccessControlEntry(entry="10.0.0.0/8")],
-            entry="127.0.0.1/32",
-        )
+    assert refused(partial(client.create_instance_endpoint_acl_policy, request)) == (
+        "MissingParameter",
+        400,
     )
-    assert list(acl(client)) == ["47.96.10.21/32"]
+    request.entry = "47.96.10.21/32"
+    client.create_instance_endpoint_acl_policy(request)
+    assert admin.requests()[-1]["ignored"] == ["Entries"]
+    assert list(acl(client)) == ["127.0.0.1/32", "47.96.10.21/32"]
 
 
 @pytest.mark.parametrize(
@@ -664,22 +655,15 @@ def test_paging(sdk: SdkFactory) -> None:
     instances = client.list_instance(cr_models.ListInstanceRequest(page_no=1, page_size=100)).body
     assert instances.page_size == 100
 
-    seen: list[str] = []
-    token: str | None = None
-    while True:
-        page = client.list_repository(
-            cr_models.ListRepositoryRequest(instance_id=INSTANCE, max_results=1, next_token=token)
-        ).body
-        seen += [r.repo_name for r in page.repositories]
-        token = page.next_token
-        if not token:
-            break
-    assert seen == ["web", "worker"]
+    # MaxResults/NextToken are in the SDK but not in the metadata: ignored, PageNo paging applies.
+    page = client.list_repository(
+        cr_models.ListRepositoryRequest(instance_id=INSTANCE, max_results=1, next_token="x")
+    ).body
+    assert ([r.repo_name for r in page.repositories], page.next_token) == (["web", "worker"], None)
 
     for request in (
         cr_models.ListRepositoryRequest(instance_id=INSTANCE, page_size=101),
         cr_models.ListRepositoryRequest(instance_id=INSTANCE, page_no=0),
-        cr_models.ListRepositoryRequest(instance_id=INSTANCE, max_results=1, next_token="bogus!"),
     ):
         assert refused(partial(client.list_repository, request)) == ("InvalidParameter", 400)
 
@@ -697,20 +681,12 @@ def test_authorization_token_is_a_fresh_temporary_password(sdk: SdkFactory) -> N
     assert first.authorization_token and first.authorization_token != "sandbox-registry-login"
     assert started + 3_590_000 <= first.expire_time <= time.time() * 1000 + 3_600_000
 
+    # ExpiresInHours is in the SDK but not in the metadata: ignored, the token lasts an hour.
     day = client.get_authorization_token(
         cr_models.GetAuthorizationTokenRequest(instance_id=INSTANCE, expires_in_hours=24)
     ).body
     assert day.authorization_token != first.authorization_token
-    assert day.expire_time - first.expire_time > 22 * 3_600_000
-
-    for hours in (0, 25):
-        request = cr_models.GetAuthorizationTokenRequest(
-            instance_id=INSTANCE, expires_in_hours=hours
-        )
-        assert refused(partial(client.get_authorization_token, request)) == (
-            "InvalidParameter",
-            400,
-        )
+    assert day.expire_time - first.expire_time < 60_000
 
 
 def test_authorization_token_ends_with_the_sts_session(sdk: SdkFactory) -> None:
@@ -770,7 +746,8 @@ def test_legacy_v2_signature(sdk: SdkFactory, admin: SandboxAdmin) -> None:
         cr_models.CreateInstanceEndpointAclPolicyRequest(
             instance_id=INSTANCE,
             endpoint_type="internet",
-            entries=[cr_models.AccessControlEntry(entry=EGRESS, comment="v2")],
+            entry=EGRESS,
+            comment="v2",
         )
     )
     assert acl(client)[EGRESS] == "v2"

@@ -332,7 +332,9 @@ def test_stop_start_delete(fast_sdk: SdkFactory, role: str) -> None:
         ({"command_args": '["ok", 1]'}, "InvalidParameter.WithMessage"),
         ({"replicas": 51}, "NoComputeResourceQuota.App.Exceed"),
         ({"image_pull_secrets": "abc"}, "InvalidParameter.WithMessage"),
-        ({"termination_grace_period_seconds": 0}, "InvalidParameter.WithMessage"),
+        ({"termination_grace_period_seconds": 6001}, "InvalidParameter"),
+        ({"termination_grace_period_seconds": -1}, "InvalidParameter"),
+        ({"memory": None}, "InvalidInstanceSpecification.Unsupported"),
     ],
 )
 def test_create_input_errors_start_nothing(
@@ -343,6 +345,29 @@ def test_create_input_errors_start_nothing(
     assert refused.value.code == code
     state = fast_admin.state()["app"].get("cn-hangzhou", {})
     assert "sae_app" not in state and "sae_change_order" not in state
+
+
+def test_create_needs_only_what_the_contract_requires(fast_sdk: SdkFactory, role: str) -> None:
+    """Cpu, Memory and NamespaceId are optional in the metadata (the default namespace, named by
+    its first app's VPC); a grace period anywhere in the metadata's 0..6000 is taken."""
+    app_id, change_order_id = create_app(
+        fast_sdk,
+        role,
+        cpu=None,
+        memory=None,
+        namespace_id=None,
+        vpc_id="vpc-app",
+        v_switch_id="vsw-app-h",
+        termination_grace_period_seconds=6000,
+    )
+    assert wait_for(fast_sdk, change_order_id).status == 2
+    config = (
+        fast_sdk.sae()
+        .describe_application_config(sae_models.DescribeApplicationConfigRequest(app_id=app_id))
+        .body.data
+    )
+    assert (config.namespace_id, config.termination_grace_period_seconds) == ("cn-hangzhou", 6000)
+    assert (config.cpu, config.memory) == (None, None)
 
 
 def test_duplicate_name_and_other_accounts(fast_sdk: SdkFactory, role: str) -> None:

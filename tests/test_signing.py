@@ -39,6 +39,8 @@ SYSTEM_POLICY = "AliyunRAMReadOnlyAccess"
 
 SCHEMES = ("acs3-rpc", "acs3-form", "acs3-roa", "rpc-v1", "rpc-v1-form", "roa-v1")
 """How a call is signed and shaped: ACS3 or legacy v1; RPC query, RPC form body, or ROA."""
+FORM_PROBE = "FormProbe"
+"""A form-body parameter GetPolicy does not know: signed, then ignored (logged as such)."""
 LEGACY = {"rpc-v1", "rpc-v1-form", "roa-v1"}
 ROA = {"acs3-roa", "roa-v1"}
 
@@ -46,7 +48,9 @@ ROA = {"acs3-roa", "roa-v1"}
 def call(factory: SdkFactory, scheme: str, **config: Any) -> Any:
     """One read call of the app account, signed and shaped as `scheme` says.
 
-    RPC: RAM GetPolicy (query parameters, or a form body through the SDK's generic `call_api`).
+    RPC: RAM GetPolicy (query parameters; with `-form`, also a form body through the SDK's
+    generic `call_api`: GetPolicy reads its parameters from the query only (api_meta), so the
+    body carries one it does not know, which is signed and then ignored).
     ROA: SAE DescribeNamespaceList (`ContainCustom` in the query).
     """
     v2 = scheme in LEGACY
@@ -66,8 +70,9 @@ def call(factory: SdkFactory, scheme: str, **config: Any) -> Any:
             req_body_type="formData",
             body_type="json",
         )
-        body = {"PolicyName": SYSTEM_POLICY, "PolicyType": "System"}
-        return ram.call_api(params, OpenApiRequest(body=body), RuntimeOptions())
+        query = {"PolicyName": SYSTEM_POLICY, "PolicyType": "System"}
+        request = OpenApiRequest(query=query, body={FORM_PROBE: "signed"})
+        return ram.call_api(params, request, RuntimeOptions())
     return ram.get_policy(
         ram_models.GetPolicyRequest(policy_name=SYSTEM_POLICY, policy_type="System")
     )
@@ -211,8 +216,9 @@ def test_sdk_requests_of_each_scheme_are_accepted(
         assert query["Signature"]
     if scheme.endswith("-form"):
         assert sent.headers["content-type"] == "application/x-www-form-urlencoded"
-        assert b"PolicyName=" in sent.body
+        assert f"{FORM_PROBE}=signed".encode() in sent.body
     [logged] = admin.requests()
+    assert logged["ignored"] == ([FORM_PROBE] if scheme.endswith("-form") else [])
     assert logged["account"] == "app"
     assert logged["status"] == 200 or (scheme in ROA and logged["code"] == "InvalidAction.NotFound")
 
@@ -372,8 +378,10 @@ LEGACY_QUERY = [("ContainCustom", "true"), ("RegionId", "cn-hangzhou")]
 
 
 def send_legacy_roa(url: str, *, nonce: str | None = None) -> httpx.Response:
-    """SAE DescribeNamespaceList signed as aliyun-python-sdk-core signs ROA v1 requests."""
+    """SAE DescribeNamespaceList signed as aliyun-python-sdk-core signs ROA v1 requests, to the
+    region's endpoint (`Host`; the API has no RegionId, so the one the SDK adds is ignored)."""
     headers = legacy_roa_headers(url, NAMESPACE_LIST, LEGACY_QUERY, nonce=nonce)
+    headers["host"] = "sae.cn-hangzhou.aliyuncs.com"
     target = f"{url}{NAMESPACE_LIST}?{urlencode(LEGACY_QUERY)}"
     return httpx.get(target, headers=headers, trust_env=False, timeout=30)
 

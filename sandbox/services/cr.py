@@ -27,7 +27,6 @@ the stricter reading: the ACL write is answered as a success and dropped.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import ipaddress
@@ -252,7 +251,7 @@ def seed(tx: Tx, world: World) -> None:
 
 
 def _instance(call: Call) -> tuple[Scope, Doc]:
-    instance_id = call.params.text("InstanceId", required=True)
+    instance_id = call.params.text("InstanceId")
     found = find_instance(call.tx, call.caller.account, instance_id)
     if found is None or found[0].region != call.region():
         # An instance in another region is not served by this region's endpoint.
@@ -273,7 +272,7 @@ def _module(call: Call) -> str:
 
 def _internet_only(call: Call) -> None:
     """The whitelist and status APIs take only the public endpoint (reference section 6.2)."""
-    value = call.params.text("EndpointType", required=True)
+    value = call.params.text("EndpointType")
     if value.lower() != "internet":
         raise invalid_parameter("EndpointType", f"{value!r} is not supported; use internet")
 
@@ -291,57 +290,27 @@ def _cidr(value: Any, name: str) -> str:
 
 
 def _acl_entries(call: Call) -> list[Doc]:
-    """The entries of an ACL call: `Entry` (+ `Comment`) and/or the batch `Entries` JSON list."""
-    entries: list[Doc] = []
-    batch = call.params.json_value("Entries")
-    if batch is not None:
-        if not isinstance(batch, list) or not all(isinstance(e, dict) for e in batch):
-            raise invalid_parameter("Entries", "expected a list of {Entry, Comment} objects")
-        entries += [
-            {"entry": _cidr(e.get("Entry"), "Entries"), "comment": str(e.get("Comment") or "")}
-            for e in batch
-        ]
+    """The entry of an ACL call: `Entry` (+ `Comment`). The metadata (sandbox/api_meta) marks
+    `Entry` required and knows no batch `Entries`, so the gateway has already refused a call
+    without it; that it is a CIDR block is the API page's rule (reference 6.2)."""
     entry = call.params.text("Entry")
-    if entry:
-        entries.append({"entry": _cidr(entry, "Entry"), "comment": call.params.text("Comment")})
-    if not entries:
-        raise missing_parameter("Entry")
-    return entries
+    return [{"entry": _cidr(entry, "Entry"), "comment": call.params.text("Comment")}]
 
 
 def _page(call: Call, items: list[Doc], *, text_total: bool) -> tuple[list[Doc], Doc]:
-    """PageNo/PageSize paging, or MaxResults/NextToken (which wins when given).
+    """PageNo/PageSize paging (the metadata knows no MaxResults/NextToken).
 
-    `TotalCount` is a string in the repository APIs and a number in ListInstance.
+    `TotalCount` is a string in the repository APIs and a number in ListInstance. The metadata
+    types both as int32 without a range; page numbers below 1 and sizes outside 1..100 are
+    refused, the stricter reading of the API pages' defaults (PageNo 1, PageSize 30).
     """
     total: int | str = str(len(items)) if text_total else len(items)
-    if "MaxResults" in call.params or "NextToken" in call.params:
-        size = call.params.integer(
-            "MaxResults", default=DEFAULT_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE
-        )
-        start = _token_offset(call.params.text("NextToken"))
-        fields: Doc = {"MaxResults": size, "TotalCount": total}
-        if start + size < len(items):
-            fields["NextToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
-        return items[start : start + size], fields
-    number = call.params.integer("PageNo", default=1, minimum=1, maximum=10**9)
+    number = call.params.integer("PageNo", default=1, minimum=1)
     size = call.params.integer(
         "PageSize", default=DEFAULT_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE
     )
     start = (number - 1) * size
     return items[start : start + size], {"PageNo": number, "PageSize": size, "TotalCount": total}
-
-
-def _token_offset(token: str) -> int:
-    if not token:
-        return 0
-    try:
-        offset = int(base64.urlsafe_b64decode(token.encode()).decode())
-        if offset < 0:
-            raise ValueError
-    except (ValueError, UnicodeDecodeError):
-        raise invalid_parameter("NextToken", "the token is not one this service issued") from None
-    return offset
 
 
 def _repo(call: Call, doc: Doc) -> Doc:
@@ -506,7 +475,7 @@ def update_instance_endpoint_status(call: Call) -> dict[str, Any]:
     """
     scope, doc = _instance(call)
     _internet_only(call)
-    module, enable = _module(call), call.params.flag("Enable", required=True)
+    module, enable = _module(call), call.params.flag("Enable")
     state = doc["endpoints"][module]["internet"]
     if enable == state["enabled"]:
         return {}
@@ -589,8 +558,8 @@ def _linkable(call: Call, region: str) -> tuple[str, str]:
     shared with the instance's account (cross-account access by VPC sharing,
     https://www.alibabacloud.com/help/en/acr/user-guide/cross-account-access-to-container-registry-service-enterprise-edition-instances-by-using-vpc-sharing-service);
     a VPC the caller neither owns nor shares is not found, as in the VPC API."""
-    vpc_id = call.params.text("VpcId", required=True)
-    vswitch_id = call.params.text("VswitchId", required=True)
+    vpc_id = call.params.text("VpcId")
+    vswitch_id = call.params.text("VswitchId")
     spec = call.world.regions.get(region)
     caller = next(a.name for a in call.world.accounts if a.uid == call.caller.account)
     vpc = next(
@@ -640,8 +609,8 @@ def delete_instance_vpc_endpoint_linked_vpc(call: Call) -> dict[str, Any]:
     """Unlink a VPC; unlinking one that is not linked (through that vSwitch) changes nothing."""
     scope, doc = _instance(call)
     module = _module(call)
-    vpc_id = call.params.text("VpcId", required=True)
-    vswitch_id = call.params.text("VswitchId", required=True)
+    vpc_id = call.params.text("VpcId")
+    vswitch_id = call.params.text("VswitchId")
     state = doc["endpoints"][module]["vpc"]
     state["links"] = [
         link for link in state["links"] if (link["vpc"], link["vswitch"]) != (vpc_id, vswitch_id)
@@ -675,7 +644,6 @@ def get_repository(call: Call) -> dict[str, Any]:
 
 def list_repo_tag(call: Call) -> dict[str, Any]:
     _, doc = _instance(call)
-    call.params.text("RepoId", required=True)
     repo = _repo(call, doc)
     chunk, fields = _page(call, repo["tags"], text_total=True)
     return {"Images": [_image_view(t, listed=True) for t in chunk], **fields}
@@ -683,9 +651,8 @@ def list_repo_tag(call: Call) -> dict[str, Any]:
 
 def get_repo_tag(call: Call) -> dict[str, Any]:
     _, doc = _instance(call)
-    call.params.text("RepoId", required=True)
     repo = _repo(call, doc)
-    name = call.params.text("Tag", required=True)
+    name = call.params.text("Tag")
     tag = next((t for t in repo["tags"] if t["tag"] == name), None)
     if tag is None:
         raise chosen_codes.CR_TAG_NOT_EXIST.error(f"The tag {name} does not exist.")
@@ -696,12 +663,12 @@ def get_repo_tag(call: Call) -> dict[str, Any]:
 
 
 def get_authorization_token(call: Call) -> dict[str, Any]:
-    """A fresh temporary registry password, valid `ExpiresInHours` (1-24, default 1) and never
-    beyond the caller's STS token; the instance's own login password is never revealed."""
+    """A fresh temporary registry password, valid an hour (the metadata knows no
+    `ExpiresInHours`) and never beyond the caller's STS token; the instance's own login password
+    is never revealed."""
     scope, doc = _instance(call)
-    hours = call.params.integer("ExpiresInHours", default=1, minimum=1, maximum=24)
     now_ms = int(call.now * 1000)
-    expires_ms = now_ms + hours * 3_600_000
+    expires_ms = now_ms + 3_600_000
     key = call.tx.get(KEY_SCOPE, KEY_KIND, call.caller.access_key_id)
     if key is not None and key.get("expires_at") is not None:
         expires_ms = min(expires_ms, int(float(key["expires_at"]) * 1000))

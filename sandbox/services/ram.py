@@ -89,7 +89,7 @@ def _attachment_id(role: str, policy_type: str, policy: str) -> str:
 
 
 def _role_name(call: Call, param: str = "RoleName") -> str:
-    name = call.params.text(param, required=True)
+    name = call.params.text(param)
     if len(name) > 64:
         raise ApiError(
             400,
@@ -106,7 +106,7 @@ def _role_name(call: Call, param: str = "RoleName") -> str:
 
 
 def _policy_name(call: Call) -> str:
-    name = call.params.text("PolicyName", required=True)
+    name = call.params.text("PolicyName")
     if len(name) > 128:
         raise ApiError(
             400,
@@ -123,7 +123,7 @@ def _policy_name(call: Call) -> str:
 
 
 def _policy_type(call: Call) -> str:
-    value = call.params.text("PolicyType", required=True)
+    value = call.params.text("PolicyType")
     if value not in ("System", "Custom"):
         raise ApiError(
             400, "InvalidParameter.PolicyType", 'The parameter - "PolicyType" is incorrect.'
@@ -132,7 +132,7 @@ def _policy_type(call: Call) -> str:
 
 
 def _version_id(call: Call) -> str:
-    value = call.params.text("VersionId", required=True)
+    value = call.params.text("VersionId")
     if not _VERSION_ID.match(value):
         raise ApiError(
             400,
@@ -274,7 +274,7 @@ def _new_role(
 def create_role(call: Call) -> dict[str, Any]:
     name = _role_name(call)
     trust = _checked_document(
-        call.params.text("AssumeRolePolicyDocument", required=True),
+        call.params.text("AssumeRolePolicyDocument"),
         "trust",
         "InvalidParameter.AssumeRolePolicyDocument.Length",
         "AssumeRolePolicyDocument",
@@ -287,7 +287,6 @@ def create_role(call: Call) -> dict[str, Any]:
     if len(call.tx.all(call.scope(), ROLE)) >= MAX_ROLES:
         raise ApiError(409, "LimitExceeded.Role", "The count of roles beyond the current limits.")
     role = _new_role(call.caller.account, name, trust, description, max_session, call.now)
-    role["AllowConsoleLogin"] = call.params.flag("AllowConsoleLogin")
     call.tx.put(call.scope(), ROLE, name.lower(), role)
     view = _role_view(role, principal=False)
     view.pop("UpdateDate", None)
@@ -313,8 +312,6 @@ def update_role(call: Call) -> dict[str, Any]:
     max_session = _max_session(call, "NewMaxSessionDuration", None)
     if max_session is not None:
         role["MaxSessionDuration"] = max_session
-    if "NewAllowConsoleLogin" in call.params:
-        role["AllowConsoleLogin"] = call.params.flag("NewAllowConsoleLogin")
     role["UpdateDate"] = iso_time(call.now)
     call.tx.put(call.scope(), ROLE, role["RoleName"].lower(), role)
     return {"Role": _role_view(role, principal=False)}
@@ -366,7 +363,7 @@ def list_roles(call: Call) -> dict[str, Any]:
 def create_policy(call: Call) -> dict[str, Any]:
     name = _policy_name(call)
     document = _checked_document(
-        call.params.text("PolicyDocument", required=True),
+        call.params.text("PolicyDocument"),
         "permission",
         "InvalidParameter.PolicyDocument.Length",
         "PolicyDocument",
@@ -474,7 +471,7 @@ def get_policy_version(call: Call) -> dict[str, Any]:
 def create_policy_version(call: Call) -> dict[str, Any]:
     name = _policy_name(call)
     text = _checked_document(
-        call.params.text("PolicyDocument", required=True),
+        call.params.text("PolicyDocument"),
         "permission",
         "InvalidParameter.PolicyDocument.Length",
         "PolicyDocument",

@@ -61,11 +61,11 @@ def get_caller_identity(call: Call) -> dict[str, Any]:
 
 def assume_role(call: Call) -> dict[str, Any]:
     params = call.params
-    arn = params.text("RoleArn", required=True)
+    arn = params.text("RoleArn")
     match = _ROLE_ARN.match(arn)
     if match is None:
         raise ApiError(400, "InvalidParameter.RoleArn", "The parameter RoleArn is wrongly formed.")
-    session = params.text("RoleSessionName", required=True)
+    session = params.text("RoleSessionName")
     if not _SESSION.match(session):
         raise ApiError(
             400,

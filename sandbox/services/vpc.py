@@ -262,12 +262,11 @@ def _where(docs: list[Doc], **wanted: str | bool | set[str] | None) -> list[Doc]
     return docs
 
 
-def _page(
-    call: Call, docs: list[Doc], wrapper: str, item: str, *, max_size: int = 50
-) -> dict[str, Any]:
-    """PageNumber/PageSize paging, the list wrapped the RPC way: `{"Vpcs": {"Vpc": [...]}}`."""
-    number = call.params.integer("PageNumber", default=1, minimum=1)
-    size = call.params.integer("PageSize", default=10, minimum=1, maximum=max_size)
+def _page(call: Call, docs: list[Doc], wrapper: str, item: str) -> dict[str, Any]:
+    """PageNumber/PageSize paging, the list wrapped the RPC way: `{"Vpcs": {"Vpc": [...]}}`.
+    Their ranges (PageSize 1..50, 1..100 for EIPs) were checked against the metadata."""
+    number = call.params.integer("PageNumber", default=1)
+    size = call.params.integer("PageSize", default=10)
     start = (number - 1) * size
     return {
         "TotalCount": len(docs),
@@ -281,19 +280,12 @@ def _without(doc: Doc, keys: tuple[str, ...]) -> Doc:
     return {k: v for k, v in doc.items() if k not in keys}
 
 
-def _required_region(call: Call) -> str:
-    """Actions whose metadata marks `RegionId` required (api-meta vpc-2016-04-28) refuse a request
-    without it, even though the endpoint names the region too."""
-    call.params.text("RegionId", required=True)
-    return call.region()
-
-
 # -- handlers --------------------------------------------------------------------------------------
 
 
 def describe_vpcs(call: Call) -> dict[str, Any]:
     docs = _where(
-        call.tx.all(call.scope(_required_region(call)), VPC),
+        call.tx.all(call.scope(call.region()), VPC),
         VpcId=_id_set(call, "VpcId", 20),
         VpcName=call.params.optional("VpcName"),
         IsDefault=_optional_flag(call, "IsDefault"),
@@ -306,8 +298,8 @@ def describe_vpc_attribute(call: Call) -> dict[str, Any]:
     document for it (the other is `Forbidden.VpcNotFound`; Terraform's provider treats exactly
     these two as "not found", terraform-provider-alicloud `alicloud/service_alicloud_vpc.go`,
     `DescribeVpc`); the NAT gateway APIs' `InvalidVpcId.NotFound` is another code."""
-    scope = call.scope(_required_region(call))
-    doc = call.tx.get(scope, VPC, call.params.text("VpcId", required=True))
+    scope = call.scope(call.region())
+    doc = call.tx.get(scope, VPC, call.params.text("VpcId"))
     if doc is None:
         raise _not_found("InvalidVpcID.NotFound", "VPC")
     return _without(doc, _LIST_ONLY)
@@ -351,7 +343,7 @@ def describe_vswitches(call: Call) -> dict[str, Any]:
 
 def describe_vswitch_attributes(call: Call) -> dict[str, Any]:
     """RegionId is optional here: the endpoint's region is searched (sandbox/regions.py)."""
-    vsw_id = call.params.text("VSwitchId", required=True)
+    vsw_id = call.params.text("VSwitchId")
     region = call.region()
     doc = call.tx.get(call.scope(region), VSWITCH, vsw_id) or _shared_vswitch(call, region, vsw_id)
     if doc is not None:
@@ -360,7 +352,7 @@ def describe_vswitch_attributes(call: Call) -> dict[str, Any]:
 
 
 def describe_nat_gateways(call: Call) -> dict[str, Any]:
-    scope = call.scope(_required_region(call))
+    scope = call.scope(call.region())
     vpc_id = call.params.optional("VpcId")
     if vpc_id is not None and call.tx.get(scope, VPC, vpc_id) is None:
         raise _not_found("InvalidVpcId.NotFound", "VPC")
@@ -376,7 +368,7 @@ def describe_nat_gateways(call: Call) -> dict[str, Any]:
 
 
 def describe_snat_table_entries(call: Call) -> dict[str, Any]:
-    scope = call.scope(_required_region(call))
+    scope = call.scope(call.region())
     table_id = call.params.optional("SnatTableId")
     nat_id = call.params.optional("NatGatewayId")
     if table_id is None and nat_id is None:
@@ -409,7 +401,7 @@ def describe_eip_addresses(call: Call) -> dict[str, Any]:
     """AssociatedInstanceType filters only when given (the docs' EcsInstance default would hide
     the NAT-bound EIPs that every world has)."""
     docs = _where(
-        call.tx.all(call.scope(_required_region(call)), EIP),
+        call.tx.all(call.scope(call.region()), EIP),
         IpAddress=_id_set(call, "EipAddress", 50),
         AllocationId=_id_set(call, "AllocationId", 50),
         InstanceType=_enum(
@@ -421,4 +413,4 @@ def describe_eip_addresses(call: Call) -> dict[str, Any]:
         InstanceId=call.params.optional("AssociatedInstanceId"),
         Status=_enum(call, "Status", _EIP_STATUSES),
     )
-    return _page(call, docs, "EipAddresses", "EipAddress", max_size=100)
+    return _page(call, docs, "EipAddresses", "EipAddress")

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from crossdeploy.sae_facts import CPU_FOR_MEMORY, MAX_REPLICAS, valid_app_name
-from sandbox import chosen_codes
+from sandbox import api_meta, chosen_codes
 from sandbox.call import Call
 from sandbox.errors import ApiError
 from sandbox.services.sae.change_orders import (
@@ -41,41 +41,15 @@ from sandbox.store import Doc, Scope, Tx
 
 APP = "sae_app"
 
-CREATE_PARAMS = frozenset(
-    """AcrAssumeRoleArn AgentVersion AppDescription AppName AppSource AutoConfig Command
-    CommandArgs Cpu CustomHostAlias CustomImageNetworkType Deploy DiskSize Dotnet
-    EdasContainerVersion EnableCpuBurst EnableEbpf EnableNamespaceAgentVersion
-    EnableNamespaceSlsConfig EnableNewArms EnablePrometheus Envs GpuConfig
-    HeadlessPvtzDiscoverySvc Html ImagePullSecrets ImageUrl IsStateful JarStartArgs
-    JarStartOptions Jdk KafkaConfigs Labels Liveness LokiConfigs Memory MicroRegistration
-    MicroserviceEngineConfig MountDesc MountHost NamespaceId NasConfigs NasId NewSaeVersion
-    OidcRoleName PackageType PackageUrl PackageVersion PhpArmsConfigLocation
-    PhpConfigLocation PostStart PreStop ProgrammingLanguage PvtzDiscoverySvc Python
-    PythonModules RaspConfig Readiness Replicas ResourceType SaeVersion SecretMountDesc
-    SecurityGroupId SlsConfigs SlsLogEnvTags StartupProbe TerminationGracePeriodSeconds
-    Timezone TomcatConfig VSwitchId VpcId WarStartOptions WebContainer AcrInstanceId
-    AssociateEip BaseAppId ConfigMapMountDesc EmptyDirDesc EnableSidecarResourceIsolated
-    InitContainersConfig MicroRegistrationConfig OssAkId OssAkSecret OssMountDescs Php
-    PhpConfig ServiceTags SidecarContainersConfig""".split()
-)
-DEPLOY_PARAMS = frozenset(
-    """AcrAssumeRoleArn AgentVersion AlbIngressReadinessGate AppId
-    AutoEnableApplicationScalingRule BatchWaitTime ChangeOrderDesc Command CommandArgs Cpu
-    CustomHostAlias CustomImageNetworkType Deploy Dotnet EdasContainerVersion EnableAhas
-    EnableCpuBurst EnableGreyTagRoute EnableNamespaceAgentVersion EnableNewArms
-    EnablePrometheus Envs GpuConfig Html ImagePullSecrets ImageUrl JarStartArgs
-    JarStartOptions Jdk KafkaConfigs Labels Liveness LokiConfigs MaxSurgeInstanceRatio
-    MaxSurgeInstances Memory MicroRegistration MicroserviceEngineConfig
-    MinReadyInstanceRatio MinReadyInstances MountDesc MountHost NasConfigs NasId
-    NewSaeVersion OidcRoleName PackageType PackageUrl PackageVersion PhpArmsConfigLocation
-    PhpConfigLocation PostStart PreStop PvtzDiscoverySvc Python PythonModules RaspConfig
-    Readiness Replicas SecretMountDesc SecurityGroupId SlsConfigs SlsLogEnvTags StartupProbe
-    TerminationGracePeriodSeconds Timezone TomcatConfig UpdateStrategy VSwitchId
-    WarStartOptions WebContainer AcrInstanceId AssociateEip ConfigMapMountDesc EmptyDirDesc
-    EnableSidecarResourceIsolated InitContainersConfig MicroRegistrationConfig OssAkId
-    OssAkSecret OssMountDescs Php PhpConfig ServiceTags SidecarContainersConfig
-    SwimlanePvtzDiscoverySvc""".split()
-)
+
+def _contract_names(action: str) -> frozenset[str]:
+    """The parameters Alibaba's API metadata lists for an action (sandbox/api_meta)."""
+    apis = api_meta.load("sae", "2019-05-06")["apis"]
+    return frozenset(p["name"] for p in apis[action]["parameters"])
+
+
+CREATE_PARAMS = _contract_names("CreateApplication")
+DEPLOY_PARAMS = _contract_names("DeployApplication")
 _NOT_CONFIG = frozenset({"AppId", "Deploy", "ChangeOrderDesc", "AutoEnableApplicationScalingRule"})
 _HIDDEN = frozenset({"OssAkSecret"})
 """Write-only parameters: stored, never returned."""
@@ -161,8 +135,6 @@ def app_or_404(call: Call, *, not_found: str = "InvalidApplication.NotFound") ->
     """The caller's application named by `AppId`: 404 `InvalidAppId.NotFound` for reads,
     400 `InvalidApplication.NotFound` for changes (reference 2.9)."""
     app_id = call.params.text("AppId")
-    if not app_id:
-        raise _not_empty("AppId")
     for region in _regions(call):
         app = call.tx.get(call.scope(region), APP, app_id)
         if app is not None:
@@ -235,37 +207,30 @@ def _int(config: Mapping[str, str], name: str) -> int | None:
 
 
 def _check_config(config: Mapping[str, str]) -> None:
-    """The documented synchronous checks on a complete configuration."""
-    for name in INT_FIELDS & config.keys():
-        _int(config, name)
-    for name in BOOL_FIELDS & config.keys():
-        if config[name].lower() not in ("true", "false"):
-            raise _invalid(name, f"{config[name]!r} is not a boolean")
+    """The documented synchronous checks on a complete configuration that the API metadata
+    cannot express (types, ranges and required parameters were checked before the handler,
+    sandbox/contract.py)."""
     package = config.get("PackageType", "")
-    if not package:
-        raise _not_empty("PackageType")
     if package not in PACKAGE_TYPES and not package.startswith("IMAGE_PHP_"):
         raise ApiError(
             400, "InvalidPackageType.NotFound", "The package type must be War, FatJar, or Image."
         )
     if package != "Image":
         raise _invalid("PackageType", "the sandbox runs container images only (PackageType=Image)")
+    # "This parameter is required when PackageType is set to Image" (ImageUrl, SDK model doc of
+    # CreateApplication/DeployApplication, reference A.1); the sandbox runs images only.
     if not config.get("ImageUrl"):
         raise _not_empty("ImageUrl")
+    # Cpu and Memory are optional (metadata); given, they must be one of the documented pairs
+    # (reference 2.3, the instance specification table), so one without the other is refused.
     cpu, memory = _int(config, "Cpu"), _int(config, "Memory")
-    if cpu is None:
-        raise _not_empty("Cpu")
-    if memory is None:
-        raise _not_empty("Memory")
-    if cpu not in CPU_FOR_MEMORY.get(memory, ()):
+    if (cpu, memory) != (None, None) and cpu not in CPU_FOR_MEMORY.get(memory or 0, ()):
         raise ApiError(
             400,
             "InvalidInstanceSpecification.Unsupported",
             f"The instance specification is not supported: CPU [{cpu}], memory [{memory}].",
         )
-    replicas = _int(config, "Replicas")
-    if replicas is None:
-        raise _not_empty("Replicas")
+    replicas = _int(config, "Replicas") or 0
     if replicas < 0:
         raise _invalid("Replicas", "must not be negative")
     if replicas > MAX_REPLICAS:
@@ -288,9 +253,6 @@ def _check_config(config: Mapping[str, str]) -> None:
         raise ApiError(
             400, "BatchWaitTime.Not.Smaller.Zero", "BatchWaitTime must not be smaller than zero."
         )
-    grace = _int(config, "TerminationGracePeriodSeconds")
-    if grace is not None and not 1 <= grace <= 300:
-        raise _invalid("TerminationGracePeriodSeconds", "must be between 1 and 300")
     secret = config.get("ImagePullSecrets", "")
     if secret and not secret.isdigit():
         raise _invalid("ImagePullSecrets", "must be the numeric id of an SAE secret")
@@ -421,9 +383,9 @@ def _owner(call: Call, account_name: str) -> bool:
 
 
 def _namespace_for(call: Call) -> Doc:
+    # NamespaceId is optional (metadata): without it, the region's default namespace, whose id
+    # is the region id (as DescribeNamespaceList lists it in this sandbox).
     namespace_id = call.params.text("NamespaceId") or call.region()
-    if not namespace_id:
-        raise _not_empty("NamespaceId")
     if namespace_id != namespace_id.lower():
         raise ApiError(
             400,
@@ -624,8 +586,6 @@ def roll_back_to_running_version(call: Call, scope: Scope, app_id: str) -> Doc |
 
 def create_application(call: Call) -> dict[str, Any]:
     name = call.params.text("AppName")
-    if not name:
-        raise _not_empty("AppName")
     if not valid_app_name(name):
         raise _invalid(
             "AppName",
@@ -703,8 +663,6 @@ def deploy_application(call: Call) -> dict[str, Any]:
 def rollback_application(call: Call) -> dict[str, Any]:
     scope, app = app_or_404(call)
     version_id = call.params.text("VersionId")
-    if not version_id:
-        raise _not_empty("VersionId")
     version = next((v for v in app["versions"] if v["Id"] == version_id), None)
     if version is None:
         raise _invalid("VersionId", f"{version_id} is not a version of this application")
@@ -855,8 +813,6 @@ def describe_application_groups(call: Call) -> dict[str, Any]:
 def describe_application_instances(call: Call) -> dict[str, Any]:
     scope, app = app_or_404(call, not_found="InvalidAppId.NotFound")
     group_id = call.params.text("GroupId")
-    if not group_id:
-        raise _not_empty("GroupId")
     if group_id != _group_id(app):
         raise _invalid("GroupId", f"{group_id} is not a group of this application")
     page = call.params.integer("CurrentPage", default=1, minimum=1)

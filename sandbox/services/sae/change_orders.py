@@ -439,7 +439,7 @@ def abort_and_rollback_change_order(call: Call) -> dict[str, Any]:
 
 def confirm_pipeline_batch(call: Call) -> dict[str, Any]:
     scope, order, index = _pipeline_or_404(call)
-    confirm = call.params.flag("Confirm", required=True)
+    confirm = call.params.flag("Confirm")
     waiting = int(order["current"])
     if int(order["Status"]) != WAIT_CONFIRM or index not in (waiting, waiting - 1):
         raise ApiError(

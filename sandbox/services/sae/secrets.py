@@ -11,15 +11,18 @@ Rules enforced:
 - `SecretName`: a letter, then letters, digits, `_` or `-`, at most 64 characters. The reference
   allows only `_`; accepting `-` is the sandbox's choice (the official SDK example name
   `registry-auth-acree` has hyphens; UNCONFIRMED upstream).
-- `SecretType`: `Opaque`, `kubernetes.io/dockerconfigjson` or `kubernetes.io/tls`. Keys are
+- Checked before the handler against the metadata (sandbox/contract.py): `NamespaceId`,
+  `SecretName`, `SecretType` (`Opaque`, `kubernetes.io/dockerconfigjson`,
+  `kubernetes.io/tls`), `SecretData` (a JSON object with the string `SecretData`) required;
+  `SecretId` an integer in 1..1e9.
+- Keys are
   Kubernetes secret keys (`[-._a-zA-Z0-9]+`). `kubernetes.io/dockerconfigjson` needs key
   `.dockerconfigjson`: base64 (line breaks ignored, as Kubernetes does) of a docker config JSON
   whose `auths` maps each registry host to `username` + `password` and/or `auth`
   (base64 `user:pass`; when both are given they must agree). `kubernetes.io/tls` needs keys
   `tls.crt` and `tls.key` (sandbox's choice, as in Kubernetes).
-- Missing parameters: 400 `InvalidParameter.NotEmpty`; bad values: 400
-  `InvalidParameter.WithMessage` naming the parameter and the problem; a `SecretId` that is not a
-  positive integer: 400 `InvalidParameter.Obviously`.
+- Bad values the metadata cannot express: 400 `InvalidParameter.WithMessage` naming the
+  parameter and the problem.
 
 Sandbox choices (no documented code exists; the codes are in `sandbox.chosen_codes`):
 - A second secret with the same `SecretName` in a namespace: 400 `Secret.AlreadyExists`.
@@ -56,13 +59,11 @@ APP = "sae_app"
 
 DOCKER_CONFIG_JSON = "kubernetes.io/dockerconfigjson"
 TLS = "kubernetes.io/tls"
-SECRET_TYPES = ("Opaque", DOCKER_CONFIG_JSON, TLS)
 DOCKER_CONFIG_KEY = ".dockerconfigjson"
 TLS_KEYS = ("tls.crt", "tls.key")
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 _DATA_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
-_SECRET_ID = re.compile(r"[1-9]\d{0,17}")
 _COUNTER = "sae_secret_next_id:"
 
 
@@ -113,18 +114,14 @@ def relate_apps(tx: Tx, account: str, region: str, secret_id: int) -> list[dict[
 
 def create_secret(call: Call) -> dict[str, Any]:
     namespace = _namespace(call)
-    name = _required(call, "SecretName")
+    name = call.params.text("SecretName")
     if not _NAME.fullmatch(name):
         raise _with_message(
             "SecretName",
             "the name must start with a letter and contain only letters, digits, underscores (_) "
             "and hyphens (-), at most 64 characters",
         )
-    secret_type = _required(call, "SecretType")
-    if secret_type not in SECRET_TYPES:
-        raise _with_message(
-            "SecretType", f"{secret_type!r} is not one of {', '.join(SECRET_TYPES)}"
-        )
+    secret_type = call.params.text("SecretType")
     data = _secret_data(call, secret_type)
     scope = Scope(call.caller.account, namespace["RegionId"])
     for other in call.tx.all(scope, SECRET):
@@ -196,13 +193,6 @@ def delete_secret(call: Call) -> dict[str, Any]:
 # -- parameters ------------------------------------------------------------------------------------
 
 
-def _required(call: Call, name: str) -> str:
-    value = call.params.text(name)
-    if not value:
-        raise ApiError(400, "InvalidParameter.NotEmpty", f"You must specify the parameter {name}.")
-    return value
-
-
 def _with_message(name: str, problem: str) -> ApiError:
     return ApiError(
         400, "InvalidParameter.WithMessage", f"The parameter is invalid {{{name}}}: {problem}"
@@ -210,7 +200,7 @@ def _with_message(name: str, problem: str) -> ApiError:
 
 
 def _namespace(call: Call) -> Doc:
-    namespace_id = _required(call, "NamespaceId")
+    namespace_id = call.params.text("NamespaceId")
     found = find_namespace(call.tx, call.caller.account, namespace_id, call.world)
     if found is None or found["RegionId"] != call.region():
         raise ApiError(
@@ -219,17 +209,8 @@ def _namespace(call: Call) -> Doc:
     return found
 
 
-def _secret_id(call: Call) -> int:
-    text = _required(call, "SecretId")
-    if not _SECRET_ID.fullmatch(text):
-        raise ApiError(
-            400, "InvalidParameter.Obviously", "The specified parameter is invalid {SecretId}."
-        )
-    return int(text)
-
-
 def _secret_or_404(call: Call, namespace: Doc) -> Doc:
-    secret_id = _secret_id(call)
+    secret_id = call.params.integer("SecretId")
     found = find_secret(call.tx, call.caller.account, namespace["NamespaceId"], secret_id)
     if found is None:
         raise chosen_codes.SECRET_NOT_FOUND.error(
@@ -247,18 +228,9 @@ def _allocate_id(tx: Tx, account: str) -> int:
 
 
 def _secret_data(call: Call, secret_type: str) -> dict[str, str]:
-    """The key -> value map out of `{"SecretData": "<JSON text of the map>"}`, validated."""
-    text = _required(call, "SecretData")
-    shape = 'it must be {"SecretData": "<JSON text of a key-value map>"}'
-    try:
-        wrapper = json.loads(text)
-    except (ValueError, RecursionError):
-        raise _with_message("SecretData", f"the value is not JSON; {shape}") from None
-    if not isinstance(wrapper, dict) or set(wrapper) != {"SecretData"}:
-        raise _with_message("SecretData", shape)
-    inner = wrapper["SecretData"]
-    if not isinstance(inner, str):
-        raise _with_message("SecretData", f"SecretData.SecretData is not a string; {shape}")
+    """The key -> value map out of `{"SecretData": "<JSON text of the map>"}`, validated (the
+    outer object and its string member were checked against the metadata already)."""
+    inner = call.params.json_value("SecretData")["SecretData"]
     try:
         data = json.loads(inner)
     except (ValueError, RecursionError):
