@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox import envelopes
+from sandbox import envelopes, journal
 from sandbox.auth import Authenticator, Caller
 from sandbox.call import Call, Params, new_request_id
 from sandbox.contract import Contract, received
@@ -152,11 +152,18 @@ class Sandbox:
             with self.store.transaction() as tx:
                 caller = self.auth.authenticate(raw, ident, tx)
             entry.update(account=caller.account_name, account_uid=caller.account)
-            route = self._route(raw, ident, product)
-            entry.update(action=route.action, write=route.write)
-            entry["params"] = _mask({key: value for _, key, value in received(raw, ident)})
-            checked = self.contract.action(ident.version, route.action).check(raw, ident)
+            try:  # the contract: a known action, by an allowed method, with valid parameters
+                route = self._route(raw, ident, product)
+                entry.update(action=route.action, write=route.write)
+                entry["params"] = _mask({key: value for _, key, value in received(raw, ident)})
+                checked = self.contract.action(ident.version, route.action).check(raw, ident)
+            except ApiError as err:
+                asked = entry.get("action") or ident.action or f"{raw.method} {raw.path}"
+                journal.record(product.code, str(asked), code=err.code)
+                raise
             entry["ignored"] = checked.ignored
+            if checked.ignored:
+                journal.record(product.code, route.action, ignored=checked.ignored)
             region = addressed_region(
                 regional=product.regional, headers=raw.headers, params=checked.wire
             )

@@ -19,7 +19,12 @@ from sandbox.world import World, bundled_world_path, load_world
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-pytest_plugins = ["tests.reliability_report", "tests.deploy_fixtures", "tests.schedule"]
+pytest_plugins = [
+    "tests.reliability_report",
+    "tests.deploy_fixtures",
+    "tests.schedule",
+    "tests.contract_guard",
+]
 
 KEYS = {
     "app": ("LTAIsandboxApp0001", "sandbox-app-secret"),

@@ -37,18 +37,18 @@ def _journal_path() -> str:
     return os.environ[journal.CONTRACT_JOURNAL_ENV]
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     item.stash[_offset] = _end(_journal_path())
-    yield
+    return (yield)
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
-    yield
+    result = yield
     offset = item.stash.get(_offset, None)
     if offset is None:
-        return
+        return result
     entries, _ = journal.read(_journal_path(), offset)
     if entries and item.get_closest_marker(MARKER) is None:
         lines = "\n".join(
@@ -61,6 +61,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
             f"{lines}",
             pytrace=False,
         )
+    return result
 
 
 def _end(path: str) -> int:

@@ -214,6 +214,7 @@ SDK_CASES: list[tuple[str, Callable[[SdkFactory], Any], int, str, str]] = [
     [case[1:] for case in SDK_CASES],
     ids=[case[0] for case in SDK_CASES],
 )
+@pytest.mark.contract_breaches
 def test_refusals_through_the_sdk(
     fast_sdk: SdkFactory,
     fast_admin: SandboxAdmin,
@@ -230,6 +231,7 @@ def test_refusals_through_the_sdk(
     assert logged["code"] == code
 
 
+@pytest.mark.contract_breaches
 def test_unknown_parameters_are_ignored_and_logged(
     fast_sdk: SdkFactory, fast_admin: SandboxAdmin
 ) -> None:
@@ -418,6 +420,7 @@ RAW_CASES: list[tuple[str, dict[str, Any], int, str, str]] = [
     [case[1:] for case in RAW_CASES],
     ids=[case[0] for case in RAW_CASES],
 )
+@pytest.mark.contract_breaches
 def test_refusals_of_raw_signed_requests(
     fast_sandbox_process: SandboxProcess,
     fast_admin: SandboxAdmin,
@@ -433,6 +436,7 @@ def test_refusals_of_raw_signed_requests(
     assert (logged["account"], logged["code"]) == ("app", code)
 
 
+@pytest.mark.contract_breaches
 def test_raw_unknown_parameter_is_ignored(
     fast_sandbox_process: SandboxProcess, fast_admin: SandboxAdmin
 ) -> None:

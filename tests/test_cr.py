@@ -240,6 +240,7 @@ def test_acl_entry_round_trip(sdk: SdkFactory, admin: SandboxAdmin) -> None:
     assert all(r["product"] == "cr" and r["status"] == 200 for r in reads)
 
 
+@pytest.mark.contract_breaches
 def test_acl_batch_entries_are_not_in_the_contract(sdk: SdkFactory, admin: SandboxAdmin) -> None:
     """The SDK can send `Entries`, but the API metadata (sandbox/api_meta) knows only `Entry`:
     the batch is ignored, so without `Entry` the call misses its required parameter."""
@@ -273,6 +274,7 @@ def test_acl_entry_must_be_a_cidr(sdk: SdkFactory, entry: str) -> None:
     assert list(acl(client)) == ["127.0.0.1/32"]
 
 
+@pytest.mark.contract_breaches
 def test_acl_needs_an_entry(sdk: SdkFactory) -> None:
     request = cr_models.CreateInstanceEndpointAclPolicyRequest(
         instance_id=INSTANCE, endpoint_type="internet"
@@ -640,6 +642,7 @@ def test_unknown_repository_and_tag(sdk: SdkFactory) -> None:
         assert failed_in_body(call) == code
 
 
+@pytest.mark.contract_breaches
 def test_paging(sdk: SdkFactory) -> None:
     client = sdk.cr()
     web = repo_id(client)
@@ -671,6 +674,7 @@ def test_paging(sdk: SdkFactory) -> None:
 # -- registry login --------------------------------------------------------------------------------
 
 
+@pytest.mark.contract_breaches
 def test_authorization_token_is_a_fresh_temporary_password(sdk: SdkFactory) -> None:
     client = sdk.cr()
     started = time.time() * 1000
@@ -689,6 +693,7 @@ def test_authorization_token_is_a_fresh_temporary_password(sdk: SdkFactory) -> N
     assert day.expire_time - first.expire_time < 60_000
 
 
+@pytest.mark.contract_breaches
 def test_authorization_token_ends_with_the_sts_session(sdk: SdkFactory) -> None:
     trust = {
         "Version": "1",

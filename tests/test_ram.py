@@ -135,6 +135,7 @@ def attach(ram: Any, role: str, policy: str, policy_type: str = "Custom") -> Non
 # -- roles -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.contract_breaches
 def test_role_lifecycle(ram: Any, admin: SandboxAdmin) -> None:
     """Create, read (case-insensitively), update and delete a role; every field round-trips.
 

@@ -270,6 +270,7 @@ ODD_REQUESTS: dict[str, tuple[Callable[[str], httpx.Request], tuple[str, ...]]] 
 
 @pytest.mark.reliability("sandbox hardening", "an odd request is refused with its code")
 @pytest.mark.parametrize("case", list(ODD_REQUESTS))
+@pytest.mark.contract_breaches
 def test_odd_requests_are_refused_with_their_code(
     admin: SandboxAdmin,
     http: httpx.Client,

@@ -337,6 +337,7 @@ def test_stop_start_delete(fast_sdk: SdkFactory, role: str) -> None:
         ({"memory": None}, "InvalidInstanceSpecification.Unsupported"),
     ],
 )
+@pytest.mark.contract_breaches
 def test_create_input_errors_start_nothing(
     fast_sdk: SdkFactory, fast_admin: SandboxAdmin, overrides: dict[str, Any], code: str
 ) -> None:

@@ -68,6 +68,7 @@ def test_describe_namespace_by_id_and_short_id(sdk: SdkFactory) -> None:
     assert empty.value.code == "InvalidParameter.NotEmpty"
 
 
+@pytest.mark.contract_breaches
 def test_unrouted_roa_path_is_not_found(sdk: SdkFactory) -> None:
     with pytest.raises(ClientException) as missing:
         sdk.sae("app").describe_instance_specifications()

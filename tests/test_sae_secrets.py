@@ -153,6 +153,7 @@ def test_create_list_describe_update_delete(sdk: SdkFactory, admin: SandboxAdmin
     assert set(reads) == {"ListSecrets", "DescribeSecret"}
 
 
+@pytest.mark.contract_breaches
 def test_wire_format_is_the_sdks_nested_json(sdk: SdkFactory) -> None:
     """The exact query value the SDK sends is accepted; other shapes are refused by the gateway
     (the metadata: a JSON object whose string member `SecretData` is required), named."""
@@ -221,6 +222,7 @@ def test_auth_only_and_line_wrapped_docker_configs_are_accepted(sdk: SdkFactory)
 # -- refusals --------------------------------------------------------------------------------------
 
 
+@pytest.mark.contract_breaches
 def test_namespace_id_is_required(sdk: SdkFactory) -> None:
     sae = sdk.sae("app")
     calls = [
@@ -236,6 +238,7 @@ def test_namespace_id_is_required(sdk: SdkFactory) -> None:
         assert '"NamespaceId"' in message
 
 
+@pytest.mark.contract_breaches
 def test_other_parameters_are_required(sdk: SdkFactory) -> None:
     sae = sdk.sae("app")
     missing_name = sae_models.CreateSecretRequest(
@@ -297,6 +300,7 @@ def test_good_secret_names(sdk: SdkFactory) -> None:
 
 
 @pytest.mark.parametrize("secret_type", ["kubernetes.io/basic-auth", "opaque", "dockerconfigjson"])
+@pytest.mark.contract_breaches
 def test_bad_secret_type(sdk: SdkFactory, secret_type: str) -> None:
     code, status, message = refused(lambda: create(sdk.sae("app"), secret_type=secret_type))
     assert (code, status) == ("InvalidParameter", 400)  # the metadata's enum
@@ -371,6 +375,7 @@ def test_duplicate_name_in_a_namespace(sdk: SdkFactory) -> None:
     assert [s.secret_name for s in listed(sae).data.secrets] == ["pull", "Pull"]
 
 
+@pytest.mark.contract_breaches
 def test_unknown_secret_id(sdk: SdkFactory) -> None:
     sae = sdk.sae("app")
     secret_id = create(sae).body.data.secret_id

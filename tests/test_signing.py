@@ -195,6 +195,7 @@ def test_roa_v1_vector() -> None:
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.contract_breaches
 def test_sdk_requests_of_each_scheme_are_accepted(
     upstream: str, admin: SandboxAdmin, scheme: str
 ) -> None:
@@ -360,6 +361,7 @@ def test_tampered_requests_are_refused(
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.contract_breaches
 def test_replayed_request_is_refused(upstream: str, scheme: str) -> None:
     """The same signed request sent twice: the first is served, the copy meets its used nonce."""
     with TamperingProxy(upstream, sends=2) as proxy, pytest.raises(ClientException) as refused:
@@ -386,6 +388,7 @@ def send_legacy_roa(url: str, *, nonce: str | None = None) -> httpx.Response:
     return httpx.get(target, headers=headers, trust_env=False, timeout=30)
 
 
+@pytest.mark.contract_breaches
 def test_legacy_roa_request_without_a_nonce_is_served(upstream: str, admin: SandboxAdmin) -> None:
     """aliyun-python-sdk-core sends no x-acs-signature-nonce with ROA v1; the cloud serves it."""
     first, again = send_legacy_roa(upstream), send_legacy_roa(upstream)
@@ -396,6 +399,7 @@ def test_legacy_roa_request_without_a_nonce_is_served(upstream: str, admin: Sand
     ] * 2
 
 
+@pytest.mark.contract_breaches
 def test_legacy_roa_nonce_when_sent_is_still_checked_for_reuse(upstream: str) -> None:
     nonce = uuid.uuid4().hex
     assert send_legacy_roa(upstream, nonce=nonce).status_code == 200
@@ -467,6 +471,7 @@ def test_unknown_version_is_refused(upstream: str) -> None:
     assert (reply.status_code, reply.json()["Code"]) == (400, "InvalidVersion")
 
 
+@pytest.mark.contract_breaches
 def test_unknown_action_is_refused_after_authentication(upstream: str, admin: SandboxAdmin) -> None:
     """An action the version lacks is a 404, and the log shows the caller was authenticated."""
     reply = send_signed(upstream, action="DescribeEverything", version="2015-04-01")

@@ -291,6 +291,7 @@ LIST_IDS = [action for action, _, _ in LISTS]
 
 
 @pytest.mark.parametrize(("action", "kw", "max_size"), LISTS, ids=LIST_IDS)
+@pytest.mark.contract_breaches
 def test_region_is_required_and_checked(
     sdk: SdkFactory, action: str, kw: dict[str, Any], max_size: int
 ) -> None:
@@ -303,6 +304,7 @@ def test_region_is_required_and_checked(
 
 @pytest.mark.parametrize(("action", "kw", "max_size"), LISTS, ids=LIST_IDS)
 @pytest.mark.parametrize("bad", ["size-over-max", "size-0", "page-0"])
+@pytest.mark.contract_breaches
 def test_paging_out_of_range_is_400(
     sdk: SdkFactory, action: str, kw: dict[str, Any], max_size: int, bad: str
 ) -> None:
@@ -375,6 +377,7 @@ def test_unknown_ids_are_404(sdk: SdkFactory, action: str, kw: dict[str, Any], c
         "eip-status",
     ],
 )
+@pytest.mark.contract_breaches
 def test_bad_input_is_400(sdk: SdkFactory, action: str, kw: dict[str, Any], code: str) -> None:
     assert refused(lambda: call(sdk, action, region_id=REGION, **kw)) == (code, 400)
 
