@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.dispatch import _SECRET_FIELDS, Sandbox
+from sandbox.dispatch import SECRET_FIELDS, Sandbox
 from sandbox.faults import FaultRule
 from sandbox.wire import MAX_BODY_BYTES, RawRequest
 
@@ -120,7 +120,7 @@ def _secret_values(value: Any, inside: bool = False) -> list[str]:
         return [
             text
             for key, item in value.items()
-            for text in _secret_values(item, inside or key in _SECRET_FIELDS)
+            for text in _secret_values(item, inside or key in SECRET_FIELDS)
         ]
     if isinstance(value, list):
         return [text for item in value for text in _secret_values(item, inside)]

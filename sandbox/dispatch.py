@@ -33,7 +33,7 @@ from sandbox.world import Timing, World
 
 logger = logging.getLogger("sandbox")
 
-_SECRET_FIELDS = (
+SECRET_FIELDS = (
     "secret",
     "security_token",
     "password",
@@ -264,7 +264,7 @@ def _authorize(call: Call) -> None:
 
 def _mask(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: ("******" if k in _SECRET_FIELDS else _mask(v)) for k, v in value.items()}
+        return {k: ("******" if k in SECRET_FIELDS else _mask(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [_mask(v) for v in value]
     return value

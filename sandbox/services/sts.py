@@ -19,7 +19,7 @@ from sandbox.services import ram
 from sandbox.store import Tx
 from sandbox.world import World
 
-_ROLE_ARN = re.compile(r"^acs:ram::(\d{1,20}):role/([a-zA-Z0-9.\-]{1,64})$")
+ROLE_ARN = re.compile(r"^acs:ram::(\d{1,20}):role/([a-zA-Z0-9.\-]{1,64})$")
 _SESSION = re.compile(r"^[A-Za-z0-9.@\-_]{2,64}$")
 _EXTERNAL_ID = re.compile(r"^[\w+=,.@:/\-]{2,1224}$")
 _ALNUM = string.ascii_letters + string.digits
@@ -62,7 +62,7 @@ def get_caller_identity(call: Call) -> dict[str, Any]:
 def assume_role(call: Call) -> dict[str, Any]:
     params = call.params
     arn = params.text("RoleArn")
-    match = _ROLE_ARN.match(arn)
+    match = ROLE_ARN.match(arn)
     if match is None:
         raise ApiError(400, "InvalidParameter.RoleArn", "The parameter RoleArn is wrongly formed.")
     session = params.text("RoleSessionName")

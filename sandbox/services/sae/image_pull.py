@@ -55,7 +55,7 @@ from sandbox.policy import Decision, Principal, evaluate, trust_allows
 from sandbox.services import cr, ram, vpc
 from sandbox.services.sae import secrets
 from sandbox.services.sae.namespaces import NAMESPACE
-from sandbox.services.sts import _ROLE_ARN
+from sandbox.services.sts import ROLE_ARN
 from sandbox.store import Doc, Scope, Tx
 from sandbox.world import World
 
@@ -481,7 +481,7 @@ def _by_role(
         return _PullError(_AUTH_STAGE, reason, say.credential(arn, step, code, text))
 
     owner = scope.account
-    match = _ROLE_ARN.fullmatch(arn)
+    match = ROLE_ARN.fullmatch(arn)
     if match is None:
         raise refuse(
             "role-arn-invalid",
