@@ -125,9 +125,13 @@ def _defaulted(model: type) -> dict[str, str]:
     }
 
 
-CREATE_PARAMS = {k: v for k, v in describe_model(CREATE).items() if k not in NOT_IN_API_CONTRACT}
-DEPLOY_PARAMS = {k: v for k, v in describe_model(DEPLOY).items() if k not in NOT_IN_API_CONTRACT}
-"""The SDK's parameters, less those the API contract does not list (sae_facts)."""
+def _in_contract(model: type) -> dict[str, Param]:
+    """The SDK model's parameters, less those the API contract does not list (sae_facts)."""
+    return {k: v for k, v in describe_model(model).items() if k not in NOT_IN_API_CONTRACT}
+
+
+CREATE_PARAMS = _in_contract(CREATE)
+DEPLOY_PARAMS = _in_contract(DEPLOY)
 ALL_PARAMS = {**DEPLOY_PARAMS, **CREATE_PARAMS}
 CREATE_ONLY = frozenset(CREATE_PARAMS) - frozenset(DEPLOY_PARAMS)
 """Taken by CreateApplication only: fixed once the app exists."""

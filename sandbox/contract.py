@@ -105,13 +105,14 @@ class Action:
                 required=bool(schema.get("required")) or p["name"] in required,
             )
 
-    def check(self, raw: RawRequest, ident: Identified) -> Checked:
-        """The request's parameters, validated and typed; ApiError for the first refusal."""
-        if raw.method.upper() not in self.methods:
-            raise not_found_action(f"{self.name} ({raw.method.upper()})")
+    def check(self, method: str, sent: Iterable[tuple[str, str, str]]) -> Checked:
+        """The parameters `received` found in a request by `method`, validated and typed;
+        ApiError for the first refusal."""
+        if method.upper() not in self.methods:
+            raise not_found_action(f"{self.name} ({method.upper()})")
         checked = Checked()
         elements: dict[str, dict[int, Any]] = {}
-        for position, key, value in received(raw, ident):
+        for position, key, value in sent:
             parameter = self.parameters.get(key)
             if parameter is not None and parameter.style not in ("repeatList", "flat"):
                 _position(parameter, position)

@@ -155,8 +155,9 @@ class Sandbox:
             try:  # the contract: a known action, by an allowed method, with valid parameters
                 route = self._route(raw, ident, product)
                 entry.update(action=route.action, write=route.write)
-                entry["params"] = _mask({key: value for _, key, value in received(raw, ident)})
-                checked = self.contract.action(ident.version, route.action).check(raw, ident)
+                sent = list(received(raw, ident))  # the body parsed once, for log and check
+                entry["params"] = _mask({key: value for _, key, value in sent})
+                checked = self.contract.action(ident.version, route.action).check(raw.method, sent)
             except ApiError as err:
                 asked = entry.get("action") or ident.action or f"{raw.method} {raw.path}"
                 journal.record(product.code, str(asked), code=err.code)

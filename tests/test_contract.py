@@ -23,7 +23,7 @@ from alibabacloud_vpc20160428 import models as vpc_models
 from darabonba.runtime import RuntimeOptions
 
 from sandbox import api_meta
-from sandbox.contract import Action, Contract
+from sandbox.contract import Action, Contract, received
 from sandbox.errors import ApiError
 from sandbox.routes import PRODUCTS, ROUTES
 from sandbox.testing import SandboxAdmin, SandboxProcess
@@ -471,10 +471,10 @@ def test_length_and_pattern(value: str, problem: str | None) -> None:
     raw = RawRequest("POST", "/", f"Name={value}", {})
     ident = Identified("acs3", "2000-01-01", "Probe")
     if problem is None:
-        assert probe_action().check(raw, ident).typed == {"Name": value}
+        assert probe_action().check(raw.method, received(raw, ident)).typed == {"Name": value}
         return
     with pytest.raises(ApiError) as refused:
-        probe_action().check(raw, ident)
+        probe_action().check(raw.method, received(raw, ident))
     assert refused.value.code == "InvalidParameter"
     assert '"Name"' in refused.value.message and problem in refused.value.message
 
