@@ -6,6 +6,7 @@ default ACS3 signature or the legacy v2 signatures, and optionally with STS cred
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,30 +150,26 @@ class SdkFactory:
             config.signature_algorithm = "v2"
         return config
 
-    def sts(self, account: str = "app", **kw: Any) -> Any:
-        from alibabacloud_sts20150401.client import Client
+    def client(self, module: str, account: str, **kw: Any) -> Any:
+        """The official SDK's Client of `alibabacloud_<module>` for a world account."""
+        return importlib.import_module(f"alibabacloud_{module}.client").Client(
+            self.config(account, **kw)
+        )
 
-        return Client(self.config(account, **kw))
+    def sts(self, account: str = "app", **kw: Any) -> Any:
+        return self.client("sts20150401", account, **kw)
 
     def ram(self, account: str = "registry", **kw: Any) -> Any:
-        from alibabacloud_ram20150501.client import Client
-
-        return Client(self.config(account, **kw))
+        return self.client("ram20150501", account, **kw)
 
     def vpc(self, account: str = "app", **kw: Any) -> Any:
-        from alibabacloud_vpc20160428.client import Client
-
-        return Client(self.config(account, **kw))
+        return self.client("vpc20160428", account, **kw)
 
     def cr(self, account: str = "registry", **kw: Any) -> Any:
-        from alibabacloud_cr20181201.client import Client
-
-        return Client(self.config(account, **kw))
+        return self.client("cr20181201", account, **kw)
 
     def sae(self, account: str = "app", **kw: Any) -> Any:
-        from alibabacloud_sae20190506.client import Client
-
-        return Client(self.config(account, **kw))
+        return self.client("sae20190506", account, **kw)
 
 
 @pytest.fixture

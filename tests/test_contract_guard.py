@@ -8,10 +8,9 @@ naming the action and the parameter.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.child_python import run
 
 CHILD_TESTS = """
 import pytest
@@ -53,24 +52,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_an_unmarked_test_with_an_ignored_parameter_fails_in_teardown(tmp_path: Path) -> None:
     (tmp_path / "test_child.py").write_text(CHILD_TESTS)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["PYTHONPATH"] = str(REPO)
-    child = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "tests.contract_guard",
-            "-q",
-            "-rE",
-            "test_child.py",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    child = run(
+        ["-m", "pytest", "-p", "tests.contract_guard", "-q", "-rE", "test_child.py"],
+        tmp_path,
+        PYTHONPATH=str(REPO),
     )
     out = child.stdout + child.stderr
     assert child.returncode == 1, out

@@ -26,27 +26,20 @@ from sandbox.routes import ROUTES
 from tests.conftest import UIDS, SdkFactory
 from tests.sae_setup import IMAGE, create_app, ready_cross_account, wait_for
 
-SDK_MODULES = {
-    "sts": "sts20150401",
-    "ram": "ram20150501",
-    "vpc": "vpc20160428",
-    "cr": "cr20181201",
-    "sae": "sae20190506",
-}
-
 ALLOWED_EXTRAS: dict[tuple[str, str], str] = {}
 """(product, dotted path of a field the SDK model lacks) -> the Alibaba document showing it."""
 
 Seen = list[tuple[str, str, Any]]
+"""(SDK module such as `ram20150501`, action, raw body) of every answer."""
 
 
-def _recording(client_class: type, product: str, seen: Seen) -> type:
+def _recording(client_class: type, module: str, seen: Seen) -> type:
     class Recording(client_class):  # type: ignore[misc]
         """The SDK client, keeping each raw answer it reads into its response model."""
 
         def call_api(self, params: Any, request: Any, runtime: Any) -> dict[str, Any]:
             result: dict[str, Any] = super().call_api(params, request, runtime)
-            seen.append((product, params.action, result.get("body")))
+            seen.append((module, params.action, result.get("body")))
             return result
 
     return Recording
@@ -62,24 +55,9 @@ class RecordingSdk(SdkFactory):
     def in_region(self, region: str) -> RecordingSdk:
         return RecordingSdk(self.endpoint, region, self.seen)
 
-    def _client(self, product: str, account: str, **kw: Any) -> Any:
-        module = importlib.import_module(f"alibabacloud_{SDK_MODULES[product]}.client")
-        return _recording(module.Client, product, self.seen)(self.config(account, **kw))
-
-    def sts(self, account: str = "app", **kw: Any) -> Any:
-        return self._client("sts", account, **kw)
-
-    def ram(self, account: str = "registry", **kw: Any) -> Any:
-        return self._client("ram", account, **kw)
-
-    def vpc(self, account: str = "app", **kw: Any) -> Any:
-        return self._client("vpc", account, **kw)
-
-    def cr(self, account: str = "registry", **kw: Any) -> Any:
-        return self._client("cr", account, **kw)
-
-    def sae(self, account: str = "app", **kw: Any) -> Any:
-        return self._client("sae", account, **kw)
+    def client(self, module: str, account: str, **kw: Any) -> Any:
+        client_class = importlib.import_module(f"alibabacloud_{module}.client").Client
+        return _recording(client_class, module, self.seen)(self.config(account, **kw))
 
 
 def unknown_fields(body: Any, known: Any, path: str = "") -> list[str]:
@@ -333,6 +311,11 @@ def _settle(sdk: RecordingSdk, app_id: str) -> None:
         )
 
 
+def _product(module: str) -> str:
+    """`ram20150501` -> `ram`, the route table's product code."""
+    return module.rstrip("0123456789")
+
+
 def test_every_action_answers_in_its_sdk_models_shape(fast_sdk: SdkFactory) -> None:
     sdk = RecordingSdk(fast_sdk.endpoint)
     _exercise_sts_ram(sdk)
@@ -340,13 +323,14 @@ def test_every_action_answers_in_its_sdk_models_shape(fast_sdk: SdkFactory) -> N
     _exercise_cr(sdk)
     _exercise_sae(sdk)
 
-    called = {(product, action) for product, action, _ in sdk.seen}
+    called = {(_product(module), action) for module, action, _ in sdk.seen}
     emulated = {(route.product.code, route.action) for route in ROUTES}
     assert emulated - called == set(), "emulated actions this test does not call"
 
     extras: dict[str, set[str]] = {}
-    for product, action, body in sdk.seen:
-        models = importlib.import_module(f"alibabacloud_{SDK_MODULES[product]}.models")
+    for module, action, body in sdk.seen:
+        product = _product(module)
+        models = importlib.import_module(f"alibabacloud_{module}.models")
         model = getattr(models, f"{action}ResponseBody")().from_map(body)
         for field in unknown_fields(body, model.to_map()):
             if (product, field) not in ALLOWED_EXTRAS:

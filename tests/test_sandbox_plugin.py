@@ -8,10 +8,7 @@ the plugin's scope rules run in a child pytest session, whose processes can be c
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +21,7 @@ from pydantic import ValidationError
 
 from sandbox.harness import SandboxCloud, alibaba_sandbox
 from sandbox.world import bundled_world_path, load_world
+from tests.child_python import run
 
 README = Path(__file__).parent.parent / "README.md"
 SECTION = "## Testing your own code against the sandbox"
@@ -37,19 +35,6 @@ def readme_examples() -> dict[str, str]:
     named = {re.match(r"# (\S+\.py):", block): block for block in blocks}
     assert None not in named, "every example block starts with `# <file>.py: ...`"
     return {match.group(1): block for match, block in named.items() if match is not None}
-
-
-def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """A child Python as a user's shell starts it: no pytest settings of this session."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def answers(endpoint: str) -> bool:
