@@ -145,7 +145,8 @@ class FlowRun:
 
 def run_flow(spec: DeploySpec) -> FlowRun:
     """Run the cross-account-deploy flow in this process (under the bench's Prefect server)."""
-    from flows.cross_account_deploy import DeployResult, cross_account_deploy
+    from flows.cross_account_deploy import cross_account_deploy
+    from flows.landing import DeployResult
 
     started = time.time()
     state = cross_account_deploy(spec=spec, return_state=True)

@@ -3,20 +3,21 @@
 It is written ahead, so a process killed at any point leaves no orphan. A kill between a write and
 its record would otherwise lose the change for good: the re-run finds the resource as wanted and
 records nothing. So a phase first records the writes it is about to make as *intended* entries
-(`intend`, derived from the inspected state each write acts on: crossdeploy/write_ahead.py), and
+(`intend`, derived from the inspected state each write acts on: each step's `intents`), and
 once they returned replaces them with the actual changes (`record(..., settles=...)`). An intended
 entry still there at teardown is confirmed against the cloud (present and ours, or gone) and then
-reversed by the same remove_* functions as a recorded change.
+reversed by the same step's remove as a recorded change.
 
-What is kept. Only the changes a remove_* function reverses (`REVERSED`), and the write-ahead
-intents (`Intent`, crossdeploy/write_ahead.py) until their write is recorded. An app "deployed" or
+What is kept. Only the changes a step's remove reverses (the `Retention` the caller passes: the
+steps, tasks/step.py), and the write-ahead intents (`Intent`, each step's `intents`) until their
+write is recorded. An app "deployed" or
 a change order "started" is never reversed, so repeated deploys add nothing; the whole history
 is in the `crossdeploy.*` events (audit.emit_changes) and the runs' results. A change teardown
 keeps once is kept once: entries are identified by (account, type, resource, action), first
-wins (of several trust replacements only the first holds the trust policy to restore), and of
-the new versions of a policy only the newest `MAX_POLICY_VERSIONS` (RAM keeps no more; older ones
-are gone), none when the policy is ours (deleting it takes its versions). So the ledger's size
-depends on the resources a spec touches, never on how often it is deployed.
+wins (of several trust replacements only the first holds the trust policy to restore), and what
+the steps call needless once something else is recorded is dropped (of a policy's new versions
+only the newest few: RAM keeps no more). So the ledger's size depends on the resources a spec
+touches, never on how often it is deployed.
 
 Where. A Prefect Variable holds at most 5,000 JSON characters and its API has no compare-and-swap
 (PATCH by name overwrites; 3.9 has no version or precondition), so a ledger in one Variable both
@@ -42,11 +43,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.actions import VariableCreate
@@ -57,37 +58,33 @@ from prefect.types import MAX_VARIABLE_VALUE_LENGTH
 from crossdeploy.plan import Change
 from crossdeploy.prefect_api import delete_variable, patiently, quick_client, read_variable
 from crossdeploy.spec import DeploySpec
-from tasks import pull_policy, pull_role, whitelist
 
-APP = "sae.application"
-SECRET = "sae.secret"  # noqa: S105 - a resource type, not a secret
+UNASSIGNED = "?"
+"""In an intent's Change: an id the cloud assigns with the write (a policy version, a secret id)."""
 PENDING = "pending"
 """The key that marks an entry as intended but not yet recorded; it holds the evidence."""
 TAG = "crossdeploy-ledger"
 """Every ledger entry's tag; `TAG:<ledger id>` names its ledger."""
-MAX_POLICY_VERSIONS = 5
-"""RAM keeps at most five versions of a custom policy (CreatePolicyVersion rotates the oldest
-non-default out), so an older version we created is gone and needs no entry."""
 ENTRY_ROOM = 500
 """Characters an intent's entry leaves for what its write adds (the id the cloud assigns, a
 detail such as the secret's registry hosts)."""
 PAGE = 200
 
-REVERSED: frozenset[tuple[str, str]] = frozenset(
-    {
-        (APP, "created"),  # tasks/application.remove_application
-        (SECRET, "created"),  # tasks/registry_secret.remove_registry_secret
-        (whitelist.ENDPOINT, "enabled"),  # tasks/whitelist.remove_whitelist
-        (whitelist.ENTRY, "added"),
-        (pull_policy.ATTACHMENT, "attached"),  # tasks/pull_policy.remove_pull_policy
-        (pull_policy.VERSION, "created"),
-        (pull_policy.POLICY, "created"),
-        (pull_role.RESOURCE_TYPE, "created"),  # tasks/pull_role.remove_pull_role
-        (pull_role.RESOURCE_TYPE, "trust-merged"),
-        (pull_role.RESOURCE_TYPE, "trust-replaced"),
-    }
-)
-"""(resource type, action) of the changes teardown reverses; every other change is history."""
+
+class Retention(Protocol):
+    """Which changes the ledger keeps: the steps' answer (tasks/step.py `Steps`)."""
+
+    def kept(self, change: Change) -> bool:
+        """Teardown reverses it (every other change is history)."""
+        ...
+
+    def compacts(self, change: Change) -> bool:
+        """Recording it can make earlier entries needless."""
+        ...
+
+    def needless(self, kept: Sequence[Change]) -> Collection[Change]:
+        """Recorded changes teardown would find gone anyway."""
+        ...
 
 
 class LedgerEntryTooLargeError(ValueError):
@@ -99,7 +96,7 @@ class Intent:
     """A write about to be made: the Change it will record, and how to tell the result is ours."""
 
     change: Change
-    """As far as it is known before the write; an id only the cloud assigns is "?"."""
+    """As far as it is known before the write; an id only the cloud assigns is UNASSIGNED."""
     evidence: dict[str, str] = field(default_factory=dict)
     """What marks the resource as ours if it exists (the description we create it with, ...)."""
 
@@ -157,11 +154,6 @@ def old_ledger_name(spec: DeploySpec) -> str:
     return re.sub(r"[^a-z0-9_-]+", "-", raw)[:255]
 
 
-def kept(change: Change) -> bool:
-    """Whether teardown needs this change (see REVERSED)."""
-    return (change.resource_type, change.action) in REVERSED
-
-
 def read(spec: DeploySpec, app_uid: str) -> Ledger:
     with quick_client() as client:
         return _read(client, ledger_id(spec, app_uid))
@@ -180,10 +172,16 @@ def intend(spec: DeploySpec, app_uid: str, intents: Sequence[Intent]) -> None:
 
 
 def record(
-    spec: DeploySpec, app_uid: str, changes: Sequence[Change], settles: Sequence[Intent] = ()
+    spec: DeploySpec,
+    app_uid: str,
+    changes: Sequence[Change],
+    settles: Sequence[Intent] = (),
+    *,
+    retention: Retention,
 ) -> None:
     """Record the changes teardown needs, then drop the intents they settle."""
-    values = [asdict(c) for c in changes if kept(c)]
+    kept = [c for c in changes if retention.kept(c)]
+    values = [asdict(c) for c in kept]
     for value in values:
         _check(value, room=0)
     if not values and not settles:
@@ -191,8 +189,8 @@ def record(
     key = ledger_id(spec, app_uid)
     with quick_client() as client:
         _create(client, key, values)
-        if any(v["resource_type"] in (pull_policy.POLICY, pull_policy.VERSION) for v in values):
-            _drop_needless_versions(client, _read(client, key))
+        if any(retention.compacts(c) for c in kept):
+            _drop_needless(client, _read(client, key), retention)
         for intent in settles:
             _delete(client, _entry_name(key, _pending_value(intent)))
 
@@ -204,11 +202,11 @@ def forget(ledger: Ledger) -> None:
             _delete(client, entry.name)
 
 
-def migrate(spec: DeploySpec, app_uid: str) -> None:
+def migrate(spec: DeploySpec, app_uid: str, *, retention: Retention) -> None:
     """Move an old-format ledger (`old_ledger_name`) here, keeping what teardown needs, then
     delete it; idempotent, so a run killed halfway is finished by the next."""
     with quick_client() as client:
-        _migrate(client, spec, ledger_id(spec, app_uid))
+        _migrate(client, spec, ledger_id(spec, app_uid), retention)
 
 
 # -- storage ------------------------------------------------------------------------------------
@@ -273,28 +271,22 @@ def _read(client: SyncPrefectClient, key: str) -> Ledger:
     return Ledger(tuple(Entry(v.name, v.value) for v in found if isinstance(v.value, dict)))
 
 
-def _drop_needless_versions(client: SyncPrefectClient, ledger: Ledger) -> None:
-    """Delete the version entries teardown would find gone: all of a policy we created, and
-    all but the newest MAX_POLICY_VERSIONS of another."""
-    ours = {c.resource_id for c in ledger.changes if c.resource_type == pull_policy.POLICY}
-    versions: dict[str, list[Entry]] = {}
-    for entry in ledger.entries:
-        change = entry.change
-        if not entry.pending and change.resource_type == pull_policy.VERSION:
-            versions.setdefault(change.resource_id.partition("/")[0], []).append(entry)
-    for policy, entries in versions.items():
-        keep = 0 if policy in ours else MAX_POLICY_VERSIONS
-        for entry in entries[: max(0, len(entries) - keep)]:
+def _drop_needless(client: SyncPrefectClient, ledger: Ledger, retention: Retention) -> None:
+    """Delete the recorded entries teardown would find gone (`Retention.needless`)."""
+    recorded = [e for e in ledger.entries if not e.pending]
+    needless = retention.needless([e.change for e in recorded])
+    for entry in recorded:
+        if entry.change in needless:
             _delete(client, entry.name)
 
 
-def _migrate(client: SyncPrefectClient, spec: DeploySpec, key: str) -> None:
+def _migrate(client: SyncPrefectClient, spec: DeploySpec, key: str, retention: Retention) -> None:
     name = old_ledger_name(spec)
     old: Any = patiently(lambda: read_variable(client, name))
     if old is None:
         return
     items = [item for item in old if isinstance(item, dict)] if isinstance(old, list) else []
-    values = [i for i in items if PENDING in i or kept(Change(**i))]
+    values = [i for i in items if PENDING in i or retention.kept(Change(**i))]
     _create(client, key, values)
-    _drop_needless_versions(client, _read(client, key))
+    _drop_needless(client, _read(client, key), retention)
     _delete(client, name)

@@ -61,8 +61,9 @@ class _NoTraceback(logging.Filter):
 
 def run_deploy(spec: DeploySpec, *, dry_run: bool) -> RunOutcome:
     """Run `cross_account_deploy` in this process; never raises for expected failures."""
-    from crossdeploy.planner import AccountError
-    from flows.cross_account_deploy import DeployError, cross_account_deploy
+    from flows.cross_account_deploy import cross_account_deploy
+    from flows.inspection import AccountError
+    from flows.landing import DeployError
 
     engine_loggers = [logging.getLogger(f"prefect.{kind}_runs") for kind in ("flow", "task")]
     quiet = _NoTraceback(DeployError, AccountError, SpecError)
@@ -88,8 +89,8 @@ def run_fleet(
     fleet: FleetSpec, *, dry_run: bool, calls_per_minute: int = 60, max_parallel: int | None = None
 ) -> RunOutcome:
     """Run `fleet_deploy` in this process; never raises for expected failures."""
-    from crossdeploy.planner import AccountError
     from flows.fleet_deploy import FleetError, fleet_deploy
+    from flows.inspection import AccountError
 
     engine_loggers = [logging.getLogger(f"prefect.{kind}_runs") for kind in ("flow", "task")]
     quiet = _NoTraceback(FleetError, AccountError, SpecError)

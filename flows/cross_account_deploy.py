@@ -16,136 +16,28 @@ so a process killed between a write and its record leaves nothing teardown canno
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass, field
-from typing import Literal
 from uuid import UUID
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from crossdeploy import audit, ledger, quota, write_ahead
+from crossdeploy import ledger, quota
 from crossdeploy.app_lock import app_lock
-from crossdeploy.diagnosis import abort_refused, diagnose, roll_back
-from crossdeploy.plan import Change, Plan
-from crossdeploy.planner import Accounts, Inspection, inspect_all, make_plan, resolve_accounts
+from crossdeploy.plan import Plan
 from crossdeploy.spec import DeploySpec, with_image_tag
+from flows.inspection import inspect_all, make_plan, resolve_accounts
+from flows.landing import DeployError, DeployResult, apply_access, land_app
 from flows.results import RESULT_SERIALIZER
 from flows.run_names import deploy_run_name
-from tasks.application import ApplicationResult, apply_application, inspect_application
-from tasks.batch_confirmation import can_ask, follow_asking
-from tasks.change_order import follow
-from tasks.image import pushed_later
-from tasks.pull_policy import apply_pull_policy
-from tasks.pull_role import apply_pull_role
-from tasks.registry_secret import apply_registry_secret
-from tasks.verify import verify_app
-from tasks.whitelist import apply_whitelist
-
-Outcome = Literal["planned", "unchanged", "deployed"]
-
-
-@dataclass(frozen=True)
-class DeployResult:
-    outcome: Outcome
-    message: str
-    plan: Plan
-    app_id: str | None = None
-    change_order_id: str | None = None
-    changes: tuple[Change, ...] = ()
-
-
-@dataclass
-class DeployError(Exception):
-    """The deploy did not happen or did not land; `message` says why in words."""
-
-    message: str
-    plan: Plan | None = None
-    changes: tuple[Change, ...] = field(default_factory=tuple)
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __repr__(self) -> str:
-        return f"DeployError({self.message!r})"
-
-
-_apply_role = task(name="pull-role", cache_policy=NO_CACHE)(apply_pull_role)
-_apply_policy = task(name="pull-policy", cache_policy=NO_CACHE)(apply_pull_policy)
-_apply_whitelist = task(name="whitelist", cache_policy=NO_CACHE)(apply_whitelist)
-_apply_secret = task(name="registry-secret", cache_policy=NO_CACHE)(apply_registry_secret)
-_apply_app = task(name="application", cache_policy=NO_CACHE)(apply_application)
+from flows.steps import STEPS
+from tasks import application, image
 
 
 def _publish_plan(spec: DeploySpec, plan: Plan) -> None:
     create_markdown_artifact(
         plan.to_markdown(), key=f"plan-{spec.app.name}", description=plan.summary()
     )
-
-
-def _apply_access(
-    spec: DeploySpec, accounts: Accounts, found: Inspection
-) -> tuple[list[Change], int | None]:
-    """Role, policy and whitelist in B (concurrently), or the secret in A, announced in the
-    ledger first and recorded after; returns changes and the secret id the app must use."""
-    role, policy = found.role, found.policy
-    secret = found.secret if accounts.login is not None else None
-    pull_role = (role, policy) if role is not None and policy is not None else ()
-    ahead = _announce(spec, accounts, found.whitelist, *pull_role, secret)
-    changes: list[Change] = []
-    whitelist_f = _apply_whitelist.submit(accounts.registry, found.whitelist)
-    secret_id = None
-    if role is not None and policy is not None:
-        changes += _apply_role.submit(accounts.registry, role).result()
-        changes += _apply_policy.submit(accounts.registry, policy).result()
-    if secret is not None and accounts.login is not None:
-        result = _apply_secret.submit(accounts.app, secret, accounts.login).result()
-        changes += list(result.changes)
-        secret_id = result.secret_id
-    changes += whitelist_f.result()
-    _record(spec, accounts, changes, ahead)
-    return changes, secret_id
-
-
-def _deploy_app(
-    spec: DeploySpec, accounts: Accounts, found: Inspection, secret_id: int | None
-) -> ApplicationResult:
-    state = found.app
-    if found.secret is not None and secret_id != found.secret.secret_id:
-        state = inspect_application(
-            accounts.app,
-            spec,
-            role_arn=None,
-            secret_id=secret_id,
-            instance_id=found.image.instance_id,
-            vpc_id=found.network.vpc_id or None,
-            vswitch_id=found.network.vswitch_id or None,
-        )
-    ahead = _announce(spec, accounts, state)
-    app = _apply_app.submit(accounts.app, state).result()
-    _record(spec, accounts, list(app.changes), ahead)
-    return app
-
-
-def _announce(spec: DeploySpec, accounts: Accounts, *states: object) -> list[ledger.Intent]:
-    """Write ahead: the writes applying `states` will make, in the ledger before they are made
-    (which first checks the ledger will hold them)."""
-    ahead = write_ahead.intents(*states)
-    ledger.intend(spec, accounts.app_uid, ahead)
-    return ahead
-
-
-def _record(
-    spec: DeploySpec,
-    accounts: Accounts,
-    changes: list[Change],
-    settles: list[ledger.Intent] | None = None,
-) -> None:
-    """The changes as events, and those teardown needs in the ledger, in place of the intents
-    they settle."""
-    audit.emit_changes(spec, accounts.uids, changes)
-    ledger.record(spec, accounts.app_uid, changes, settles or ())
 
 
 @flow(
@@ -189,10 +81,11 @@ def cross_account_deploy(
     with quota.paced(accounts.app_uid, spec.app.region), nullcontext() if dry_run else lock:
         found = inspect_all(spec, accounts)
         plan = make_plan(spec, accounts, found)
-        running = found.app.current.get("ImageUrl")
-        if skip_older and (later := pushed_later(accounts.registry, spec, found.image, running)):
+        running = found.of(application.STEP).current.get("ImageUrl")
+        pushed = found.of(image.STEP)
+        if skip_older and (later := image.pushed_later(accounts.registry, spec, pushed, running)):
             logger.info("%s", later)
-            return DeployResult("unchanged", later, plan, found.app.app_id)
+            return DeployResult("unchanged", later, plan, found.of(application.STEP).app_id)
         _publish_plan(spec, plan)
         logger.info("%s", plan.summary())
         if plan.blocked:
@@ -201,60 +94,6 @@ def cross_account_deploy(
         if dry_run:
             return DeployResult("planned", plan.summary() + " Dry run: nothing changed.", plan)
 
-        ledger.migrate(spec, accounts.app_uid)  # an old-format ledger, moved once
-        changes, secret_id = _apply_access(spec, accounts, found)
-        return land_app(spec, accounts, found, plan, secret_id, tuple(changes))
-
-
-def land_app(
-    spec: DeploySpec,
-    accounts: Accounts,
-    found: Inspection,
-    plan: Plan,
-    secret_id: int | None,
-    earlier: tuple[Change, ...] = (),
-) -> DeployResult:
-    """Deploy the app as inspected (its pull access is in place), follow the change order and
-    verify it; on failure diagnose, roll back, and raise DeployError. `earlier` are the run's
-    changes so far. The fleet deploy lands each of its apps with this too."""
-    logger = get_run_logger()
-    app = _deploy_app(spec, accounts, found, secret_id)
-    changes = [*earlier, *app.changes]
-    if app.change_order_id is None:
-        message = f"{spec.app.name} already matches the spec; no change order was started."
-        return DeployResult("unchanged", message, plan, app.app_id, None, tuple(changes))
-
-    if spec.rollout.confirm == "manual" and can_ask():  # a person confirms in the Prefect UI
-        outcome = follow_asking(
-            accounts.app,
-            app.change_order_id,
-            timeout_seconds=spec.rollout.timeout_seconds,
-            region=spec.app.region,
-            label=f"{spec.app.name}@{spec.image.ref.tag}",
-        )
-    else:
-        outcome = follow(
-            accounts.app,
-            app.change_order_id,
-            timeout_seconds=spec.rollout.timeout_seconds,
-            region=spec.app.region,
-            confirm=spec.rollout.confirm,
-        )
-    if outcome.refused_batch is not None:
-        report = abort_refused(spec, accounts, app.app_id, outcome)
-        logger.error("%s", report)
-        raise DeployError(report, plan, tuple(changes))
-    if outcome.succeeded:
-        verified = verify_app(accounts.app, app.app_id, spec.app.replicas)
-        if verified.ok:
-            message = f"{spec.app.name} is RUNNING: {verified.summary()}"
-            return DeployResult(
-                "deployed", message, plan, app.app_id, app.change_order_id, tuple(changes)
-            )
-        raise DeployError(f"The change order succeeded but {verified.summary()}", plan)
-
-    report = diagnose(spec, accounts, outcome, app.app_id)
-    if spec.rollout.rollback_on_failure and not outcome.timed_out:
-        report += "\n" + roll_back(spec, accounts, app.app_id, outcome)
-    logger.error("%s", report)
-    raise DeployError(report, plan, tuple(changes))
+        ledger.migrate(spec, accounts.app_uid, retention=STEPS)  # an old-format one, moved once
+        changes, landed = apply_access(spec, accounts, found)
+        return land_app(spec, accounts, landed, plan, tuple(changes))

@@ -1,12 +1,12 @@
 """The fleet deploy: one image of account B rolled out to many SAE apps of account A, as fast as
 SAE's API quota allows.
 
-    plan      per namespace, both accounts at once (planner.inspect_all), then every app; one
+    plan      per namespace, both accounts at once (inspection.inspect_all), then every app; one
               markdown artifact; a blocked image, role or policy stops the fleet before any write
     shared    once for the fleet: the pull role + policy in B (trusted by A's SAE), one whitelist
               entry per distinct egress, or the registry secret per namespace (method secret)
     apps      each app deployed, its change order followed and verified, concurrently
-              (cross_account_deploy.land_app) under the app's lock (re-inspected if another run
+              (landing.land_app) under the app's lock (re-inspected if another run
               held it first); a failed app is diagnosed and rolled back alone
     end       the result names every app's outcome; the run fails if any app failed or was
               blocked, naming each with the reason, after the others have landed
@@ -28,7 +28,7 @@ Entry points (also what benchmarks call):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from uuid import UUID
@@ -43,25 +43,17 @@ from crossdeploy import ledger, quota
 from crossdeploy.app_lock import app_lock
 from crossdeploy.fleet_spec import FleetSpec
 from crossdeploy.plan import Change, Plan, PlanRow
-from crossdeploy.planner import Accounts, Inspection, inspect_all, make_plan, resolve_accounts
 from crossdeploy.spec import DeploySpec
-from flows.cross_account_deploy import (
-    DeployError,
-    _announce,
-    _apply_policy,
-    _apply_role,
-    _apply_secret,
-    _apply_whitelist,
-    _record,
-    land_app,
-)
+from flows.inspection import inspect_all, make_plan, resolve_accounts
+from flows.landing import DeployError, apply_steps, land_app, with_landed
 from flows.results import RESULT_SERIALIZER
 from flows.run_names import fleet_run_name
-from tasks.application import inspect_application
-from tasks.whitelist import WhitelistState
+from flows.steps import STEPS
+from tasks import application, image, network, pull_policy, pull_role, registry_secret, whitelist
+from tasks.step import Accounts, Inspected, Inspection, Step
 
 AppOutcomeKind = Literal["planned", "unchanged", "deployed", "blocked", "failed"]
-FLEET_WIDE = frozenset({"image", "role", "policy"})
+FLEET_WIDE = frozenset({image.NAME, pull_role.NAME, pull_policy.NAME})
 """Steps shared by every app: one of them blocked blocks the whole fleet."""
 
 
@@ -163,16 +155,8 @@ def _inspect_app(
 
 def _reinspect(spec: DeploySpec, accounts: Accounts, shared: Inspection) -> Inspection:
     """The namespace's inspection with this app's own state."""
-    app = inspect_application(
-        accounts.app,
-        spec,
-        role_arn=shared.role.role_arn if shared.role else None,
-        secret_id=shared.secret.secret_id if shared.secret else None,
-        instance_id=shared.image.instance_id,
-        vpc_id=shared.network.vpc_id or None,
-        vswitch_id=shared.network.vswitch_id or None,
-    )
-    return replace(shared, app=app)
+    app = application.STEP
+    return shared.with_state(app, app.inspect(accounts, spec, shared))
 
 
 @task(name="fleet-app", task_run_name="deploy {label}", cache_policy=NO_CACHE)
@@ -181,9 +165,10 @@ def _land(
     spec: DeploySpec,
     accounts: Accounts,
     found: Inspection,
-    secret_id: int | None,
+    landed: Mapping[str, Inspected],
     limit: quota.RateLimit,
 ) -> AppOutcome:
+    """Land one app; `landed` are its namespace's access states as applied."""
     plan = make_plan(spec, accounts, found)
     run_id = flow_run.get_id()
     with quota.limited(limit):
@@ -196,8 +181,9 @@ def _land(
             ) as waited:
                 if waited:  # another run changed the app meanwhile: land it as it is now
                     found = _reinspect(spec, accounts, found)
-                ledger.migrate(spec, accounts.app_uid)
-                done = land_app(spec, accounts, found, plan, secret_id)
+                found = with_landed(spec, accounts, found, landed)
+                ledger.migrate(spec, accounts.app_uid, retention=STEPS)
+                done = land_app(spec, accounts, found, plan)
         except DeployError as exc:
             return _outcome(spec, "failed", exc.message, changes=exc.changes)
         except Exception as exc:
@@ -262,7 +248,7 @@ def fleet_deploy(
             result = FleetResult(fleet.name, plan, tuple(verdicts.values()))
             return _finish(result, dry_run=True)
         ready = [s for s in specs if verdicts[_key(s)].ok]
-        shared, secret_ids = _apply_shared(fleet, accounts, namespaces, ready, limits)
+        shared, landed = _apply_shared(fleet, accounts, namespaces, ready, limits)
         futures = {
             key: pool.submit(
                 _land,
@@ -271,7 +257,7 @@ def fleet_deploy(
                     "spec": spec,
                     "accounts": _in_region(accounts, spec.app.region),
                     "found": found[key],
-                    "secret_id": secret_ids.get(spec.app.namespace_id),
+                    "landed": landed.get(spec.app.namespace_id, {}),
                     "limit": limits[spec.app.region],
                 },
             )
@@ -319,7 +305,7 @@ def _inspect_apps(
     futures = {}
     for spec in specs:
         shared = namespaces[spec.app.namespace_id].found
-        if shared is None or shared.network.blocked:
+        if shared is None or shared.of(network.STEP).blocked:
             continue
         futures[_key(spec)] = pool.submit(
             _inspect_app,
@@ -340,46 +326,45 @@ def _apply_shared(
     namespaces: dict[str, _Namespace],
     ready: list[DeploySpec],
     limits: dict[str, quota.RateLimit],
-) -> tuple[tuple[Change, ...], dict[str, int | None]]:
+) -> tuple[tuple[Change, ...], dict[str, dict[str, Inspected]]]:
     """Role and policy once, one whitelist entry per distinct egress, the secret per namespace;
-    only for the namespaces that have an app to deploy. Returns the changes and the secret id of
-    each namespace."""
+    only for the namespaces that have an app to deploy. Returns the changes and each
+    namespace's access states as they landed."""
     used = [namespaces[ns] for ns in dict.fromkeys(s.app.namespace_id for s in ready)]
     inspected = [(ns.spec, ns.found) for ns in used if ns.found is not None]
     changes: list[Change] = []
-    secret_ids: dict[str, int | None] = {}
+    landed: dict[str, dict[str, Inspected]] = {}
     if not inspected:
-        return (), secret_ids
+        return (), landed
     first_spec, first = inspected[0]
     for spec, _ in inspected:
-        ledger.migrate(spec, accounts.app_uid)
-    if first.role is not None and first.policy is not None:
-        ahead = _announce(first_spec, accounts, first.role, first.policy)  # write-ahead (ledger.py)
-        access = list(_apply_role(accounts.registry, first.role))
-        access += _apply_policy(accounts.registry, first.policy)
-        _record(first_spec, accounts, access, ahead)
-        changes += access
+        ledger.migrate(spec, accounts.app_uid, retention=STEPS)
+    role_and_policy: tuple[Step[Any, Any], ...] = (pull_role.STEP, pull_policy.STEP)
+    once = {step: first.of(step) for step in role_and_policy if step.name in first.states}
+    if once:
+        changes += apply_steps(first_spec, accounts, once)[0]
     added: set[str] = set()
     enabled = False
     for spec, found in inspected:
-        state = _remaining(found.whitelist, added, enabled)
-        with_secret = found.secret is not None and accounts.login is not None
-        ahead = _announce(spec, accounts, state, found.secret if with_secret else None)
-        entries = list(_apply_whitelist(accounts.registry, state))
-        added |= set(found.whitelist.add)
-        enabled = enabled or found.whitelist.enable
-        if found.secret is not None and accounts.login is not None:
-            creds = _in_region(accounts, spec.app.region).app
-            with quota.limited(limits[spec.app.region]):
-                secret = _apply_secret(creds, found.secret, accounts.login)
-            entries += secret.changes
-            secret_ids[spec.app.namespace_id] = secret.secret_id
-        _record(spec, accounts, entries, ahead)
+        wanted = found.of(whitelist.STEP)
+        states: dict[Step[Any, Any], Inspected] = {
+            whitelist.STEP: _remaining(wanted, added, enabled)
+        }
+        if (secret := found.get(registry_secret.STEP)) is not None:
+            states[registry_secret.STEP] = secret
+        with quota.limited(limits[spec.app.region]):
+            entries, landed[spec.app.namespace_id] = apply_steps(
+                spec, _in_region(accounts, spec.app.region), states
+            )
+        added |= set(wanted.add)
+        enabled = enabled or wanted.enable
         changes += entries
-    return tuple(changes), secret_ids
+    return tuple(changes), landed
 
 
-def _remaining(state: WhitelistState, added: set[str], enabled: bool) -> WhitelistState:
+def _remaining(
+    state: whitelist.WhitelistState, added: set[str], enabled: bool
+) -> whitelist.WhitelistState:
     """What is left of a namespace's whitelist work after the namespaces before it."""
     return replace(
         state,
@@ -401,11 +386,13 @@ def _verdict(
     if isinstance(app, str):
         return _outcome(spec, "failed", app)
     source = app if app is not None else ns.found
-    rows = [r for r in source.rows if r.blocked and (app is not None or r.step != "app")]
+    own = application.STEP
+    rows = [r for r in source.rows if r.blocked and (app is not None or r.step != own.name)]
     if rows:
         return _outcome(spec, "blocked", "; ".join(f"{r.step}: {r.reason}" for r in rows))
-    action = app.app.action if app else "?"
-    return _outcome(spec, "planned", f"app: {action}", app.app.app_id if app else None)
+    state = app.of(own) if app else None
+    action = state.action if state else "?"
+    return _outcome(spec, "planned", f"app: {action}", state.app_id if state else None)
 
 
 def _fleet_plan(
@@ -419,11 +406,11 @@ def _fleet_plan(
     rows: list[PlanRow] = []
     for ns in namespaces.values():
         if ns.found is not None:
-            rows += [r for r in ns.found.rows if r.step != "app"]
+            rows += [r for r in ns.found.rows if r.step != application.STEP.name]
     for spec in specs:
         app = found.get(_key(spec))
         if isinstance(app, Inspection):
-            rows += app.app.rows
+            rows += app.of(application.STEP).rows
     title = f"Fleet {fleet.name}: {fleet.image.url} to {len(specs)} app(s)"
     subtitle = (
         f"account A {accounts.app_uid} ({fleet.accounts.app})  ·  "

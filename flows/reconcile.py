@@ -2,7 +2,7 @@
 
 Meant for a schedule (the `reconcile` deployment in prefect.yaml runs it every 30 minutes):
 
-    plan     each spec exactly as `cross_account_deploy` plans it (crossdeploy.planner), no writes
+    plan     each spec exactly as `cross_account_deploy` plans it (flows/inspection.py), no writes
     report   ONE markdown artifact `reconcile-drift`: spec/app, step, account, now, wanted, action
              for every step that differs or blocks; one `crossdeploy.drift.detected` event per
              drifted spec (resource: the app; payload: those steps)
@@ -23,9 +23,10 @@ from prefect.artifacts import create_markdown_artifact
 
 from crossdeploy import audit, quota
 from crossdeploy.plan import Plan, PlanRow
-from crossdeploy.planner import inspect_all, make_plan, resolve_accounts
 from crossdeploy.spec import DeploySpec
-from flows.cross_account_deploy import DeployError, DeployResult, cross_account_deploy
+from flows.cross_account_deploy import cross_account_deploy
+from flows.inspection import inspect_all, make_plan, resolve_accounts
+from flows.landing import DeployError, DeployResult
 from flows.results import RESULT_SERIALIZER
 from flows.run_names import reconcile_run_name
 

@@ -26,20 +26,21 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
 from alibabacloud_sae20190506 import models as sae_models
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from blocks import AlibabaCloudCredentials
 from crossdeploy import sae_params
 from crossdeploy.cloud import CloudError, call, write_once
+from crossdeploy.ledger import UNASSIGNED, Intent
 from crossdeploy.plan import BLOCKED, OK, Change, PlanRow
 from crossdeploy.spec import DeploySpec, advanced_wire
+from tasks import image, network, pull_role, registry_secret
 from tasks.change_order import follow_change_order
+from tasks.step import Accounts, Inspection, Step
 
 MANAGED = (
     "PackageType",
@@ -76,6 +77,7 @@ CLEARED = {
 
 CREATE_ONLY = sae_params.CREATE_ONLY
 """Fixed when the app is created (NamespaceId, VpcId, ...): DeployApplication cannot change them."""
+RESOURCE_TYPE = "sae.application"
 _MOVES = ("NamespaceId", "VpcId")
 _NOT_FOUND = frozenset({"InvalidApplication.NotFound", "InvalidAppId.NotFound"})
 _BUSY = frozenset({"Application.ChangerOrderRunning", "Application.InvalidStatus"})
@@ -253,7 +255,7 @@ def remove_application(
     sae = creds_a.get_client("sae")
     removed = []
     for change in changes:
-        if change.resource_type != "sae.application" or change.action != "created":
+        if change.resource_type != RESOURCE_TYPE or change.action != "created":
             continue
         request = sae_models.DeleteApplicationRequest(app_id=change.resource_id)
         delete = partial(call, "sae:DeleteApplication", sae.delete_application, request)
@@ -269,32 +271,8 @@ def remove_application(
             )
             if not outcome.succeeded:
                 raise RuntimeError(outcome.summary())
-        removed.append(Change("A", "sae.application", change.resource_id, "deleted", change.detail))
+        removed.append(Change("A", RESOURCE_TYPE, change.resource_id, "deleted", change.detail))
     return removed
-
-
-@task(name="application", cache_policy=NO_CACHE)
-def ensure_application(
-    creds_a: AlibabaCloudCredentials,
-    spec: DeploySpec,
-    *,
-    role_arn: str | None,
-    secret_id: int | None,
-    instance_id: str | None,
-    vpc_id: str | None = None,
-    vswitch_id: str | None = None,
-) -> ApplicationResult:
-    """The app as the spec says; follow the returned change order (if any) to see it land."""
-    state = inspect_application(
-        creds_a,
-        spec,
-        role_arn=role_arn,
-        secret_id=secret_id,
-        instance_id=instance_id,
-        vpc_id=vpc_id,
-        vswitch_id=vswitch_id,
-    )
-    return apply_application(creds_a, state)
 
 
 # -- comparing -------------------------------------------------------------------------------------
@@ -478,7 +456,7 @@ def _created(
     state: ApplicationState, app_id: str, change_order_id: str | None
 ) -> ApplicationResult:
     where = f"{state.app_name} in {state.namespace_id}"
-    changes = [Change("A", "sae.application", app_id, "created", where)]
+    changes = [Change("A", RESOURCE_TYPE, app_id, "created", where)]
     if change_order_id:
         changes.append(Change("A", "sae.change-order", change_order_id, "started", "create"))
     return ApplicationResult(app_id, state.app_name, "created", change_order_id, tuple(changes))
@@ -511,7 +489,7 @@ def _deploy(
 
     deploy = partial(write_once, "sae:DeployApplication", send, landed=landed)
     change_order_id = _when_idle(creds_a, sae, app_id, wait_seconds, deploy) or None
-    changes = [Change("A", "sae.application", app_id, "deployed", ", ".join(diffs))]
+    changes = [Change("A", RESOURCE_TYPE, app_id, "deployed", ", ".join(diffs))]
     if change_order_id:
         changes.append(Change("A", "sae.change-order", change_order_id, "started", "deploy"))
     return ApplicationResult(app_id, state.app_name, "deployed", change_order_id, tuple(changes))
@@ -579,3 +557,53 @@ def _converge(
     if len(orders) == 1 and orders[0].co_type_code == "CoCreateApp":
         return _created(state, app_id, str(orders[0].change_order_id))
     return ApplicationResult(app_id, state.app_name, "unchanged", None)
+
+
+# -- the step ------------------------------------------------------------------------------------
+
+
+class ApplicationStep(Step[ApplicationState, ApplicationResult]):
+    """The SAE app in account A, pulling with the role or the secret the steps before made."""
+
+    name = "app"
+    task_name = "application"
+    account = "A"
+    needs = (network.STEP.name, image.NAME, pull_role.NAME, registry_secret.STEP.name)
+    reverses = frozenset({(RESOURCE_TYPE, "created")})
+
+    def inspect(self, accounts: Accounts, spec: DeploySpec, found: Inspection) -> ApplicationState:
+        net, role = found.of(network.STEP), found.get(pull_role.STEP)
+        secret = found.get(registry_secret.STEP)
+        return inspect_application(
+            accounts.app,
+            spec,
+            role_arn=role.role_arn if role else None,
+            secret_id=secret.secret_id if secret else None,
+            instance_id=found.of(image.STEP).instance_id,
+            vpc_id=net.vpc_id or None,
+            vswitch_id=net.vswitch_id or None,
+        )
+
+    def apply(self, accounts: Accounts, state: ApplicationState) -> ApplicationResult:
+        return apply_application(accounts.app, state)
+
+    def remove(self, accounts: Accounts, spec: DeploySpec, changes: list[Change]) -> list[Change]:
+        return remove_application(
+            accounts.app, changes, timeout_seconds=spec.rollout.timeout_seconds
+        )
+
+    def intents(self, state: ApplicationState) -> list[Intent]:
+        if state.app_id is not None:
+            return []  # a deploy is not undone by teardown
+        where = f"{state.app_name} in {state.namespace_id}"
+        evidence = {"name": state.app_name, "namespace": state.namespace_id}
+        return [Intent(Change("A", RESOURCE_TYPE, UNASSIGNED, "created", where), evidence)]
+
+    def confirm(self, accounts: Accounts, intent: Intent) -> list[Change]:
+        """Ours when an app of our name is in our namespace."""
+        sae = accounts.app.get_client("sae")
+        found = find_application(sae, intent.evidence["name"], intent.evidence["namespace"])
+        return [replace(intent.change, resource_id=found[0])] if found else []
+
+
+STEP = ApplicationStep()

@@ -3,7 +3,7 @@
 With `rollout.confirm: manual`, a batch waiting to be confirmed (change order status 8) pauses
 the deploy's flow run (`pause_flow_run(wait_for_input=BatchDecision)`): the UI's Resume button
 offers Confirm or Abort. Confirm sends ConfirmPipelineBatch and the follow goes on; Abort ends
-the follow with `refused_batch` set, and the flow aborts the order (crossdeploy/diagnosis.py).
+the follow with `refused_batch` set, and the flow aborts the order (flows/diagnosis.py).
 
 The batch can still be confirmed (or the order aborted) in the SAE console: while the run is
 paused, a watcher reads the order every `WATCH_SECONDS` and resumes the run itself once the batch

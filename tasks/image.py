@@ -1,7 +1,6 @@
 """Account B: the image the app will run exists, and which instance, repository and digest it is.
 
-Read-only: nothing here writes, so `apply_image` and `remove_image` do nothing; they exist so
-every step has the same shape. The instance id is what SAE needs as `AcrInstanceId`; when the spec
+Read-only: nothing here writes. The instance id is what SAE needs as `AcrInstanceId`; when the spec
 omits it, it is found by the instance name in the image's domain. Personal Edition repositories
 are invisible to the Enterprise API, so they are not checked (a missing tag shows when SAE pulls).
 """
@@ -13,16 +12,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from alibabacloud_cr20181201 import models as cr_models
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-from prefect.logging import get_run_logger
 
 from crossdeploy.cloud import CloudError, call
 from crossdeploy.image_ref import ImageRef, parse_image
-from crossdeploy.plan import BLOCKED, OK, Change, PlanRow
+from crossdeploy.plan import BLOCKED, OK, PlanRow
 from crossdeploy.spec import DeploySpec
+from tasks.step import Accounts, Applied, Inspection, Step
 
-STEP = "image"
+NAME = "image"
 NEWEST_SHOWN = 5
 _MAX_PAGES = 10
 
@@ -40,12 +37,6 @@ class ImageState:
     """When the tag was last pushed (ACR's ImageUpdate, ms); None when not checked or missing."""
 
 
-@dataclass(frozen=True)
-class ImageResult:
-    state: ImageState
-    changes: tuple[Change, ...] = ()
-
-
 class _BlockedError(Exception):
     """A precondition the run cannot fix: what is there now, and the cause and fix."""
 
@@ -61,7 +52,7 @@ def inspect_image(creds_b: Any, spec: DeploySpec) -> ImageState:
     extra = _region_rows(ref, spec.app.region)
     if ref.edition == "personal":
         row = PlanRow(
-            STEP, "B", f"{ref.repository}:{ref.tag}", "not checked (Personal Edition)", "exists",
+            NAME, "B", f"{ref.repository}:{ref.tag}", "not checked (Personal Edition)", "exists",
             OK, "The ACR API cannot see Personal Edition repositories; SAE reports a missing tag "
             "when it pulls.",
         )  # fmt: skip
@@ -76,35 +67,15 @@ def inspect_image(creds_b: Any, spec: DeploySpec) -> ImageState:
     except _BlockedError as stop:
         where = instance_id or spec.image.instance_id or ref.instance_name
         row = PlanRow(
-            STEP, "B", f"{ref.repository}:{ref.tag} on {where}", stop.now, "exists", BLOCKED,
+            NAME, "B", f"{ref.repository}:{ref.tag} on {where}", stop.now, "exists", BLOCKED,
             stop.reason,
         )  # fmt: skip
         return ImageState("enterprise", instance_id, repo_id, None, (row, *extra))
     row = PlanRow(
-        STEP, "B", f"{ref.repository}:{ref.tag} on {instance_id}", f"exists ({_short(digest)})",
+        NAME, "B", f"{ref.repository}:{ref.tag} on {instance_id}", f"exists ({_short(digest)})",
         "exists", OK, note,
     )  # fmt: skip
     return ImageState("enterprise", instance_id, repo_id, digest, (row, *extra), pushed_ms)
-
-
-def apply_image(creds_b: Any, state: ImageState) -> list[Change]:
-    """Nothing to write: the image is account B's to push."""
-    return []
-
-
-def remove_image(creds_b: Any, changes: list[Change]) -> list[Change]:
-    """Nothing to undo: this step never writes."""
-    return []
-
-
-@task(name="image", cache_policy=NO_CACHE)
-def ensure_image(creds_b: Any, spec: DeploySpec) -> ImageResult:
-    """Check the image in account B (nothing is written)."""
-    state = inspect_image(creds_b, spec)
-    logger = get_run_logger()
-    for row in state.rows:
-        logger.info("image %s: %s (%s)", row.resource, row.now, row.action)
-    return ImageResult(state, tuple(apply_image(creds_b, state)))
 
 
 def pushed_later(creds_b: Any, spec: DeploySpec, image: ImageState, running: str | None) -> str:
@@ -311,9 +282,26 @@ def _region_rows(ref: ImageRef, app_region: str) -> tuple[PlanRow, ...]:
         return ()
     return (
         PlanRow(
-            STEP, "B", ref.host, f"image in {ref.region}", f"app in {app_region}", OK,
+            NAME, "B", ref.host, f"image in {ref.region}", f"app in {app_region}", OK,
             f"The image is in {ref.region} and the app in {app_region}: this works over the "
             f"public domain only ({ref.domains()[0]}), through the app's NAT gateway and the "
             "internet whitelist; a -vpc domain is reachable only within its own region.",
         ),
     )  # fmt: skip
+
+
+# -- the step ------------------------------------------------------------------------------------
+
+
+class ImageStep(Step[ImageState, Applied]):
+    """Reads only: the image is account B's to push."""
+
+    name = task_name = NAME
+    account = "B"
+    writes = False
+
+    def inspect(self, accounts: Accounts, spec: DeploySpec, found: Inspection) -> ImageState:
+        return inspect_image(accounts.registry, spec)
+
+
+STEP = ImageStep()

@@ -16,13 +16,12 @@ from typing import Any
 
 from alibabacloud_sae20190506 import models as sae_models
 from alibabacloud_vpc20160428 import models as vpc_models
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from blocks import AlibabaCloudCredentials
 from crossdeploy.cloud import CloudError, call
 from crossdeploy.plan import BLOCKED, OK, PlanRow
 from crossdeploy.spec import DeploySpec
+from tasks.step import Accounts, Applied, Inspection, Step
 
 _PAGE_SIZE = 50
 """The VPC API's largest page."""
@@ -224,17 +223,6 @@ def inspect_network(creds_a: AlibabaCloudCredentials, spec: DeploySpec) -> Netwo
     return _with_row(base, spec, nat_ids)
 
 
-def apply_network(creds_a: AlibabaCloudCredentials, state: NetworkState) -> NetworkState:
-    """Nothing to write: the network is account A's to design; the run only reads it."""
-    return state
-
-
-@task(name="network", cache_policy=NO_CACHE)
-def ensure_network(creds_a: AlibabaCloudCredentials, spec: DeploySpec) -> NetworkState:
-    """The namespace's network and egress (read-only); BLOCKED rows are left to the flow."""
-    return inspect_network(creds_a, spec)
-
-
 # -- internals -------------------------------------------------------------------------------------
 
 
@@ -336,3 +324,20 @@ def _with_row(state: NetworkState, spec: DeploySpec, nat_ids: list[str]) -> Netw
             f"domain ({vpc_domain}).",
         )
     return replace(state, rows=(row,))
+
+
+# -- the step ------------------------------------------------------------------------------------
+
+
+class NetworkStep(Step[NetworkState, Applied]):
+    """Reads only: the network is account A's to design; the run only checks it."""
+
+    name = task_name = "network"
+    account = "A"
+    writes = False
+
+    def inspect(self, accounts: Accounts, spec: DeploySpec, found: Inspection) -> NetworkState:
+        return inspect_network(accounts.app, spec)
+
+
+STEP = NetworkStep()

@@ -11,23 +11,27 @@ and otherwise takes back the version it added.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from alibabacloud_ram20150501 import models as ram_models
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-from prefect.logging import get_run_logger
 
 from crossdeploy import ram_policy
 from crossdeploy.cloud import CloudError, call, write_once
+from crossdeploy.ledger import UNASSIGNED, Intent
 from crossdeploy.plan import BLOCKED, OK, Change, PlanRow
 from crossdeploy.spec import DeploySpec
+from tasks import image, pull_role
+from tasks.step import Accounts, Applied, Inspection, Step
 
-STEP = "policy"
+NAME = "policy"
 POLICY = "ram.policy"
 VERSION = "ram.policy-version"
 ATTACHMENT = "ram.attachment"
+MAX_VERSIONS = 5
+"""RAM keeps at most five versions of a custom policy (CreatePolicyVersion rotates the oldest
+non-default out), so an older version we created is gone and needs no ledger entry."""
 ROTATE = "DeleteOldestNonDefaultVersionWhenLimitExceeded"
 _GONE = {"EntityNotExist.Role", "EntityNotExist.Policy", "EntityNotExist.Role.Policy"}
 
@@ -49,12 +53,6 @@ class PullPolicyState:
     rows: tuple[PlanRow, ...]
 
 
-@dataclass(frozen=True)
-class PullPolicyResult:
-    state: PullPolicyState
-    changes: tuple[Change, ...]
-
-
 def inspect_pull_policy(
     creds_b: Any,
     spec: DeploySpec,
@@ -74,7 +72,7 @@ def inspect_pull_policy(
     description = ram_policy.managed_description(spec.app.name, app_uid)
     if ref.edition == "enterprise" and not instance_id:
         row = PlanRow(
-            STEP, "B", name, "not checked", wanted_text, BLOCKED,
+            NAME, "B", name, "not checked", wanted_text, BLOCKED,
             "The policy is scoped to the image's ACR instance, which the image step could not "
             "find; fix the image row first.",
         )  # fmt: skip
@@ -98,7 +96,7 @@ def inspect_pull_policy(
         now = f"{current[0]} {content}, {'attached' if attached else 'not attached'}"
     reason = _drift_reason(current) if current is not None and not up_to_date else ""
     row = PlanRow(
-        STEP, "B", name, now, f"{wanted_text}, attached to {role}",
+        NAME, "B", name, now, f"{wanted_text}, attached to {role}",
         " + ".join(parts) if parts else OK, reason,
     )  # fmt: skip
     return PullPolicyState(
@@ -168,28 +166,6 @@ def remove_pull_policy(creds_b: Any, changes: list[Change]) -> list[Change]:
     ]:
         undone += _delete(ram, name)
     return undone
-
-
-@task(name="pull-policy", cache_policy=NO_CACHE)
-def ensure_pull_policy(
-    creds_b: Any,
-    spec: DeploySpec,
-    *,
-    app_uid: str,
-    registry_uid: str,
-    instance_id: str | None,
-) -> PullPolicyResult:
-    """The pull policy in account B, attached to the pull role."""
-    state = inspect_pull_policy(
-        creds_b, spec, app_uid=app_uid, registry_uid=registry_uid, instance_id=instance_id
-    )
-    changes = apply_pull_policy(creds_b, state)
-    logger = get_run_logger()
-    for row in state.rows:
-        logger.info("policy %s: %s -> %s", row.resource, row.now, row.action)
-    for change in changes:
-        logger.info("policy %s %s", change.resource_id, change.action)
-    return PullPolicyResult(state, tuple(changes))
 
 
 # -- reading -------------------------------------------------------------------------------------
@@ -351,3 +327,104 @@ def _delete(ram: Any, name: str) -> list[Change]:
             return []
         raise
     return [Change("B", POLICY, name, "deleted", "")]
+
+
+# -- the step ------------------------------------------------------------------------------------
+
+
+class PullPolicyStep(Step[PullPolicyState, Applied]):
+    """The pull policy in account B, attached to the pull role (access method ram-role)."""
+
+    name = NAME
+    task_name = "pull-policy"
+    account = "B"
+    needs = (image.NAME,)
+    after = (pull_role.NAME,)
+    reverses = frozenset({(ATTACHMENT, "attached"), (VERSION, "created"), (POLICY, "created")})
+    compacted_by = frozenset({POLICY, VERSION})
+
+    def wanted(self, spec: DeploySpec, accounts: Accounts) -> bool:
+        return spec.access.method == "ram-role"
+
+    def inspect(self, accounts: Accounts, spec: DeploySpec, found: Inspection) -> PullPolicyState:
+        return inspect_pull_policy(
+            accounts.registry,
+            spec,
+            app_uid=accounts.app_uid,
+            registry_uid=accounts.registry_uid,
+            instance_id=found.of(image.STEP).instance_id,
+        )
+
+    def apply(self, accounts: Accounts, state: PullPolicyState) -> Applied:
+        return Applied(tuple(apply_pull_policy(accounts.registry, state)))
+
+    def remove(self, accounts: Accounts, spec: DeploySpec, changes: list[Change]) -> list[Change]:
+        return remove_pull_policy(accounts.registry, changes)
+
+    def intents(self, state: PullPolicyState) -> list[Intent]:
+        if state.blocked:
+            return []
+        name = state.policy_name
+        out = []
+        if not state.exists:
+            evidence = {"description": state.description}
+            out.append(Intent(Change("B", POLICY, name, "created", "v1"), evidence))
+        elif not state.up_to_date:
+            version = Change(
+                "B", VERSION, f"{name}/{UNASSIGNED}", "created", state.default_version or ""
+            )
+            out.append(Intent(version, {"document": state.document}))
+        if not state.attached:
+            attachment = f"{state.role_name}/{name}"
+            out.append(Intent(Change("B", ATTACHMENT, attachment, "attached", "Custom")))
+        return out
+
+    def confirm(self, accounts: Accounts, intent: Intent) -> list[Change]:
+        ram = accounts.registry.get_client("ram")
+        change = intent.change
+        if change.resource_type == POLICY and change.action == "created":
+            return _own_policy(ram, change, intent.evidence)
+        if change.resource_type == VERSION:
+            return _own_version(ram, change, intent.evidence)
+        return [change]
+
+    def needless(self, kept: Sequence[Change]) -> set[Change]:
+        """Every version of a policy we created (deleting it takes them), and all but the newest
+        MAX_VERSIONS of another's (RAM rotated the older ones out)."""
+        ours = {c.resource_id for c in kept if c.resource_type == POLICY}
+        versions: dict[str, list[Change]] = {}
+        for change in kept:
+            if change.resource_type == VERSION:
+                versions.setdefault(change.resource_id.partition("/")[0], []).append(change)
+        out: set[Change] = set()
+        for policy, made in versions.items():
+            keep = 0 if policy in ours else MAX_VERSIONS
+            out.update(made[: max(0, len(made) - keep)])
+        return out
+
+
+def _own_policy(ram: Any, change: Change, evidence: dict[str, str]) -> list[Change]:
+    """Ours when it carries our description."""
+    request = ram_models.GetPolicyRequest(policy_name=change.resource_id, policy_type="Custom")
+    try:
+        body = call("ram:GetPolicy", ram.get_policy, request).body
+    except CloudError as exc:
+        if exc.code == "EntityNotExist.Policy":
+            return []
+        raise
+    return [change] if body.policy.description == evidence["description"] else []
+
+
+def _own_version(ram: Any, change: Change, evidence: dict[str, str]) -> list[Change]:
+    """Ours when the default is no longer the one inspected and says exactly our document."""
+    name = change.resource_id.partition("/")[0]
+    current = _default_version(ram, name)
+    if current is None or current[0] == change.detail:
+        return []
+    wanted = ram_policy.parse(evidence["document"])
+    if not ram_policy.same_document(ram_policy.parse(current[1]), wanted):
+        return []
+    return [replace(change, resource_id=f"{name}/{current[0]}")]
+
+
+STEP = PullPolicyStep()

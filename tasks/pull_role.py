@@ -14,20 +14,19 @@ policy's attachment first: RAM refuses to delete a role that has policies attach
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from alibabacloud_ram20150501 import models as ram_models
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-from prefect.logging import get_run_logger
 
 from crossdeploy import ram_policy
 from crossdeploy.cloud import CloudError, call
+from crossdeploy.ledger import Intent
 from crossdeploy.plan import BLOCKED, OK, Change, PlanRow
 from crossdeploy.spec import DeploySpec
+from tasks.step import Accounts, Applied, Inspection, Step
 
-STEP = "role"
+NAME = "role"
 RESOURCE_TYPE = "ram.role"
 
 RoleAction = Literal["create", "merge", "replace", "none", "blocked"]
@@ -51,13 +50,9 @@ class PullRoleState:
 
 
 @dataclass(frozen=True)
-class PullRoleResult:
-    state: PullRoleState
-    changes: tuple[Change, ...]
+class ExistingRole:
+    """The role as RAM holds it now."""
 
-
-@dataclass(frozen=True)
-class _Role:
     arn: str
     description: str
     trust: str
@@ -67,7 +62,7 @@ def inspect_pull_role(
     creds_b: Any, spec: DeploySpec, *, app_uid: str, registry_uid: str
 ) -> PullRoleState:
     """Compare the role and its trust with what SAE of account `app_uid` needs. Reads only."""
-    return _decide(
+    return decide(
         _read(creds_b.get_client("ram"), spec.role_name),
         role_name=spec.role_name,
         app_uid=app_uid,
@@ -93,25 +88,10 @@ def remove_pull_role(creds_b: Any, changes: list[Change]) -> list[Change]:
     return undone
 
 
-@task(name="pull-role", cache_policy=NO_CACHE)
-def ensure_pull_role(
-    creds_b: Any, spec: DeploySpec, *, app_uid: str, registry_uid: str
-) -> PullRoleResult:
-    """The pull role in account B, trusted by account A's SAE."""
-    state = inspect_pull_role(creds_b, spec, app_uid=app_uid, registry_uid=registry_uid)
-    changes = apply_pull_role(creds_b, state)
-    logger = get_run_logger()
-    for row in state.rows:
-        logger.info("role %s: %s -> %s", row.resource, row.now, row.action)
-    for change in changes:
-        logger.info("role %s %s", change.resource_id, change.action)
-    return PullRoleResult(state, tuple(changes))
-
-
 # -- reading and deciding ------------------------------------------------------------------------
 
 
-def _read(ram: Any, name: str) -> _Role | None:
+def _read(ram: Any, name: str) -> ExistingRole | None:
     try:
         role = call(
             "ram:GetRole", ram.get_role, ram_models.GetRoleRequest(role_name=name)
@@ -120,11 +100,13 @@ def _read(ram: Any, name: str) -> _Role | None:
         if exc.code == "EntityNotExist.Role":
             return None
         raise
-    return _Role(str(role.arn), str(role.description or ""), str(role.assume_role_policy_document))
+    return ExistingRole(
+        str(role.arn), str(role.description or ""), str(role.assume_role_policy_document)
+    )
 
 
-def _decide(
-    role: _Role | None,
+def decide(
+    role: ExistingRole | None,
     *,
     role_name: str,
     app_uid: str,
@@ -132,6 +114,7 @@ def _decide(
     exclusive: bool,
     description: str,
 ) -> PullRoleState:
+    """What the role needs, from the role as read: pure, so every trust shape is testable."""
     principal = ram_policy.sae_principal(app_uid)
     wanted_text = f"trusted by {principal}" + (" only" if exclusive else "")
 
@@ -152,7 +135,7 @@ def _decide(
         )
 
     def row(now: str, action: str, reason: str = "") -> PlanRow:
-        return PlanRow(STEP, "B", role_name, now, wanted_text, action, reason)
+        return PlanRow(NAME, "B", role_name, now, wanted_text, action, reason)
 
     if role is None:
         return state("create", ram_policy.sae_trust_policy(app_uid), row("missing", "create"))
@@ -246,7 +229,7 @@ def _converge(ram: Any, state: PullRoleState) -> list[Change]:
         )
     ):
         return [Change("B", RESOURCE_TYPE, state.role_name, "created", role.arn)]
-    fresh = _decide(
+    fresh = decide(
         role,
         role_name=state.role_name,
         app_uid=state.app_uid,
@@ -306,3 +289,65 @@ def _restore(ram: Any, change: Change) -> list[Change]:
 
 
 _UNDO = {"created": _delete, "trust-merged": _unmerge, "trust-replaced": _restore}
+
+
+# -- the step ------------------------------------------------------------------------------------
+
+
+class PullRoleStep(Step[PullRoleState, Applied]):
+    """The role SAE of account A assumes in account B (access method ram-role)."""
+
+    name = NAME
+    task_name = "pull-role"
+    account = "B"
+    reverses = frozenset(
+        {
+            (RESOURCE_TYPE, "created"),
+            (RESOURCE_TYPE, "trust-merged"),
+            (RESOURCE_TYPE, "trust-replaced"),
+        }
+    )
+
+    def wanted(self, spec: DeploySpec, accounts: Accounts) -> bool:
+        return spec.access.method == "ram-role"
+
+    def inspect(self, accounts: Accounts, spec: DeploySpec, found: Inspection) -> PullRoleState:
+        return inspect_pull_role(
+            accounts.registry, spec, app_uid=accounts.app_uid, registry_uid=accounts.registry_uid
+        )
+
+    def apply(self, accounts: Accounts, state: PullRoleState) -> Applied:
+        return Applied(tuple(apply_pull_role(accounts.registry, state)))
+
+    def remove(self, accounts: Accounts, spec: DeploySpec, changes: list[Change]) -> list[Change]:
+        return remove_pull_role(accounts.registry, changes)
+
+    def intents(self, state: PullRoleState) -> list[Intent]:
+        name = state.role_name
+        statement = ram_policy.to_text(ram_policy.sae_trust_statement(state.app_uid))
+        if state.action == "create":
+            evidence = {"description": state.description, "statement": statement}
+            return [Intent(Change("B", RESOURCE_TYPE, name, "created", state.role_arn), evidence)]
+        if state.action == "merge":
+            return [Intent(Change("B", RESOURCE_TYPE, name, "trust-merged", statement))]
+        if state.action == "replace":
+            replaced = Change("B", RESOURCE_TYPE, name, "trust-replaced", state.trust_now or "")
+            return [Intent(replaced)]
+        return []
+
+    def confirm(self, accounts: Accounts, intent: Intent) -> list[Change]:
+        """A created role is ours when it carries our description; a role someone else made in
+        between got our statement merged in instead (CreateRole's convergence), so that is what
+        to take out."""
+        change = intent.change
+        if change.action != "created":
+            return [change]
+        role = _read(accounts.registry.get_client("ram"), change.resource_id)
+        if role is None:
+            return []
+        if role.description == intent.evidence["description"]:
+            return [change]
+        return [replace(change, action="trust-merged", detail=intent.evidence["statement"])]
+
+
+STEP = PullRoleStep()

@@ -19,20 +19,22 @@ import base64
 import binascii
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from alibabacloud_sae20190506 import models as sae_models
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from blocks import AcrRegistryLogin, AlibabaCloudCredentials
 from crossdeploy.cloud import CloudError, call
+from crossdeploy.ledger import UNASSIGNED, Intent
 from crossdeploy.plan import BLOCKED, OK, Change, PlanRow
 from crossdeploy.spec import DeploySpec
+from tasks import network
+from tasks.step import Accounts, Inspection, Step
 
 SECRET_TYPE = "kubernetes.io/dockerconfigjson"  # noqa: S105 - a type name, not a secret
 DATA_KEY = ".dockerconfigjson"
+RESOURCE_TYPE = "sae.secret"
 
 Logins = dict[str, tuple[str, str]]
 """Registry host -> (username, password)."""
@@ -142,7 +144,7 @@ def remove_registry_secret(creds_a: AlibabaCloudCredentials, changes: list[Chang
     sae = creds_a.get_client("sae")
     removed = []
     for change in changes:
-        if change.resource_type != "sae.secret" or change.action != "created":
+        if change.resource_type != RESOURCE_TYPE or change.action != "created":
             continue
         namespace_id, _, secret_id = change.resource_id.rpartition("/")
         try:
@@ -155,21 +157,8 @@ def remove_registry_secret(creds_a: AlibabaCloudCredentials, changes: list[Chang
             if _listed(sae, namespace_id, int(secret_id)):
                 raise
             continue
-        removed.append(Change("A", "sae.secret", change.resource_id, "deleted", change.detail))
+        removed.append(Change("A", RESOURCE_TYPE, change.resource_id, "deleted", change.detail))
     return removed
-
-
-@task(name="registry-secret", cache_policy=NO_CACHE)
-def ensure_registry_secret(
-    creds_a: AlibabaCloudCredentials,
-    spec: DeploySpec,
-    *,
-    namespace_id: str,
-    login: AcrRegistryLogin,
-) -> RegistrySecretResult:
-    """The pull secret, created or brought up to date; its id goes into ImagePullSecrets."""
-    state = inspect_registry_secret(creds_a, spec, namespace_id=namespace_id, login=login)
-    return apply_registry_secret(creds_a, state, login)
 
 
 # -- internals -------------------------------------------------------------------------------------
@@ -291,9 +280,66 @@ def _converge(
 def _result(state: RegistrySecretState, secret_id: int, action: str) -> RegistrySecretResult:
     change = Change(
         "A",
-        "sae.secret",
+        RESOURCE_TYPE,
         f"{state.namespace_id}/{secret_id}",
         action,
         f"{state.secret_name} (registry login for {', '.join(state.hosts)})",
     )
     return RegistrySecretResult(state.namespace_id, state.secret_name, secret_id, (change,))
+
+
+# -- the step ------------------------------------------------------------------------------------
+
+
+class RegistrySecretStep(Step[RegistrySecretState, RegistrySecretResult]):
+    """The pull secret in account A's namespace (access method secret)."""
+
+    name = "secret"
+    task_name = "registry-secret"
+    account = "A"
+    needs = (network.STEP.name,)
+    reverses = frozenset({(RESOURCE_TYPE, "created")})
+
+    def wanted(self, spec: DeploySpec, accounts: Accounts) -> bool:
+        return accounts.login is not None
+
+    def inspect(
+        self, accounts: Accounts, spec: DeploySpec, found: Inspection
+    ) -> RegistrySecretState:
+        assert accounts.login is not None  # wanted() says so
+        namespace_id = found.of(network.STEP).namespace_id
+        return inspect_registry_secret(
+            accounts.app, spec, namespace_id=namespace_id, login=accounts.login
+        )
+
+    def apply(self, accounts: Accounts, state: RegistrySecretState) -> RegistrySecretResult:
+        assert accounts.login is not None
+        return apply_registry_secret(accounts.app, state, accounts.login)
+
+    def landed(
+        self, state: RegistrySecretState, result: RegistrySecretResult
+    ) -> RegistrySecretState:
+        if result.secret_id == state.secret_id:
+            return state
+        return replace(state, secret_id=result.secret_id)
+
+    def remove(self, accounts: Accounts, spec: DeploySpec, changes: list[Change]) -> list[Change]:
+        return remove_registry_secret(accounts.app, changes)
+
+    def intents(self, state: RegistrySecretState) -> list[Intent]:
+        if state.action != "create":
+            return []
+        change = Change("A", RESOURCE_TYPE, f"{state.namespace_id}/{UNASSIGNED}", "created")
+        return [Intent(change, {"name": state.secret_name})]
+
+    def confirm(self, accounts: Accounts, intent: Intent) -> list[Change]:
+        """Ours when a secret of our name and type is in our namespace."""
+        change = intent.change
+        namespace_id = change.resource_id.rpartition("/")[0]
+        found = _find(accounts.app.get_client("sae"), namespace_id, intent.evidence["name"])
+        if found is None or found[1] != SECRET_TYPE:
+            return []
+        return [replace(change, resource_id=f"{namespace_id}/{found[0]}")]
+
+
+STEP = RegistrySecretStep()

@@ -36,15 +36,15 @@ from typing import Any
 
 from alibabacloud_cr20181201 import models as cr_models
 from alibabacloud_vpc20160428 import models as vpc_models
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-from prefect.logging import get_run_logger
 
 from crossdeploy.cloud import CloudError, call
+from crossdeploy.ledger import Intent
 from crossdeploy.plan import BLOCKED, OK, SKIP, Change, PlanRow
 from crossdeploy.spec import DeploySpec
+from tasks import image, network
+from tasks.step import Accounts, Applied, Inspection, Step
 
-STEP = "whitelist"
+NAME = "whitelist"
 ENDPOINT = "cr.internet-endpoint"
 ENTRY = "cr.acl-entry"
 MODULE = "Registry"
@@ -93,12 +93,6 @@ class EndpointNotReadyError(Exception):
 
 
 @dataclass(frozen=True)
-class WhitelistResult:
-    state: WhitelistState
-    changes: tuple[Change, ...]
-
-
-@dataclass(frozen=True)
 class _Internet:
     enabled: bool
     entries: tuple[str, ...]
@@ -138,16 +132,16 @@ def inspect_whitelist(
     if spec.network.whitelist == "none":
         return done(
             PlanRow(
-                STEP, "B", f"{instance_id or ref.host} whitelist", "not checked", "as it is", SKIP,
+                NAME, "B", f"{instance_id or ref.host} whitelist", "not checked", "as it is", SKIP,
                 "network.whitelist is none: the registry's whitelist is managed by hand.",
             )
         )  # fmt: skip
     if ref.edition == "personal":
-        return done(PlanRow(STEP, "B", ref.host, "no whitelist (Personal Edition)", "-", OK))
+        return done(PlanRow(NAME, "B", ref.host, "no whitelist (Personal Edition)", "-", OK))
     if not instance_id:
         return done(
             PlanRow(
-                STEP, "B", f"{ref.host} whitelist", "not checked", "admits the app", BLOCKED,
+                NAME, "B", f"{ref.host} whitelist", "not checked", "admits the app", BLOCKED,
                 "The whitelist belongs to the image's ACR instance, which the image step could "
                 "not find; fix the image row first.",
             )
@@ -233,36 +227,6 @@ def remove_whitelist(
     return undone
 
 
-@task(name="whitelist", cache_policy=NO_CACHE)
-def ensure_whitelist(
-    creds_b: Any,
-    spec: DeploySpec,
-    *,
-    instance_id: str | None,
-    egress_ips: Sequence[str],
-    vpc_id: str,
-    cen_connected_vpcs: Collection[str] = (),
-    app_cen_ids: Collection[str] = (),
-) -> WhitelistResult:
-    """The registry in account B admits account A's SAE on the image's network path."""
-    state = inspect_whitelist(
-        creds_b,
-        spec,
-        instance_id=instance_id,
-        egress_ips=egress_ips,
-        vpc_id=vpc_id,
-        cen_connected_vpcs=cen_connected_vpcs,
-        app_cen_ids=app_cen_ids,
-    )
-    changes = apply_whitelist(creds_b, state)
-    run_logger = get_run_logger()
-    for row in state.rows:
-        run_logger.info("whitelist %s: %s -> %s", row.resource, row.now, row.action)
-    for change in changes:
-        run_logger.info("whitelist %s %s", change.resource_id, change.action)
-    return WhitelistResult(state, tuple(changes))
-
-
 # -- internet endpoint ---------------------------------------------------------------------------
 
 
@@ -277,7 +241,7 @@ def _internet_plan(
     if not egress_ips:
         return (
             PlanRow(
-                STEP, "B", resource, "no egress IP", "admits the app's EIP", BLOCKED,
+                NAME, "B", resource, "no egress IP", "admits the app's EIP", BLOCKED,
                 f"The app's vSwitch has no way to the Internet (see the network row), so there "
                 f"is no address to whitelist and SAE cannot reach {ref.host}. Fix the NAT "
                 "gateway / SNAT entry, or pull over the VPC domain.",
@@ -309,11 +273,11 @@ def _internet_plan(
             if f"{ip}/32" not in found
         ]
         note = " ".join(inside + ([_settling_note(instance_id, settling)] if settling else []))
-        return PlanRow(STEP, "B", resource, now, admits, OK, note), False, (), settling
+        return PlanRow(NAME, "B", resource, now, admits, OK, note), False, (), settling
     if internet.enabled and not internet.entries:
         return (
             PlanRow(
-                STEP, "B", resource, now, admits, OK,
+                NAME, "B", resource, now, admits, OK,
                 "The ACL is empty, so the endpoint is open to the whole Internet and admits "
                 f"{', '.join(egress_ips)}; adding an entry would shut everyone else out, so none "
                 "is added.",
@@ -326,7 +290,7 @@ def _internet_plan(
     if spec.network.whitelist == "vpc-cidr":
         return (
             PlanRow(
-                STEP, "B", resource, now, wanted, BLOCKED,
+                NAME, "B", resource, now, wanted, BLOCKED,
                 f"{ref.host} is the public domain, where the ACL must admit the app's EIP "
                 f"{', '.join(egress_ips)}, but network.whitelist is vpc-cidr. Set "
                 f"network.whitelist: auto (or eip) to add {', '.join(missing)}, add it by hand, "
@@ -345,7 +309,7 @@ def _internet_plan(
         else ""
     )
     reason = f"{reason} {several}".strip() if add else reason
-    return PlanRow(STEP, "B", resource, now, wanted, action, reason), enable, add, settling
+    return PlanRow(NAME, "B", resource, now, wanted, action, reason), enable, add, settling
 
 
 def _settling_note(instance_id: str, status: str) -> str:
@@ -485,10 +449,10 @@ def _vpc_row(
     if vpc_id in links:
         status = str(links[vpc_id].status)
         if status == RUNNING:
-            return PlanRow(STEP, "B", resource, f"{vpc_id} linked", wanted, OK, note.strip()), ""
+            return PlanRow(NAME, "B", resource, f"{vpc_id} linked", wanted, OK, note.strip()), ""
         return (
             PlanRow(
-                STEP, "B", resource, f"{vpc_id} linked, {status}", wanted, BLOCKED,
+                NAME, "B", resource, f"{vpc_id} linked, {status}", wanted, BLOCKED,
                 f"A linked VPC reaches {ref.host} (and resolves it) only once the link's Status "
                 f"is RUNNING; the link of {vpc_id} to {instance_id} is {status}. Wait until it is "
                 f"RUNNING (GetInstanceVpcEndpoint, or the instance's Access Control > VPC page in "
@@ -507,7 +471,7 @@ def _vpc_row(
             f"address in {peer}). The run cannot check PrivateZone."
         )
         row = PlanRow(
-            STEP, "B", resource, f"{vpc_id} via CEN to {peer}", wanted, OK, dns_step + note
+            NAME, "B", resource, f"{vpc_id} via CEN to {peer}", wanted, OK, dns_step + note
         )  # fmt: skip
         return row, dns_step
     linked = ", ".join(f"{v} ({links[v].status})" for v in links) or "none"
@@ -519,7 +483,7 @@ def _vpc_row(
     if ref.region != spec.app.region:
         return (
             PlanRow(
-                STEP, "B", resource, f"{vpc_id} not CEN-connected to a linked VPC", wanted,
+                NAME, "B", resource, f"{vpc_id} not CEN-connected to a linked VPC", wanted,
                 BLOCKED,
                 f"{ref.host} is in {ref.region} and the app's VPC {vpc_id} in "
                 f"{spec.app.region}; a VPC endpoint links only VPCs of its own region, so "
@@ -540,7 +504,7 @@ def _vpc_row(
     )
     return (
         PlanRow(
-            STEP, "B", resource, f"{vpc_id} neither linked nor CEN-connected", wanted, BLOCKED,
+            NAME, "B", resource, f"{vpc_id} neither linked nor CEN-connected", wanted, BLOCKED,
             f"{ref.host} is reachable only from VPCs with a RUNNING link to the VPC endpoint of "
             f"{instance_id} (linked: {linked}) or connected to one by CEN. "
             f"{vpc_id} belongs to account A"
@@ -603,3 +567,50 @@ def _covers(cidr: str, inner: str) -> bool:
         )
     except ValueError:
         return False
+
+
+# -- the step ------------------------------------------------------------------------------------
+
+
+class WhitelistStep(Step[WhitelistState, Applied]):
+    """Account B's registry admits account A's SAE on the image's network path."""
+
+    name = task_name = NAME
+    account = "B"
+    needs = (image.NAME, network.STEP.name)
+    reverses = frozenset({(ENDPOINT, "enabled"), (ENTRY, "added")})
+
+    def inspect(self, accounts: Accounts, spec: DeploySpec, found: Inspection) -> WhitelistState:
+        net = found.of(network.STEP)
+        return inspect_whitelist(
+            accounts.registry,
+            spec,
+            instance_id=found.of(image.STEP).instance_id,
+            egress_ips=net.egress_ips,
+            vpc_id=net.vpc_id,
+            app_cen_ids=net.cen_ids,
+        )
+
+    def apply(self, accounts: Accounts, state: WhitelistState) -> Applied:
+        return Applied(tuple(apply_whitelist(accounts.registry, state)))
+
+    def remove(self, accounts: Accounts, spec: DeploySpec, changes: list[Change]) -> list[Change]:
+        return remove_whitelist(accounts.registry, changes)
+
+    def intents(self, state: WhitelistState) -> list[Intent]:
+        """The switch and the entries; their remove touches only what is there, so an intent
+        needs no confirming. Not covered: the entry ACR itself adds when an endpoint is switched
+        on from an empty ACL (its address is only known after the write; the endpoint is switched
+        off again, though)."""
+        if state.instance_id is None:
+            return []
+        out = []
+        if state.enable:
+            out.append(Intent(Change("B", ENDPOINT, state.instance_id, "enabled")))
+        for entry in state.add:
+            entry_id = _entry_id(state.instance_id, entry)
+            out.append(Intent(Change("B", ENTRY, entry_id, "added", state.comment)))
+        return out
+
+
+STEP = WhitelistStep()

@@ -42,7 +42,8 @@ from crossdeploy import ledger
 from crossdeploy.quota import Quota, limit_name, set_limit
 from crossdeploy.sandbox_blocks import save_sandbox_blocks
 from crossdeploy.spec import DeploySpec, parse_spec
-from flows.cross_account_deploy import DeployError, DeployResult, cross_account_deploy
+from flows.cross_account_deploy import cross_account_deploy
+from flows.landing import DeployError, DeployResult
 from flows.teardown import TeardownResult, teardown
 from tests.conftest import DEMO_SPEC, KEYS, SdkFactory, sandbox_credentials
 from tests.sae_setup import unwhitelist

@@ -23,13 +23,14 @@ from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_sae20190506 import models as sae_models
 from prefect import flow
 
-from crossdeploy import ledger, ram_policy
-from crossdeploy.diagnosis import root_cause
+from crossdeploy import ram_policy
 from crossdeploy.plan import BLOCKED, OK
-from crossdeploy.planner import resolve_accounts
 from crossdeploy.runner import RunOutcome, run_deploy
 from crossdeploy.spec import DeploySpec
-from flows.cross_account_deploy import DeployResult
+from flows.diagnosis import root_cause
+from flows.inspection import resolve_accounts
+from flows.landing import DeployResult
+from flows.steps import STEPS
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from tests.conftest import FAST_TIMING, SdkFactory, demo_world_data, write_world
 from tests.deploy_support import (
@@ -206,7 +207,7 @@ def test_every_change_is_an_event_and_in_the_ledger(journey: Journey) -> None:
         (f"crossdeploy.{c.resource_type}.{c.action}", c.resource_id) for c in changes
     )
     assert all(any(r.id == "sae.app.cn-hangzhou:demo.shop-web" for r in e.related) for e in events)
-    assert journey.ledger == [asdict(c) for c in changes if ledger.kept(c)]
+    assert journey.ledger == [asdict(c) for c in changes if STEPS.kept(c)]
     assert ("sae.change-order", "started") in {(c.resource_type, c.action) for c in changes}
     removed = journey.removed.result.removed
     gone = events_of(journey.removed.flow_run_id, at_least=len(removed))

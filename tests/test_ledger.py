@@ -8,7 +8,7 @@ accounts as the world began.
 Speed: a full deploy flow run costs about 0.7-1.2 s here, almost all of it Prefect orchestration
 (flow and task runs, blocks, the app lock, artifacts), so 200 of them would take minutes. The
 first and the last deploy are full `cross_account_deploy` flow runs; the 198 between run in one
-flow as the fleet deploys each app: `planner.inspect_all` of both accounts, then `land_app`
+flow as the fleet deploys each app: `flows.inspection.inspect_all` of both accounts, then `land_app`
 (ledger intents, DeployApplication through the SDK, the change order followed, the app
 verified), the same product code with one flow run and no app lock around it. Flow-run
 heartbeats are off (their thread holds each run's end up to a second).
@@ -25,9 +25,9 @@ from prefect import flow
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
 from crossdeploy import ledger
-from crossdeploy.planner import inspect_all, make_plan, resolve_accounts
 from crossdeploy.spec import DeploySpec, with_image_tag
-from flows.cross_account_deploy import DeployResult, land_app
+from flows.inspection import inspect_all, make_plan, resolve_accounts
+from flows.landing import DeployResult, land_app
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from tests.conftest import demo_world_data, write_world
 from tests.deploy_support import (
@@ -81,7 +81,7 @@ def _redeploy(spec: DeploySpec, first: int, count: int) -> list[tuple[str, int |
     for n in range(first, first + count):
         tagged = _tagged(spec, n)
         found = inspect_all(tagged, accounts)
-        result = land_app(tagged, accounts, found, make_plan(tagged, accounts, found), None)
+        result = land_app(tagged, accounts, found, make_plan(tagged, accounts, found))
         measured = n < 3 or n % 10 == 0
         out.append((_changed(result), ledger.read(tagged, APP_UID).size if measured else None))
     return out

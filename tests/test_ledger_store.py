@@ -26,6 +26,7 @@ from crossdeploy import ledger, ram_policy
 from crossdeploy.ledger import Intent, LedgerEntryTooLargeError
 from crossdeploy.plan import Change
 from crossdeploy.spec import DeploySpec, with_image_tag
+from flows.steps import STEPS
 from sandbox.testing import SandboxAdmin
 from tests.conftest import SdkFactory
 from tests.deploy_support import (
@@ -73,7 +74,7 @@ def test_an_old_ledger_is_moved_by_the_next_deploy_and_by_teardown(world: Sandbo
     # A run that died between moving the entries and deleting the old ledger: done again.
     with get_client(sync_client=True) as client:
         client.create_variable(VariableCreate(name=OLD_NAME, value=old))
-    ledger.migrate(spec, APP_UID)
+    ledger.migrate(spec, APP_UID, retention=STEPS)
     assert ledgers() == {ledger.ledger_id(spec, APP_UID): kept}
 
     _as_old_ledger(spec, history=3)
@@ -103,8 +104,8 @@ def test_the_same_app_in_two_accounts_has_two_ledgers(prefect_harness: None) -> 
     spec = make_spec()
     mine = Change("A", "sae.application", "app-1", "created", "shop-web in cn-hangzhou:demo")
     theirs = Change("A", "sae.application", "app-2", "created", "shop-web in cn-hangzhou:demo")
-    ledger.record(spec, APP_UID, [mine])
-    ledger.record(spec, OTHER_UID, [theirs])
+    ledger.record(spec, APP_UID, [mine], retention=STEPS)
+    ledger.record(spec, OTHER_UID, [theirs], retention=STEPS)
     assert ledger.read(spec, APP_UID).changes == [mine]
     assert ledger.read(spec, OTHER_UID).changes == [theirs]
     ledger.forget(ledger.read(spec, APP_UID))
@@ -117,6 +118,7 @@ WRITER = """
 import sys, time
 from crossdeploy import ledger, ram_policy
 from crossdeploy.plan import Change
+from flows.steps import STEPS
 from tests.deploy_support import make_spec
 
 who, count, start = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[4])
@@ -126,7 +128,7 @@ for n in range(count):
     change = Change("B", "cr.acl-entry", f"cri-demo:internet:10.{who}.0.{n}/32", "added", "w")
     intent = ledger.Intent(change)
     ledger.intend(spec, sys.argv[3], [intent])
-    ledger.record(spec, sys.argv[3], [change], settles=[intent])
+    ledger.record(spec, sys.argv[3], [change], settles=[intent], retention=STEPS)
 """
 
 
@@ -214,17 +216,20 @@ def test_what_teardown_would_not_use_is_not_kept(prefect_harness: None) -> None:
             Change("A", "sae.secret", "cn-hangzhou:demo/7", "updated", "login"),
             Change("B", "ram.role", role, "trust-replaced", "the original"),
         ],
+        retention=STEPS,
     )
-    ledger.record(spec, APP_UID, [Change("B", "ram.role", role, "trust-replaced", "a later edit")])
+    later = Change("B", "ram.role", role, "trust-replaced", "a later edit")
+    ledger.record(spec, APP_UID, [later], retention=STEPS)
     assert ledger.read(spec, APP_UID).changes == [
         Change("B", "ram.role", role, "trust-replaced", "the original")
     ]
     for version in range(2, 10):
         change = Change("B", "ram.policy-version", f"p/v{version}", "created", f"v{version - 1}")
-        ledger.record(spec, APP_UID, [change])
+        ledger.record(spec, APP_UID, [change], retention=STEPS)
     versions = [c.resource_id for c in ledger.read(spec, APP_UID).changes][1:]
     assert versions == [f"p/v{v}" for v in range(5, 10)]
-    ledger.record(spec, APP_UID, [Change("B", "ram.policy", "p", "created", "v1")])
+    created = Change("B", "ram.policy", "p", "created", "v1")
+    ledger.record(spec, APP_UID, [created], retention=STEPS)
     assert [c.resource_type for c in ledger.read(spec, APP_UID).changes] == [
         "ram.role",
         "ram.policy",

@@ -26,7 +26,7 @@ from crossdeploy import ram_policy
 from crossdeploy.spec import DeploySpec
 from sandbox.policy import Decision, PolicyDocument, Principal, evaluate, trust_allows
 from tasks.pull_policy import apply_pull_policy, inspect_pull_policy
-from tasks.pull_role import _decide, _Role, apply_pull_role, inspect_pull_role
+from tasks.pull_role import ExistingRole, apply_pull_role, decide, inspect_pull_role
 from tests.conftest import UIDS, SdkFactory
 from tests.deploy_support import make_spec, personal_image
 
@@ -231,8 +231,8 @@ def assert_no_new_principal(before: str, after: str) -> None:
 
 def _wanted(trust: str, *, exclusive: bool) -> tuple[str, str | None]:
     """What the pull-role step decides for a role with this trust: (action, trust to write)."""
-    role = _Role(f"acs:ram::{B}:role/sae-pull-shop-web", "", trust)
-    state = _decide(
+    role = ExistingRole(f"acs:ram::{B}:role/sae-pull-shop-web", "", trust)
+    state = decide(
         role,
         role_name="sae-pull-shop-web",
         app_uid=A,

@@ -643,38 +643,35 @@ def test_the_steps_run_as_prefect_tasks_with_a_progress_artifact(
     from prefect import flow
     from prefect.artifacts import Artifact
 
-    from tasks.application import ensure_application
+    from tasks import application, image, network, registry_secret
     from tasks.change_order import follow
-    from tasks.network import ensure_network
-    from tasks.registry_secret import ensure_registry_secret
+    from tasks.step import Accounts, Inspection, Step
     from tasks.verify import verify_app
 
     creds_a = fast_creds["app"]
     spec = make_spec(access={"method": "secret", "registry_login": "acr-login"})
+    accounts = Accounts(creds_a, fast_creds["registry"], "A", "B", registry_login())
     whitelist(fast_sdk)
 
     @flow
     def deploy() -> tuple[Any, ...]:
-        network = ensure_network(creds_a, spec)
-        secret = ensure_registry_secret(
-            creds_a, spec, namespace_id=network.namespace_id, login=registry_login()
-        )
-        app = ensure_application(
-            creds_a,
-            spec,
-            role_arn=None,
-            secret_id=secret.secret_id,
-            instance_id="cri-demo",
-            vpc_id=network.vpc_id,
-            vswitch_id=network.vswitch_id,
-        )
+        found = Inspection()
+        reads: tuple[Step[Any, Any], ...] = (network.STEP, image.STEP, registry_secret.STEP)
+        for step in reads:
+            found = found.with_state(step, step.inspect_task(accounts, spec, found))
+        secret_step = registry_secret.STEP
+        secret = secret_step.apply_task(accounts, found.of(secret_step))
+        found = found.with_state(secret_step, secret_step.landed(found.of(secret_step), secret))
+        state = application.STEP.inspect_task(accounts, spec, found)
+        app = application.STEP.apply_task(accounts, state)
         assert app.change_order_id is not None
         outcome = follow(creds_a, app.change_order_id, timeout_seconds=30)
-        return network, secret, app, outcome, verify_app(creds_a, app.app_id, 2)
+        net = found.of(network.STEP)
+        return net, secret, app, outcome, verify_app(creds_a, app.app_id, 2)
 
-    network, secret, app, outcome, verified = deploy()
-    assert network.egress_ip == "47.96.10.20" and app.action == "created"
+    net, secret, app, outcome, verified = deploy()
+    assert net.egress_ip == "47.96.10.20" and app.action == "created"
     assert outcome.succeeded and verified.ok
     artifact: Any = Artifact.get(f"change-order-{app.change_order_id}")  # a sync call here
     assert artifact is not None and artifact.data == 100.0
-    assert PASSWORD not in repr((network, secret, app, outcome, verified))
+    assert PASSWORD not in repr((net, secret, app, outcome, verified))

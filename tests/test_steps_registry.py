@@ -32,19 +32,17 @@ from crossdeploy.spec import DeploySpec, parse_spec
 from sandbox.policy import Decision, PolicyDocument, trust_allows
 from sandbox.policy import Principal as SandboxPrincipal
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tasks.image import ensure_image, inspect_image
+from tasks.image import inspect_image
 from tasks.pull_policy import (
     apply_pull_policy,
-    ensure_pull_policy,
     inspect_pull_policy,
     remove_pull_policy,
 )
-from tasks.pull_role import apply_pull_role, ensure_pull_role, inspect_pull_role, remove_pull_role
+from tasks.pull_role import apply_pull_role, inspect_pull_role, remove_pull_role
 from tasks.whitelist import (
     EndpointNotReadyError,
     EndpointWait,
     apply_whitelist,
-    ensure_whitelist,
     inspect_whitelist,
     remove_whitelist,
 )
@@ -1087,38 +1085,41 @@ def test_teardown_of_everything_gives_back_the_starting_world(
     assert registry_world(admin) == start
 
 
-def test_ensured_role_policy_and_whitelist_let_sae_pull(
+def test_the_registry_steps_run_as_prefect_tasks_and_let_sae_pull(
     prefect_harness: None, fast_creds: dict[str, Any], fast_sdk: SdkFactory
 ) -> None:
     from prefect import flow
 
+    from tasks import image, pull_policy, pull_role, whitelist
+    from tasks.step import Accounts, Inspection
+
     registry = fast_creds["registry"]
+    accounts = Accounts(fast_creds["app"], registry, APP_UID, REGISTRY_UID)
 
     @flow
     def account_b() -> list[Any]:
-        image = ensure_image(registry, SPEC)
-        role = ensure_pull_role(registry, SPEC, app_uid=APP_UID, registry_uid=REGISTRY_UID)
-        policy = ensure_pull_policy(
+        found = Inspection({image.NAME: image.STEP.inspect_task(accounts, SPEC, Inspection())})
+        role = pull_role.STEP.inspect_task(accounts, SPEC, found)
+        policy = pull_policy.STEP.inspect_task(accounts, SPEC, found)
+        admits = inspect_whitelist(
             registry,
             SPEC,
-            app_uid=APP_UID,
-            registry_uid=REGISTRY_UID,
-            instance_id=image.state.instance_id,
-        )
-        whitelist = ensure_whitelist(
-            registry,
-            SPEC,
-            instance_id=image.state.instance_id,
+            instance_id=found.of(image.STEP).instance_id,
             egress_ips=(EGRESS_IP,),
             vpc_id=APP_VPC,
         )
-        return [image, role, policy, whitelist]
+        return [
+            role,
+            pull_role.STEP.apply_task(accounts, role),
+            pull_policy.STEP.apply_task(accounts, policy),
+            whitelist.STEP.apply_task(accounts, admits),
+        ]
 
-    image, role, policy, whitelist = account_b()
-    assert [len(r.changes) for r in (image, role, policy, whitelist)] == [0, 1, 2, 1]
+    role, *applied = account_b()
+    assert [len(r.changes) for r in applied] == [1, 2, 1]
     secret = registry.access_key_secret.get_secret_value()
-    assert secret not in repr([image, role, policy, whitelist])
-    _, order = create_app(fast_sdk, role.state.role_arn)
+    assert secret not in repr([role, *applied])
+    _, order = create_app(fast_sdk, role.role_arn)
     assert wait_for(fast_sdk, order).status == 2
 
 

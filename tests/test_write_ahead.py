@@ -1,8 +1,8 @@
-"""Write-ahead intents on resources that existed before the deploy (crossdeploy/write_ahead.py).
+"""Write-ahead intents on resources that existed before the deploy (`Step.intents`, `confirm`).
 
 A trust merge into someone's role and a new default version of someone's policy, plus the
 attachment, written and never recorded (the process died first): `confirm` finds exactly what
-was added, and the steps' own remove_* functions take out only that, so both accounts are as they
+was added, and the steps' own remove functions take out only that, so both accounts are as they
 were. The same intents confirmed before any write happened remove nothing. (The crash tests in
 test_reliability_crashes.py cover created resources through the real flow.)
 """
@@ -13,11 +13,13 @@ from typing import Any
 
 from alibabacloud_ram20150501 import models as ram_models
 
-from crossdeploy import ram_policy, write_ahead
-from crossdeploy.planner import Accounts
+from crossdeploy import ram_policy
+from flows.steps import STEPS
 from sandbox.testing import SandboxAdmin, SandboxProcess
+from tasks import pull_policy, pull_role
 from tasks.pull_policy import apply_pull_policy, inspect_pull_policy, remove_pull_policy
 from tasks.pull_role import apply_pull_role, inspect_pull_role, remove_pull_role
+from tasks.step import Accounts
 from tests.conftest import UIDS, SdkFactory, sandbox_credentials
 from tests.deploy_support import make_spec, normalized
 
@@ -87,7 +89,7 @@ def test_unrecorded_merge_and_new_version_are_taken_back_exactly(
         False,
         False,
     )
-    intents = write_ahead.intents(role, policy)
+    intents = pull_role.STEP.intents(role) + pull_policy.STEP.intents(policy)
     kinds = [(i.change.resource_type, i.change.action) for i in intents]
     assert kinds == [
         ("ram.role", "trust-merged"),
@@ -96,14 +98,14 @@ def test_unrecorded_merge_and_new_version_are_taken_back_exactly(
     ]
 
     # Confirmed before any write: nothing there is ours, so nothing is removed.
-    unwritten = write_ahead.confirm(accounts, intents)
+    unwritten = STEPS.confirm(accounts, intents)
     assert remove_pull_policy(registry, unwritten) + remove_pull_role(registry, unwritten) == []
     assert _as_before(fast_admin) == before
 
     # Written, never recorded: confirm names the version RAM assigned; teardown takes back
     # exactly the statement, the version and the attachment.
     written = apply_pull_role(registry, role) + apply_pull_policy(registry, policy)
-    confirmed = write_ahead.confirm(accounts, intents)
+    confirmed = STEPS.confirm(accounts, intents)
     assert sorted((c.resource_type, c.resource_id) for c in confirmed) == sorted(
         (c.resource_type, c.resource_id) for c in written
     )

@@ -15,8 +15,9 @@ from alibabacloud_sae20190506 import models as sae_models
 
 from crossdeploy.cloud import CloudError, call, write_once
 from crossdeploy.plan import PlanRow
-from crossdeploy.planner import Accounts, Inspection, inspect_all
 from crossdeploy.spec import DeploySpec, NetworkSpec
+from flows.inspection import inspect_all
+from tasks import application, network, whitelist
 from tasks.change_order import (
     ABORTED,
     ChangeOrderOutcome,
@@ -24,6 +25,7 @@ from tasks.change_order import (
     describe_order,
     follow_change_order,
 )
+from tasks.step import Accounts, Inspection
 from tasks.verify import instance_statuses, running_images
 
 
@@ -45,7 +47,7 @@ def _explain(row: PlanRow) -> str:
 
 def _whitelist_cause(found: Inspection) -> str | None:
     """The registry does not admit the app's network path now (UX wording), or None."""
-    state, network = found.whitelist, found.network
+    state, net = found.of(whitelist.STEP), found.of(network.STEP)
     instance = state.instance_id or "the registry"
     if state.enable:
         return (
@@ -56,16 +58,16 @@ def _whitelist_cause(found: Inspection) -> str | None:
     if state.add:
         entries = ", ".join(state.add)
         missing = ", ".join(entry.removesuffix("/32") for entry in state.add)
-        if len(network.egress_ips) > 1:
+        if len(net.egress_ips) > 1:
             which = "EIP {} is" if len(state.add) == 1 else "EIPs {} are"
             return (
                 f"{which.format(missing)} not in the internet ACL of {instance}, and the egress of "
-                f"{network.vswitch_id} leaves from any of {', '.join(network.egress_ips)} (one "
+                f"{net.vswitch_id} leaves from any of {', '.join(net.egress_ips)} (one "
                 f"SNAT entry). Fix: set network.whitelist: auto (adds {entries}), or add them by "
                 "hand."
             )
         return (
-            f"EIP {missing}, the egress of {network.vswitch_id}, is not in the internet "
+            f"EIP {missing}, the egress of {net.vswitch_id}, is not in the internet "
             f"ACL of {instance}. Fix: set network.whitelist: auto (adds {entries}), or add it by "
             "hand."
         )
@@ -94,15 +96,15 @@ def root_cause(spec: DeploySpec, accounts: Accounts) -> str:
     if blocked:
         return "Root cause (re-checked now): " + _explain(blocked[0])
     for row in found.rows:
-        if row.step == "whitelist" and (text := _whitelist_cause(found)) is not None:
+        if row.step == whitelist.NAME and (text := _whitelist_cause(found)) is not None:
             return "Root cause (re-checked now): " + text
-        if not row.changes or row.step == "app":
+        if not row.changes or row.step == application.STEP.name:
             continue
         return "Root cause (re-checked now): " + _explain(row)
-    if found.whitelist.dns_step:
+    if dns_step := found.of(whitelist.STEP).dns_step:
         return (
             "Root cause (re-checked now): every step of the pull path the run can check is in "
-            f"place; one it cannot check remains: {found.whitelist.dns_step}"
+            f"place; one it cannot check remains: {dns_step}"
         )
     return (
         "Root cause (re-checked now): every step of the pull path is in place now; the task "

@@ -1,62 +1,26 @@
-"""The inspection phase: every step read and compared, both accounts at once, no writes.
+"""The inspection phase: both accounts resolved, then every step read and compared, no writes.
 
 `inspect_all` is what `plan` shows, what `deploy` applies from, and what the failure diagnosis
-re-runs to find the root cause. Account A's discovery runs alongside account B's image, role and
-policy checks (Prefect tasks on the flow's task runner).
+re-runs to find the root cause. Each step's inspection is a Prefect task started as soon as the
+steps it `needs` are inspected, so account A's network runs alongside account B's image and role.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar, cast
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
 
 from blocks import AcrRegistryLogin, AlibabaCloudCredentials
 from crossdeploy.cloud import CloudError, call
-from crossdeploy.plan import Plan, PlanRow
+from crossdeploy.plan import Plan
 from crossdeploy.spec import DeploySpec
-from tasks.application import ApplicationState, inspect_application
-from tasks.image import ImageState, inspect_image
-from tasks.network import NetworkState, inspect_network
-from tasks.pull_policy import PullPolicyState, inspect_pull_policy
-from tasks.pull_role import PullRoleState, inspect_pull_role
-from tasks.registry_secret import RegistrySecretState, inspect_registry_secret
-from tasks.whitelist import WhitelistState, inspect_whitelist
-
-
-@dataclass(frozen=True)
-class Accounts:
-    """Both accounts' credentials and uids, resolved once per run."""
-
-    app: AlibabaCloudCredentials
-    registry: AlibabaCloudCredentials
-    app_uid: str
-    registry_uid: str
-    login: AcrRegistryLogin | None = None
-
-    @property
-    def uids(self) -> dict[str, str]:
-        return {"A": self.app_uid, "B": self.registry_uid}
-
-
-@dataclass(frozen=True)
-class Inspection:
-    network: NetworkState
-    image: ImageState
-    whitelist: WhitelistState
-    role: PullRoleState | None
-    policy: PullPolicyState | None
-    secret: RegistrySecretState | None
-    app: ApplicationState
-
-    @property
-    def rows(self) -> list[PlanRow]:
-        steps: list[Any] = [self.network, self.image, self.whitelist, self.role, self.policy]
-        steps += [self.secret, self.app]
-        return [row for step in steps if step is not None for row in step.rows]
+from flows.steps import STEPS
+from tasks.step import Accounts, Inspected, Inspection, Step
 
 
 class AccountError(ValueError):
@@ -139,57 +103,19 @@ def resolve_accounts(spec: DeploySpec) -> Accounts:
     )
 
 
-_network = task(name="inspect-network", cache_policy=NO_CACHE)(inspect_network)
-_image = task(name="inspect-image", cache_policy=NO_CACHE)(inspect_image)
-_role = task(name="inspect-pull-role", cache_policy=NO_CACHE)(inspect_pull_role)
-_policy = task(name="inspect-pull-policy", cache_policy=NO_CACHE)(inspect_pull_policy)
-_secret = task(name="inspect-registry-secret", cache_policy=NO_CACHE)(inspect_registry_secret)
-
-
-def inspect_all(spec: DeploySpec, accounts: Accounts) -> Inspection:
-    """Read both accounts and decide every step; nothing is written."""
-    network_f = _network.submit(accounts.app, spec)
-    image_f = _image.submit(accounts.registry, spec)
-    role_f = None
-    if spec.access.method == "ram-role":
-        role_f = _role.submit(
-            accounts.registry, spec, app_uid=accounts.app_uid, registry_uid=accounts.registry_uid
-        )
-    network, image = network_f.result(), image_f.result()
-    policy_f = None
-    if spec.access.method == "ram-role":
-        policy_f = _policy.submit(
-            accounts.registry,
-            spec,
-            app_uid=accounts.app_uid,
-            registry_uid=accounts.registry_uid,
-            instance_id=image.instance_id,
-        )
-    secret: RegistrySecretState | None = None
-    if accounts.login is not None:
-        secret = _secret.submit(
-            accounts.app, spec, namespace_id=network.namespace_id, login=accounts.login
-        ).result()
-    whitelist = inspect_whitelist(
-        accounts.registry,
-        spec,
-        instance_id=image.instance_id,
-        egress_ips=network.egress_ips,
-        vpc_id=network.vpc_id,
-        app_cen_ids=network.cen_ids,
-    )
-    role = role_f.result() if role_f else None
-    policy = policy_f.result() if policy_f else None
-    app = inspect_application(
-        accounts.app,
-        spec,
-        role_arn=role.role_arn if role else None,
-        secret_id=secret.secret_id if secret else None,
-        instance_id=image.instance_id,
-        vpc_id=network.vpc_id or None,
-        vswitch_id=network.vswitch_id or None,
-    )
-    return Inspection(network, image, whitelist, role, policy, secret, app)
+def inspect_all(
+    spec: DeploySpec, accounts: Accounts, steps: Sequence[Step[Any, Any]] = STEPS
+) -> Inspection:
+    """Read both accounts and decide every step the deploy has; nothing is written. The first
+    step that fails raises its own error."""
+    futures: dict[str, PrefectFuture[Any]] = {}
+    for step in steps:
+        if step.wanted(spec, accounts):
+            upstream = {name: futures[name] for name in step.needs if name in futures}
+            # Prefect resolves the futures to their states when the task starts.
+            found = Inspection(cast(Mapping[str, Inspected], upstream))
+            futures[step.name] = step.inspect_task.submit(accounts, spec, found)
+    return Inspection({name: future.result() for name, future in futures.items()})
 
 
 def make_plan(spec: DeploySpec, accounts: Accounts, inspection: Inspection) -> Plan:
