@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from crossdeploy.spec import (
     AccessSpec,
-    Accounts,
+    AccountBlocks,
     DeploySpec,
     ImageSpec,
     NetworkSpec,
@@ -59,7 +59,9 @@ class FleetSpec(BaseModel):
         title="Fleet name",
         description="Names the shared pull role and policy (sae-pull-fleet-<name>).",
     )
-    accounts: Accounts = Field(title="Accounts", description="Both accounts' credential blocks.")
+    accounts: AccountBlocks = Field(
+        title="Accounts", description="Both accounts' credential blocks."
+    )
     image: ImageSpec = Field(title="Image", description="The private image in account B's ACR.")
     access: AccessSpec = Field(
         default_factory=AccessSpec,

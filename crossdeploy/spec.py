@@ -121,7 +121,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Accounts(_Strict):
+class AccountBlocks(_Strict):
     app: str = Field(
         title="Account A block (runs SAE)",
         description="AlibabaCloudCredentials block of account A, which runs SAE.",
@@ -433,7 +433,7 @@ class RolloutSpec(_Strict):
 class DeploySpec(_Strict):
     """Deploy one SAE application in account A from an image in account B's registry."""
 
-    accounts: Accounts = Field(
+    accounts: AccountBlocks = Field(
         title="Accounts", description="The credential blocks of both accounts."
     )
     app: AppSpec = Field(title="SAE application", description="The app in account A.")
