@@ -45,15 +45,15 @@ from crossdeploy.fleet_spec import FleetSpec
 from crossdeploy.plan import Change, Plan, PlanRow
 from crossdeploy.spec import DeploySpec
 from flows.inspection import inspect_all, make_plan, resolve_accounts
-from flows.landing import DeployError, apply_steps, land_app, with_landed
+from flows.landing import ACCESS, DeployError, apply_steps, land_app, with_landed
 from flows.results import RESULT_SERIALIZER
 from flows.run_names import fleet_run_name
 from flows.steps import STEPS
-from tasks import application, image, network, pull_policy, pull_role, registry_secret, whitelist
+from tasks import application, network
 from tasks.step import Accounts, Inspected, Inspection, Step
 
 AppOutcomeKind = Literal["planned", "unchanged", "deployed", "blocked", "failed"]
-FLEET_WIDE = frozenset({image.NAME, pull_role.NAME, pull_policy.NAME})
+FLEET_WIDE = frozenset(step.name for step in STEPS if step.fleet_wide)
 """Steps shared by every app: one of them blocked blocks the whole fleet."""
 
 
@@ -339,38 +339,23 @@ def _apply_shared(
     first_spec, first = inspected[0]
     for spec, _ in inspected:
         ledger.migrate(spec, accounts.app_uid, retention=STEPS)
-    role_and_policy: tuple[Step[Any, Any], ...] = (pull_role.STEP, pull_policy.STEP)
-    once = {step: first.of(step) for step in role_and_policy if step.name in first.states}
+    once = {s: first.of(s) for s in ACCESS if s.fleet_wide and s.name in first.states}
     if once:
         changes += apply_steps(first_spec, accounts, once)[0]
-    added: set[str] = set()
-    enabled = False
+    before: dict[str, list[Inspected]] = {}
     for spec, found in inspected:
-        wanted = found.of(whitelist.STEP)
-        states: dict[Step[Any, Any], Inspected] = {
-            whitelist.STEP: _remaining(wanted, added, enabled)
-        }
-        if (secret := found.get(registry_secret.STEP)) is not None:
-            states[registry_secret.STEP] = secret
+        states: dict[Step[Any, Any], Inspected] = {}
+        for step in ACCESS:
+            if not step.fleet_wide and step.name in found.states:
+                done = before.setdefault(step.name, [])
+                states[step] = step.remaining(found.of(step), done)
+                done.append(found.of(step))
         with quota.limited(limits[spec.app.region]):
             entries, landed[spec.app.namespace_id] = apply_steps(
                 spec, _in_region(accounts, spec.app.region), states
             )
-        added |= set(wanted.add)
-        enabled = enabled or wanted.enable
         changes += entries
     return tuple(changes), landed
-
-
-def _remaining(
-    state: whitelist.WhitelistState, added: set[str], enabled: bool
-) -> whitelist.WhitelistState:
-    """What is left of a namespace's whitelist work after the namespaces before it."""
-    return replace(
-        state,
-        enable=state.enable and not enabled,
-        add=tuple(e for e in state.add if e not in added),
-    )
 
 
 def _verdict(

@@ -299,6 +299,7 @@ class ImageStep(Step[ImageState, Applied]):
     name = task_name = NAME
     account = "B"
     writes = False
+    fleet_wide = True
 
     def inspect(self, accounts: Accounts, spec: DeploySpec, found: Inspection) -> ImageState:
         return inspect_image(accounts.registry, spec)

@@ -337,6 +337,7 @@ class PullPolicyStep(Step[PullPolicyState, Applied]):
 
     name = NAME
     task_name = "pull-policy"
+    fleet_wide = True
     account = "B"
     needs = (image.NAME,)
     after = (pull_role.NAME,)

@@ -299,6 +299,7 @@ class PullRoleStep(Step[PullRoleState, Applied]):
 
     name = NAME
     task_name = "pull-role"
+    fleet_wide = True
     account = "B"
     reverses = frozenset(
         {

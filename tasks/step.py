@@ -106,6 +106,8 @@ class Step(Generic[StateT, ResultT]):
     after: ClassVar[tuple[str, ...]] = ()
     """Steps whose writes must have landed before `apply` runs."""
     writes: ClassVar[bool] = True
+    fleet_wide: ClassVar[bool] = False
+    """One for every app of a fleet (applied once; blocked, it blocks the whole fleet)."""
     reverses: ClassVar[frozenset[tuple[str, str]]] = frozenset()
     compacted_by: ClassVar[frozenset[str]] = frozenset()
     """Resource types whose recording can make earlier entries `needless`."""
@@ -133,6 +135,11 @@ class Step(Generic[StateT, ResultT]):
 
     def apply(self, accounts: Accounts, state: StateT) -> ResultT:
         raise NotImplementedError
+
+    def remaining(self, state: StateT, before: Sequence[StateT]) -> StateT:
+        """What is left to write of `state` after the same step applied `before` (the fleet
+        applies a step once per namespace); by default all of it."""
+        return state
 
     def landed(self, state: StateT, result: ResultT) -> StateT:
         """The state once `apply` has run, as later steps read it (an id the write assigned)."""

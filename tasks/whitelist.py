@@ -30,7 +30,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -593,6 +593,17 @@ class WhitelistStep(Step[WhitelistState, Applied]):
 
     def apply(self, accounts: Accounts, state: WhitelistState) -> Applied:
         return Applied(tuple(apply_whitelist(accounts.registry, state)))
+
+    def remaining(self, state: WhitelistState, before: Sequence[WhitelistState]) -> WhitelistState:
+        """Namespaces sharing an egress need its entry once, and the endpoint is switched on
+        once."""
+        added = {entry for earlier in before for entry in earlier.add}
+        enabled = any(earlier.enable for earlier in before)
+        return replace(
+            state,
+            enable=state.enable and not enabled,
+            add=tuple(entry for entry in state.add if entry not in added),
+        )
 
     def remove(self, accounts: Accounts, spec: DeploySpec, changes: list[Change]) -> list[Change]:
         return remove_whitelist(accounts.registry, changes)
