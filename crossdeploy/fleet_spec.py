@@ -42,8 +42,8 @@ from crossdeploy.spec import (
     NetworkSpec,
     RolloutSpec,
     SpecError,
-    _problems,
     lowercase_name,
+    spec_problems,
 )
 
 SHARED = ("accounts", "image", "access", "network", "rollout")
@@ -125,7 +125,7 @@ class FleetSpec(BaseModel):
             try:
                 spec = DeploySpec.model_validate(self._spec_data(self.app_data(index)))
             except ValidationError as exc:
-                problems += [self._where(index, p) for p in _problems(exc)]
+                problems += [self._where(index, p) for p in spec_problems(exc, DeploySpec)]
                 continue
             key = (spec.app.namespace_id, spec.app.name)
             if key in seen:
@@ -169,7 +169,7 @@ def parse_fleet(data: Any, source: str = "fleet") -> FleetSpec:
     try:
         fleet = FleetSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(source, [_bracketed(p) for p in _problems(exc)]) from None
+        raise SpecError(source, [_bracketed(p) for p in spec_problems(exc, FleetSpec)]) from None
     try:
         fleet.deploy_specs()
     except SpecError as exc:

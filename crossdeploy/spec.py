@@ -9,8 +9,9 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -72,6 +73,12 @@ SPEC_OWNED = {
 """Parameters the spec sets through its own fields: app.advanced may not give them."""
 
 
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """` (did you mean X?)` for the choice closest to a misspelt name, or nothing."""
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def advanced_problems(advanced: dict[str, Any]) -> list[str]:
     """`Name: problem` for every app.advanced entry the SDK's request models cannot take."""
     problems = []
@@ -79,8 +86,7 @@ def advanced_problems(advanced: dict[str, Any]) -> list[str]:
         if name in SPEC_OWNED:
             problems.append(f"{name}: set by {SPEC_OWNED[name]}, not app.advanced")
         elif name not in ALL_PARAMS:
-            close = difflib.get_close_matches(name, list(ALL_PARAMS), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
+            hint = did_you_mean(name, ALL_PARAMS)
             problems.append(f"{name}: not a CreateApplication or DeployApplication parameter{hint}")
         elif is_secret(name):
             block = value.get("secret_block") if isinstance(value, dict) else None
@@ -510,13 +516,16 @@ class SpecError(ValueError):
         )
 
 
-def _problems(error: ValidationError) -> list[str]:
+def spec_problems(error: ValidationError, model: type[BaseModel]) -> list[str]:
+    """One line per problem of validating `model`, each naming its field path; an unknown field
+    names the field it most likely meant."""
     out = []
     for item in error.errors():
         path = ".".join(str(part) for part in item["loc"]) or "(spec)"
         message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            message = "unknown field"
+            known = _fields_at(model, item["loc"][:-1])
+            message = "unknown field" + did_you_mean(str(item["loc"][-1]), known)
         if message.startswith(_ADVANCED_MARK):
             out += [f"{path}.{p}" for p in message.split(_ADVANCED_MARK)[1:]]
             continue
@@ -527,12 +536,37 @@ def _problems(error: ValidationError) -> list[str]:
     return out
 
 
+def _fields_at(model: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
+    """The field names (as written in a spec) of the model found at `loc` under `model`."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if current is None:
+            return []
+        if isinstance(part, int):
+            continue  # an item of a list: the model is the list's
+        found = current.model_fields.get(part)
+        current = _model_in(found.annotation) if found else None
+    if current is None:
+        return []
+    return [field.alias or name for name, field in current.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model an annotation holds (itself, optional, or as list items)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        if (inner := _model_in(arg)) is not None:
+            return inner
+    return None
+
+
 def parse_spec(data: Any, source: str = "spec") -> DeploySpec:
     """Validate a spec given as data; SpecError lists every problem."""
     try:
         return DeploySpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(source, _problems(exc)) from None
+        raise SpecError(source, spec_problems(exc, DeploySpec)) from None
 
 
 def load_spec(path: Path) -> DeploySpec:
