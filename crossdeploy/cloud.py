@@ -6,6 +6,11 @@ failures (the SDK's UnretryableException around a connection error). Anything
 else is raised at once as `CloudError`, carrying the service's code, HTTP status and message: the
 SDK's messages hold no credentials, and this module adds none.
 
+Network failures are retried for `RetryPolicy.network_seconds` once an endpoint has answered in
+this process (a restarting endpoint is back within seconds), but only `first_contact_seconds`
+before it ever has: an endpoint that is not there is named at once, with its address, the cause
+read from the exception types (connection refused, DNS, TLS, timeout) and what to check.
+
 ACR may answer a failed call with HTTP 200 and a body saying `IsSuccess: false` and its `Code`
 (Terraform's provider checks every CR reply for it); the SDK returns such a body as a success, so
 `call` turns it into the same `CloudError` as an error reply with that code.
@@ -17,12 +22,16 @@ caller's API quota allows another call (crossdeploy/quota.py); elsewhere nothing
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import requests.exceptions
+import urllib3.exceptions
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException, ThrottlingException
 from darabonba.exceptions import UnretryableException
 from tenacity import (
@@ -58,21 +67,112 @@ class RetryPolicy:
     network_seconds: float = 60.0
     """Network failures (the endpoint unreachable, a connection reset) are retried for this long
     whatever `attempts` says: a restarting endpoint is back within seconds, not attempts."""
+    first_contact_seconds: float = 3.0
+    """... but only this long at an endpoint that has not answered yet in this process."""
 
 
 DEFAULT_RETRY = RetryPolicy()
 
 
 class CloudError(Exception):
-    """A failed call, by code. `code` is '' for network failures."""
+    """A failed call, by code. `code` is '' for network failures (`unreachable` then says
+    where and why)."""
 
-    def __init__(self, action: str, code: str, status: int | None, message: str) -> None:
+    def __init__(
+        self,
+        action: str,
+        code: str,
+        status: int | None,
+        message: str,
+        unreachable: Unreachable | None = None,
+    ) -> None:
         self.action = action
         self.code = code
         self.status = status
         self.message = message
+        self.unreachable = unreachable
         detail = f"{code} ({status})" if code else "network error"
         super().__init__(f"{action} failed: {detail}: {message}")
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    """Why a call got no answer: the address it went to, the cause, what to check."""
+
+    address: str
+    cause: str
+    hint: str
+
+    def __str__(self) -> str:
+        return f"cannot reach {self.address}: {self.cause}; {self.hint}"
+
+
+def _kind(*kinds: type[BaseException]) -> Callable[[BaseException], bool]:
+    return lambda exc: isinstance(exc, kinds)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A timeout; urllib3's NewConnectionError (refused, unreachable) is a kind of its
+    ConnectTimeoutError without being one."""
+    timeouts = (
+        urllib3.exceptions.ConnectTimeoutError,
+        urllib3.exceptions.ReadTimeoutError,
+        requests.exceptions.Timeout,
+        TimeoutError,
+    )
+    return isinstance(exc, timeouts) and not isinstance(exc, urllib3.exceptions.NewConnectionError)
+
+
+NETWORK_HINT = "check this machine's network, firewall and proxy settings"
+_CAUSES: tuple[tuple[Callable[[BaseException], bool], str, str], ...] = (
+    (
+        _kind(ssl.SSLError, urllib3.exceptions.SSLError, requests.exceptions.SSLError),
+        "the TLS handshake failed",
+        "check the endpoint's certificate and the CA this machine trusts",
+    ),
+    (
+        _kind(urllib3.exceptions.NameResolutionError, socket.gaierror),
+        "its host name does not resolve (DNS)",
+        "check the endpoint and region the credentials block sets, and this machine's DNS",
+    ),
+    (
+        _kind(ConnectionRefusedError),
+        "connection refused (nothing is listening there)",
+        "start the service at that address (the sandbox: `crossdeploy sandbox serve`), or check "
+        "the endpoint the credentials block sets",
+    ),
+    (_timed_out, "timed out", NETWORK_HINT),
+)
+"""Causes by the exception types a network failure carries, the most telling first."""
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and every one it wraps: causes, contexts, the SDK's inner exception and
+    urllib3's reason."""
+    seen: list[BaseException] = []
+    todo = [exc]
+    while todo:
+        item = todo.pop(0)
+        if any(item is known for known in seen):
+            continue
+        seen.append(item)
+        linked = [item.__cause__, item.__context__, getattr(item, "inner_exception", None)]
+        linked += [getattr(item, "reason", None), *item.args]
+        todo += [e for e in linked if isinstance(e, BaseException)]
+    return seen
+
+
+def unreachable(exc: BaseException) -> Unreachable:
+    """Where a network failure went and why, from the exception types it carries."""
+    chain = _chain(exc)
+    request = getattr(exc, "last_request", None)
+    host = getattr(request, "headers", {}).get("host") if request is not None else None
+    address = f"{getattr(request, 'protocol', 'https')}://{host}" if host else "the endpoint"
+    for matches, cause, hint in _CAUSES:
+        if any(matches(item) for item in chain):
+            return Unreachable(address, cause, hint)
+    innermost = type(chain[-1]).__name__
+    return Unreachable(address, f"the connection failed ({innermost})", NETWORK_HINT)
 
 
 class _BodyError(Exception):
@@ -115,7 +215,8 @@ def _describe(action: str, exc: BaseException) -> CloudError:
         data = getattr(exc, "data", None) or {}
         message = str(data.get("Message") or getattr(exc, "message", "") or code)
         return CloudError(action, code, int(status) if status else None, message)
-    return CloudError(action, "", None, type(exc).__name__)
+    where = unreachable(exc)
+    return CloudError(action, "", None, str(where), where)
 
 
 _throttle: ContextVar[Callable[[str], None] | None] = ContextVar(
@@ -133,11 +234,23 @@ def throttled_by(take: Callable[[str], None]) -> Iterator[None]:
         _throttle.reset(token)
 
 
-def _stop(retry: RetryPolicy) -> Callable[[RetryCallState], bool]:
+_answered: set[str] = set()
+"""Endpoints that have answered a call in this process (any answer, an error included)."""
+
+
+def _endpoint(fn: Callable[..., Any]) -> str | None:
+    """The endpoint an SDK client's method calls (None for anything else)."""
+    endpoint = getattr(getattr(fn, "__self__", None), "_endpoint", None)
+    return endpoint if isinstance(endpoint, str) else None
+
+
+def _stop(retry: RetryPolicy, endpoint: str | None) -> Callable[[RetryCallState], bool]:
     def stop(state: RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
         if exc is not None and not isinstance(exc, AlibabaCloudException | _BodyError):
-            return (state.seconds_since_start or 0.0) >= retry.network_seconds
+            first = endpoint is not None and endpoint not in _answered
+            limit = retry.first_contact_seconds if first else retry.network_seconds
+            return (state.seconds_since_start or 0.0) >= limit
         return state.attempt_number >= retry.attempts
 
     return stop
@@ -170,6 +283,7 @@ def write_once(
 def call(action: str, fn: Callable[..., T], *args: Any, retry: RetryPolicy = DEFAULT_RETRY) -> T:
     """Run one SDK call; retry transient failures; raise CloudError for the rest."""
     take = _throttle.get()
+    endpoint = _endpoint(fn)
 
     def log_retry(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -177,7 +291,7 @@ def call(action: str, fn: Callable[..., T], *args: Any, retry: RetryPolicy = DEF
         logger.warning("retrying (attempt %d): %s", state.attempt_number, reason)
 
     retrying = Retrying(
-        stop=_stop(retry),
+        stop=_stop(retry, endpoint),
         wait=wait_random_exponential(multiplier=retry.initial_seconds, max=retry.max_seconds),
         retry=retry_if_exception(is_retryable),
         before_sleep=log_retry,
@@ -187,7 +301,12 @@ def call(action: str, fn: Callable[..., T], *args: Any, retry: RetryPolicy = DEF
     def attempt(*args: Any) -> T:
         if take is not None:
             take(action)
-        result = fn(*args)
+        try:
+            result = fn(*args)
+        except AlibabaCloudException:
+            _answered.add(endpoint or "")
+            raise
+        _answered.add(endpoint or "")
         if (failure := _failure_in_body(result)) is not None:
             raise failure
         return result

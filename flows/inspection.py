@@ -36,6 +36,8 @@ def account_uid(creds: AlibabaCloudCredentials, field: str = "", name: str = "")
     except CloudError as exc:
         if not field:
             raise
+        if exc.unreachable is not None:
+            raise AccountError(f"{field}: block {name!r}: STS {exc.unreachable}") from None
         raise AccountError(f"{field}: block {name!r} cannot act in its account: {exc}") from None
     return str(identity.body.account_id)
 
