@@ -218,9 +218,8 @@ def inspect_application(
     else:
         action = f"deploy ({', '.join(diffs)})" if diffs else OK
         why = notes(desired, current, diffs)
-    return state(
-        app_id, PlanRow("app", "A", name, size(current), wanted, action, why), current, diffs
-    )
+    now, wanted = columns(desired, current, diffs)
+    return state(app_id, PlanRow("app", "A", name, now, wanted, action, why), current, diffs)
 
 
 def apply_application(
@@ -375,6 +374,25 @@ def _norm(key: str, value: Any) -> object:
             return frozenset(json.dumps(e, sort_keys=True) for e in parsed)
         return json.dumps(parsed)
     return sae_params.canonical(_as_returned(key, value))
+
+
+SIZE = ("Cpu", "Memory", "Replicas")
+
+
+def columns(
+    desired: dict[str, Any], current: dict[str, Any], diffs: tuple[str, ...]
+) -> tuple[str, str]:
+    """The plan row's now and wanted: the app's size, or, when something else changes, the first
+    field that does (and how many more do)."""
+    other = [k for k in diffs if k not in SIZE]
+    if not other:
+        return size(current), size(desired)
+    key, more = other[0], len(diffs) - 1
+    tail = f" (+{more} more)" if more else ""
+    return (
+        f"{key} {sae_params.shown(key, current.get(key))}",
+        f"{key} {sae_params.shown(key, desired.get(key))}{tail}",
+    )
 
 
 def size(params: dict[str, str]) -> str:

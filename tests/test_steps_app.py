@@ -379,6 +379,21 @@ def test_a_changed_replica_count_deploys_naming_replicas(
     assert verify_application(creds_a, app_id, 3).ok
 
 
+def test_a_changed_image_shows_the_image_now_and_wanted(
+    fast_creds: dict[str, Any], fast_sdk: SdkFactory
+) -> None:
+    """The plan row names the field that changes; the size alone would read the same twice."""
+    creds_a = fast_creds["app"]
+    _, role_arn = created_and_running(creds_a, fast_sdk, make_spec())
+    url = DEMO_SPEC["image"]["url"]
+    older = url.rsplit(":", 1)[0] + ":1.0"
+    spec = make_spec(image={"url": older}, app={"replicas": 3})
+    row = inspect_application(
+        creds_a, spec, role_arn=role_arn, secret_id=None, instance_id="cri-demo"
+    ).rows[0]
+    assert (row.now, row.wanted) == (f"ImageUrl {url}", f"ImageUrl {older} (+1 more)")
+
+
 def _containers(sdk: SdkFactory, app_id: str) -> tuple[list[str], list[str]]:
     """(sidecar names, init container names) the app has now."""
     config = (
