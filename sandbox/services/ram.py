@@ -8,6 +8,7 @@ attachments cannot be deleted. Role and policy names are unique regardless of ca
 from __future__ import annotations
 
 import base64
+import hashlib
 import random
 import re
 from typing import Any
@@ -22,6 +23,7 @@ from sandbox.world import World
 ROLE = "ram_role"
 POLICY = "ram_policy"
 ATTACHMENT = "ram_attachment"
+USER = "ram_user"
 
 MAX_VERSIONS = 5
 MAX_ROLES = 1000
@@ -43,8 +45,30 @@ def find_role(tx: Tx, account: str, name: str) -> Doc | None:
 
 def role_permission_documents(tx: Tx, account: str, role_name: str) -> list[PolicyDocument]:
     """The default versions of every policy attached to a role, parsed."""
+    return _documents(tx, account, _attachments(tx, account, role=role_name))
+
+
+def find_user(tx: Tx, account: str, name: str) -> Doc | None:
+    return tx.get(Scope(account), USER, name.lower())
+
+
+def user_permission_documents(tx: Tx, account: str, user_name: str) -> list[PolicyDocument]:
+    """The default versions of every policy attached to a RAM user, parsed (none: no user)."""
+    user = find_user(tx, account, user_name)
+    return _documents(tx, account, list(user["Policies"])) if user else []
+
+
+def user_id(account: str, name: str) -> str:
+    """A RAM user's UserId: 16 digits, as RAM's are (GetUser, `UserId` "122748924538****"),
+    stable for an account and user name so every seed of a world gives the same one."""
+    digest = hashlib.sha256(f"{account}/{name.lower()}".encode()).hexdigest()
+    return str(int(digest, 16))[:16]
+
+
+def _documents(tx: Tx, account: str, links: list[Doc]) -> list[PolicyDocument]:
+    """The default version of each linked policy (`PolicyType`, `PolicyName`), parsed."""
     documents: list[PolicyDocument] = []
-    for link in _attachments(tx, account, role=role_name):
+    for link in links:
         text = _policy_document_text(tx, account, link["PolicyType"], link["PolicyName"])
         if text is not None:
             documents.append(PolicyDocument.parse(text, "permission"))
@@ -550,6 +574,16 @@ def delete_policy(call: Call) -> dict[str, Any]:
             "DeleteConflict.Policy.Role",
             "The policy CAN NOT been attached to any role while deleting the policy.",
         )
+    if any(
+        link["PolicyType"] == "Custom" and link["PolicyName"].lower() == name.lower()
+        for user in call.tx.all(call.scope(), USER)
+        for link in user["Policies"]
+    ):
+        raise ApiError(
+            409,
+            "DeleteConflict.Policy.User",
+            "The policy CAN NOT been attached to any user while deleting the policy.",
+        )
     if len(policy["Versions"]) > 1 and not cascade:
         raise ApiError(
             409,
@@ -678,6 +712,23 @@ def seed(tx: Tx, world: World) -> None:
             policy = _new_policy(spec.name, spec.description, [*spec.versions, spec.document], now)
             tx.put(scope, POLICY, spec.name.lower(), policy)
         custom = {p.name.lower(): p.name for p in ram.policies}
+        for user_spec in ram.users:
+            tx.put(
+                scope,
+                USER,
+                user_spec.name.lower(),
+                {
+                    "UserName": user_spec.name,
+                    "UserId": user_id(account, user_spec.name),
+                    "Policies": [
+                        {
+                            "PolicyName": custom.get(name.lower(), name),
+                            "PolicyType": "Custom" if name.lower() in custom else "System",
+                        }
+                        for name in user_spec.policies
+                    ],
+                },
+            )
         for role_spec in ram.roles:
             PolicyDocument.parse(role_spec.trust_policy, "trust")
             role = _new_role(
