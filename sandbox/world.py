@@ -286,7 +286,8 @@ class RamPolicy(_Model):
 
 
 class RamUser(_Model):
-    """A RAM user: requests signed with one of its keys are judged by its attached policies."""
+    """A RAM user (`shared/contracts/interfaces.md` section 6): requests signed with one of its
+    keys act as the user and are judged by its attached policies (`sandbox/permission_gate.py`)."""
 
     name: str = Field(pattern=r"^[a-zA-Z0-9.@\-_]{1,64}$")
     access_keys: list[AccessKey] = Field(default_factory=list)

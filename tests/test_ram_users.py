@@ -250,3 +250,20 @@ def test_the_world_file_is_written_by_the_test(tmp_path: Path) -> None:
 
     world = load_world(write_world(users_world(), tmp_path))
     assert [u.name for u in world.ram["app"].users] == ["viewer", "scoped", "admin"]
+
+
+def test_a_policy_lists_the_users_it_is_attached_to(sdk: SdkFactory) -> None:
+    ram = sdk.ram("app")
+    for policy_type, name, users in (
+        ("Custom", "OneVpc", ["scoped"]),
+        ("System", "AliyunVPCReadOnlyAccess", ["viewer"]),
+    ):
+        entities = ram.list_entities_for_policy(
+            ram_models.ListEntitiesForPolicyRequest(policy_type=policy_type, policy_name=name)
+        ).body
+        assert [u.user_name for u in entities.users.user] == users
+        assert entities.users.user[0].user_id == user_id(APP, users[0])
+        got = ram.get_policy(
+            ram_models.GetPolicyRequest(policy_type=policy_type, policy_name=name)
+        ).body
+        assert got.policy.attachment_count == 1

@@ -105,6 +105,22 @@ def _attachments(
     return links
 
 
+def _user_links(tx: Tx, account: str, policy: tuple[str, str]) -> list[tuple[Doc, Doc]]:
+    """Each RAM user (from the world file) with its link to this policy (type, name)."""
+    ptype, pname = policy
+    return [
+        (user, link)
+        for user in tx.all(Scope(account), USER)
+        for link in user["Policies"]
+        if link["PolicyType"] == ptype and link["PolicyName"].lower() == pname.lower()
+    ]
+
+
+def _attachment_count(tx: Tx, account: str, policy: tuple[str, str]) -> int:
+    """GetPolicy's AttachmentCount: the roles and users the policy is attached to."""
+    return len(_attachments(tx, account, policy=policy)) + len(_user_links(tx, account, policy))
+
+
 def _attachment_id(role: str, policy_type: str, policy: str) -> str:
     return f"{role.lower()}|{policy_type}|{policy.lower()}"
 
@@ -437,7 +453,7 @@ def get_policy(call: Call) -> dict[str, Any]:
         if entry is None:
             raise ApiError(404, "EntityNotExist.Policy", "The policy does not exist.")
         description, text = entry
-        attached = len(_attachments(call.tx, call.caller.account, policy=("System", name)))
+        attached = _attachment_count(call.tx, call.caller.account, ("System", name))
         return {
             "Policy": {
                 "PolicyName": name,
@@ -457,7 +473,7 @@ def get_policy(call: Call) -> dict[str, Any]:
             },
         }
     policy = _policy_or_404(call, name)
-    attached = len(_attachments(call.tx, call.caller.account, policy=("Custom", name)))
+    attached = _attachment_count(call.tx, call.caller.account, ("Custom", name))
     default = _version(policy, policy["DefaultVersion"])
     return {
         "Policy": _policy_view(policy, attached),
@@ -574,11 +590,7 @@ def delete_policy(call: Call) -> dict[str, Any]:
             "DeleteConflict.Policy.Role",
             "The policy CAN NOT been attached to any role while deleting the policy.",
         )
-    if any(
-        link["PolicyType"] == "Custom" and link["PolicyName"].lower() == name.lower()
-        for user in call.tx.all(call.scope(), USER)
-        for link in user["Policies"]
-    ):
+    if _user_links(call.tx, call.caller.account, ("Custom", name)):
         raise ApiError(
             409,
             "DeleteConflict.Policy.User",
@@ -688,7 +700,16 @@ def list_entities_for_policy(call: Call) -> dict[str, Any]:
                     "AttachDate": link["AttachDate"],
                 }
             )
-    return {"Roles": {"Role": roles}, "Users": {"User": []}, "Groups": {"Group": []}}
+    users = [
+        {
+            "UserName": user["UserName"],
+            "UserId": user["UserId"],
+            "DisplayName": user["UserName"],
+            "AttachDate": link["AttachDate"],
+        }
+        for user, link in _user_links(call.tx, call.caller.account, (policy_type, name))
+    ]
+    return {"Roles": {"Role": roles}, "Users": {"User": users}, "Groups": {"Group": []}}
 
 
 # -- seeding ---------------------------------------------------------------------------------------
@@ -724,6 +745,7 @@ def seed(tx: Tx, world: World) -> None:
                         {
                             "PolicyName": custom.get(name.lower(), name),
                             "PolicyType": "Custom" if name.lower() in custom else "System",
+                            "AttachDate": iso_time(now),
                         }
                         for name in user_spec.policies
                     ],
