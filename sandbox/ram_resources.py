@@ -6,16 +6,20 @@ Sources: RAM (`acs:ram:*:<uid>:role/<name>`, `...:policy/<name>`, system policie
 STS AssumeRole (the role's ARN in the role's account), VPC
 (`acs:vpc:<region>:<uid>:vpc/<id>`, `...:vswitch/<id>`;
 https://www.alibabacloud.com/help/doc-detail/317673.htm; the Describe* listings are "All
-Resources"), Container Registry (`GetAuthorizationToken` on `*` only; instance APIs on
+Resources"), Container Registry (`GetAuthorizationToken` on `*` only; instance APIs, listing an
+instance's repositories included, on
 `acs:cr:<region>:<uid>:instance/<id>`, repository APIs on
 `acs:cr:<region>:<uid>:repository/<instance>/<namespace>/<repo>`; reference section 6.3) and SAE
-(resource-level: `acs:sae:<region>:<uid>:application/<AppId>` and `...:namespace/<NamespaceId>`;
-https://help.aliyun.com/zh/sae/api-sae-2019-05-06-ram).
+(StopApplication on `acs:sae:<region>:<uid>:application/<NamespaceId>/<AppId>`:
+https://help.aliyun.com/zh/sae/api-sae-2019-05-06-stopapplication; DescribeChangeOrder,
+UpdateApplicationDescription and UpdateAppSecurityGroup, which name an application too, are "All
+Resources": https://www.alibabacloud.com/help/ja/sae/api-sae-2019-05-06-describechangeorder and
+its sibling pages).
 
 An action a table gives as "All Resources" is checked on `*` itself, so only a statement whose
 Resource is `*` grants it (the documents say to write `*` there; a scoped statement "will be
-ineffective"). Where a table is unclear (SAE's change-order and listing calls, which name no
-application), the sandbox takes that stricter reading too.
+ineffective"). Where no table could be read (SAE's other actions), the sandbox takes that
+stricter reading too: a statement scoped to an application grants StopApplication only.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from collections.abc import Callable
 
 from sandbox.call import Call
 from sandbox.services import cr, sts
+from sandbox.services.sae import apps
+from sandbox.store import Scope
 
 ALL = "*"
 """The resource of an action without resource-level permission."""
@@ -115,25 +121,24 @@ def _cr(call: Call) -> tuple[str, ...]:
     if action == "GetAuthorizationToken":
         return (ALL,)
     if action == "ListInstance":
-        return (f"{base}:instance/*",)
-    if action == "ListRepository":
-        return (f"{base}:repository/{instance_id}/*",)
+        return (ALL,)
     if action in ("GetRepository", "ListRepoTag", "GetRepoTag"):
         return (f"{base}:repository/{_repository_path(call, instance_id)}",)
     return (f"{base}:instance/{instance_id}",)
 
 
+_SAE_APPLICATION_ACTIONS = {"StopApplication"}
+"""The SAE actions whose authorization table names the application resource."""
+
+
 def _sae(call: Call) -> tuple[str, ...]:
-    base = f"acs:sae:{_region(call)}:{call.caller.account}"
-    if call.route.action == "CreateApplication":
-        return (f"{base}:application/*",)
+    if call.route.action not in _SAE_APPLICATION_ACTIONS:
+        return (ALL,)
+    region, account = _region(call), call.caller.account
     app_id = call.params.text("AppId")
-    if app_id:
-        return (f"{base}:application/{app_id}",)
-    namespace = call.params.text("NamespaceId")
-    if namespace:
-        return (f"{base}:namespace/{namespace}",)
-    return (ALL,)
+    app = apps.find_app(call.tx, Scope(account, region), app_id)
+    namespace = str(app["NamespaceId"]) if app else ""
+    return (f"acs:sae:{region}:{account}:application/{namespace}/{app_id}",)
 
 
 _BY_PRODUCT: dict[str, Callable[[Call], tuple[str, ...]]] = {

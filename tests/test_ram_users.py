@@ -63,7 +63,8 @@ def users_world() -> dict[str, Any]:
                 {
                     "name": "OneVpc",
                     "document": policy(
-                        allow("vpc:DescribeVpcAttribute", f"acs:vpc:{REGION}:{APP}:vpc/vpc-app")
+                        allow("vpc:DescribeVpcAttribute", f"acs:vpc:{REGION}:{APP}:vpc/vpc-app"),
+                        allow("sae:DescribeNamespaceList", f"acs:sae:*:{APP}:*"),
                     ),
                 },
             ],
@@ -174,6 +175,15 @@ def test_a_statement_scoped_to_one_resource_grants_that_resource_only(sdk: SdkFa
     assert other.code == "Forbidden.RAM"
     listing = refused(lambda: vpc.describe_vpcs(vpc_models.DescribeVpcsRequest(region_id=REGION)))
     assert listing.code == "Forbidden.RAM"
+
+
+def test_an_action_without_resource_level_permission_needs_a_star(sdk: SdkFactory) -> None:
+    """SAE's DescribeNamespaceList is authorized on all resources: a statement scoped to the
+    account's SAE resources does not grant it, one on `*` does."""
+    request = sae_models.DescribeNamespaceListRequest()
+    err = refused(lambda: sdk.sae(key=SCOPED).describe_namespace_list(request))
+    assert err.code == "Forbidden.RAM"
+    assert sdk.sae(key=ADMIN).describe_namespace_list(request).body.success is True
 
 
 def test_registry_user_gets_the_instance_and_a_token_only(sdk: SdkFactory) -> None:
