@@ -23,7 +23,15 @@ from alibabacloud_vpc20160428 import models as vpc_models
 
 from sandbox.services.ram import user_id
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.conftest import UIDS, SdkFactory, demo_world_data, fresh_admin, write_world
+from tests.conftest import (
+    FAST_TIMING,
+    UIDS,
+    SdkFactory,
+    demo_world_data,
+    fresh_admin,
+    write_world,
+)
+from tests.sae_setup import create_app, ready_cross_account, wait_for
 from tests.test_sts import trust
 
 REGION = "cn-hangzhou"
@@ -32,6 +40,7 @@ VIEWER = ("LTAIuserViewer0001", "viewer-secret")
 SCOPED = ("LTAIuserScoped0001", "scoped-secret")
 PULLER = ("LTAIuserPuller0001", "puller-secret")
 ADMIN = ("LTAIuserAdmin00001", "admin-secret")
+STOPPER = ("LTAIuserStopper001", "stopper-secret")
 
 
 def policy(*statements: dict[str, Any]) -> str:
@@ -52,13 +61,22 @@ def user(name: str, key: tuple[str, str], *policies: str) -> dict[str, Any]:
 
 def users_world() -> dict[str, Any]:
     """The demo world plus RAM users in both accounts."""
-    data = demo_world_data()
+    data = demo_world_data(**FAST_TIMING)
     data["ram"] = {
         "app": {
             "policies": [
                 {
                     "name": "NoVSwitches",
                     "document": policy(allow("vpc:DescribeVSwitches", effect="Deny")),
+                },
+                {
+                    "name": "StopDemoApps",
+                    "document": policy(
+                        allow(
+                            "sae:StopApplication",
+                            f"acs:sae:{REGION}:{APP}:application/{REGION}:demo/*",
+                        )
+                    ),
                 },
                 {
                     "name": "OneVpc",
@@ -72,6 +90,7 @@ def users_world() -> dict[str, Any]:
                 user("viewer", VIEWER, "AliyunVPCReadOnlyAccess", "NoVSwitches"),
                 user("scoped", SCOPED, "OneVpc"),
                 user("admin", ADMIN, "AdministratorAccess"),
+                user("stopper", STOPPER, "StopDemoApps"),
             ],
         },
         "registry": {
@@ -186,6 +205,30 @@ def test_an_action_without_resource_level_permission_needs_a_star(sdk: SdkFactor
     assert sdk.sae(key=ADMIN).describe_namespace_list(request).body.success is True
 
 
+def test_stop_application_is_authorized_on_the_application_in_its_namespace(
+    sdk: SdkFactory,
+) -> None:
+    """StopApplication's resource is acs:sae:<region>:<uid>:application/<namespace>/<app>."""
+    role = ready_cross_account(sdk)
+    in_demo, created = create_app(sdk, role)
+    wait_for(sdk, created)
+    isolated, created = create_app(
+        sdk, role, app_name="other-web", namespace_id=f"{REGION}:isolated"
+    )
+    wait_for(sdk, created)
+    stopper = sdk.sae(key=STOPPER)
+    err = refused(
+        lambda: stopper.stop_application(sae_models.StopApplicationRequest(app_id=isolated))
+    )
+    assert err.code == "Forbidden.RAM"
+    decoded = json.loads(base64.b64decode(detail(err)["EncodedDiagnosticMessage"]))
+    assert decoded["AuthResource"] == (
+        f"acs:sae:{REGION}:{APP}:application/{REGION}:isolated/{isolated}"
+    )
+    stopped = stopper.stop_application(sae_models.StopApplicationRequest(app_id=in_demo))
+    assert stopped.body.data.change_order_id
+
+
 def test_registry_user_gets_the_instance_and_a_token_only(sdk: SdkFactory) -> None:
     cr = sdk.cr(key=PULLER)
     got = cr.get_instance(cr_models.GetInstanceRequest(instance_id="cri-demo")).body
@@ -259,7 +302,7 @@ def test_the_world_file_is_written_by_the_test(tmp_path: Path) -> None:
     from sandbox.world import load_world
 
     world = load_world(write_world(users_world(), tmp_path))
-    assert [u.name for u in world.ram["app"].users] == ["viewer", "scoped", "admin"]
+    assert [u.name for u in world.ram["app"].users] == ["viewer", "scoped", "admin", "stopper"]
 
 
 def test_a_policy_lists_the_users_it_is_attached_to(sdk: SdkFactory) -> None:
