@@ -43,7 +43,10 @@ class Caller:
     account_name: str
     access_key_id: str
     identity_type: str
-    """`Account` for the world's keys, `AssumedRoleUser` for STS keys."""
+    """`Account` for the world's root keys, `RAMUser` for a RAM user's keys, `AssumedRoleUser`
+    for STS keys (GetCallerIdentity's IdentityType values)."""
+    user_name: str = ""
+    user_id: str = ""
     role_name: str = ""
     role_id: str = ""
     session_name: str = ""
@@ -51,15 +54,24 @@ class Caller:
     """The inline Policy given to AssumeRole, which narrows the role's permissions."""
 
     @property
+    def is_root(self) -> bool:
+        """The account's own keys: every action allowed, as the cloud grants its root account."""
+        return self.identity_type == "Account"
+
+    @property
     def arn(self) -> str:
         if self.identity_type == "AssumedRoleUser":
             return f"acs:ram::{self.account}:role/{self.role_name}/{self.session_name}"
+        if self.identity_type == "RAMUser":
+            return f"acs:ram::{self.account}:user/{self.user_name}"
         return f"acs:ram::{self.account}:root"
 
     @property
     def principal(self) -> Principal:
         if self.identity_type == "AssumedRoleUser":
             return Principal(self.account, "role", self.role_name)
+        if self.identity_type == "RAMUser":
+            return Principal(self.account, "user", self.user_name)
         return Principal(self.account, "account")
 
 
@@ -265,6 +277,8 @@ class Authenticator:
             account_name=str(doc["account_name"]),
             access_key_id=key_id,
             identity_type=str(doc.get("identity_type", "Account")),
+            user_name=str(doc.get("user_name", "")),
+            user_id=str(doc.get("user_id", "")),
             role_name=str(doc.get("role_name", "")),
             role_id=str(doc.get("role_id", "")),
             session_name=str(doc.get("session_name", "")),

@@ -14,6 +14,7 @@ answers. `tests/test_chosen_codes.py` keeps both promises.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sandbox.errors import ApiError
 
@@ -26,8 +27,8 @@ class Chosen:
     code: str
     why: str
 
-    def error(self, message: str) -> ApiError:
-        return ApiError(self.status, self.code, message)
+    def error(self, message: str, **extra: Any) -> ApiError:
+        return ApiError(self.status, self.code, message, **extra)
 
 
 # -- SAE -------------------------------------------------------------------------------------------
@@ -117,6 +118,17 @@ MISSING_SIGNATURE_NONCE = Chosen(
     "required but give no code for its absence.",
 )
 
+RAM_FORBIDDEN = Chosen(
+    403,
+    "Forbidden.RAM",
+    "Chosen, not documented: a RAM user or assumed role calling a VPC or SAE action its policies "
+    "do not allow (sandbox/permission_gate.py). RAM and STS document 403 NoPermission and ACR "
+    "403 NoPrivilege, but neither VPC's nor SAE's error tables give a no-permission code. "
+    "Forbidden.RAM, 'User not authorized to operate on the specified resource, or this API "
+    "doesn't support RAM.', is the gateway's answer operators report for such calls "
+    "(https://developer.aliyun.com/ask/297041), not an API reference's; 403 as for NoPermission.",
+)
+
 # -- the sandbox's own gateway (never part of any Alibaba API) ------------------------------------
 
 MISSING_REGION = Chosen(
@@ -146,6 +158,7 @@ TABLE: tuple[Chosen, ...] = (
     CR_VSWITCH_NOT_EXIST,
     CR_VPC_ALREADY_LINKED,
     MISSING_SIGNATURE_NONCE,
+    RAM_FORBIDDEN,
     MISSING_REGION,
     REGION_MISMATCH,
 )

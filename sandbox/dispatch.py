@@ -21,11 +21,10 @@ from sandbox.call import Call, Params, new_request_id
 from sandbox.contract import Contract, received
 from sandbox.errors import ApiError, internal_error, invalid_version, not_found_action
 from sandbox.faults import Faults
-from sandbox.policy import Decision, PolicyDocument, evaluate
+from sandbox.permission_gate import authorize
 from sandbox.regions import addressed_region
 from sandbox.routes import PRODUCTS, Product, Route, RouteTable
 from sandbox.seed import seed_world
-from sandbox.services import ram
 from sandbox.services.sae import engine
 from sandbox.store import Store
 from sandbox.wire import Identified, RawRequest, identify
@@ -225,7 +224,7 @@ class Sandbox:
                 request_id=request_id,
                 addressed_region=region,
             )
-            _authorize(call)
+            authorize(call)
             payload = route.handler(call)
         return payload, verdict.lose_response
 
@@ -233,34 +232,6 @@ class Sandbox:
         envelope = product.envelope if product else "pop"
         host = product.host if product else "sandbox.aliyuncs.com"
         return Reply(err.status, envelopes.error(envelope, err, request_id, host))
-
-
-def _authorize(call: Call) -> None:
-    """Assumed-role callers may only do what the role's attached policies allow."""
-    caller = call.caller
-    if caller.identity_type != "AssumedRoleUser" or call.route.action == "GetCallerIdentity":
-        return
-    documents = ram.role_permission_documents(call.tx, caller.account, caller.role_name)
-    resource = f"acs:{call.route.product.code}:*:{caller.account}:*"
-    decision = evaluate(documents, call.route.ram_action, resource)
-    if decision.allowed and caller.session_policy is not None:
-        session = PolicyDocument.parse(caller.session_policy, "permission")
-        decision = evaluate([session], call.route.ram_action, resource)
-    if decision.allowed:
-        return
-    if call.route.product.code == "cr":
-        raise ApiError(403, "NoPrivilege", "Access denied for this user.")
-    raise ApiError(
-        403,
-        "NoPermission",
-        "You are not authorized to do this action. You should be authorized by RAM.",
-        AccessDeniedDetail={
-            "AuthAction": call.route.ram_action,
-            "AuthPrincipalType": "AssumedRoleUser",
-            "AuthPrincipalDisplayName": f"{caller.role_name}:{caller.session_name}",
-            "NoPermissionType": "ExplicitDeny" if decision is Decision.DENY else "ImplicitDeny",
-        },
-    )
 
 
 def _mask(value: Any) -> Any:

@@ -52,12 +52,14 @@ class Decision(Enum):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is asking: a RAM identity (root account or an assumed role) or a cloud service."""
+    """Who is asking: a RAM identity (root account, RAM user or an assumed role) or a cloud
+    service."""
 
     account: str
-    kind: Literal["account", "role", "service"]
+    kind: Literal["account", "user", "role", "service"]
     name: str = ""
-    """Role name for kind 'role'; service domain (e.g. 'sae.aliyuncs.com') for kind 'service'."""
+    """User name for kind 'user', role name for kind 'role'; service domain (e.g.
+    'sae.aliyuncs.com') for kind 'service'."""
 
 
 @dataclass(frozen=True)
@@ -254,8 +256,8 @@ def _principal_matches(
         if entry == "*" or entry in (who.account, f"acs:ram::{who.account}:root"):
             return True
         if (
-            who.kind == "role"
-            and entry.lower() == f"acs:ram::{who.account}:role/{who.name}".lower()
+            who.kind in ("role", "user")
+            and entry.lower() == f"acs:ram::{who.account}:{who.kind}/{who.name}".lower()
         ):
             return True
     return False

@@ -1,7 +1,8 @@
 """The one explicit route table: every emulated action, how it is reached, and whether it writes.
 
 RPC actions are found by (version, action); ROA actions by (version, method, path). The table also
-names each action's RAM permission (`<service>:<Action>`), which assumed-role callers must hold.
+names each action's RAM permission (`<service>:<Action>`), which RAM users and assumed roles must
+hold on the action's resources (`sandbox/permission_gate.py`, `sandbox/ram_resources.py`).
 `crossdeploy sandbox actions` prints this table.
 """
 

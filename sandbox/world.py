@@ -15,6 +15,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sandbox.services.ram_system_policies import SYSTEM_POLICIES
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -283,9 +285,37 @@ class RamPolicy(_Model):
     )
 
 
+class RamUser(_Model):
+    """A RAM user (`shared/contracts/interfaces.md` section 6): requests signed with one of its
+    keys act as the user and are judged by its attached policies (`sandbox/permission_gate.py`)."""
+
+    name: str = Field(pattern=r"^[a-zA-Z0-9.@\-_]{1,64}$")
+    access_keys: list[AccessKey] = Field(default_factory=list)
+    policies: list[str] = Field(
+        default_factory=list,
+        description="Attached policies by name: the account's custom ones or system policies.",
+    )
+
+
 class RamAccount(_Model):
     roles: list[RamRole] = Field(default_factory=list)
     policies: list[RamPolicy] = Field(default_factory=list)
+    users: list[RamUser] = Field(default_factory=list)
+
+    def check_users(self, account: str) -> None:
+        """User names unique (RAM compares them case-insensitively) and every attached policy
+        known: one of this account's custom policies or a system policy."""
+        names = [u.name.lower() for u in self.users]
+        if len(set(names)) != len(names):
+            raise ValueError(f"ram.{account}: duplicate user name")
+        custom = {p.name.lower() for p in self.policies}
+        for user in self.users:
+            for policy in user.policies:
+                if policy.lower() not in custom and policy not in SYSTEM_POLICIES:
+                    raise ValueError(
+                        f"ram.{account}: user {user.name} attaches unknown policy {policy!r} "
+                        f"(neither a policy of ram.{account}.policies nor a system policy)"
+                    )
 
 
 class World(_Model):
@@ -299,13 +329,19 @@ class World(_Model):
         names = [a.name for a in self.accounts]
         uids = [a.uid for a in self.accounts]
         keys = [k.id for a in self.accounts for k in a.access_keys]
-        for what, values in (("account name", names), ("account uid", uids), ("key id", keys)):
+        keys += [k.id for ram in self.ram.values() for u in ram.users for k in u.access_keys]
+        for what, values in (
+            ("account name", names),
+            ("account uid", uids),
+            ("key id (unique across accounts and RAM users)", keys),
+        ):
             if len(set(values)) != len(values):
                 raise ValueError(f"duplicate {what}")
         known = set(names)
-        for account in self.ram:
+        for account, ram in self.ram.items():
             if account not in known:
                 raise ValueError(f"ram: unknown account {account!r}")
+            ram.check_users(account)
         everywhere = [v.id for region in self.regions.values() for v in region.vpcs]
         if len(set(everywhere)) != len(everywhere):
             raise ValueError("duplicate vpc id (VPC ids are unique across regions)")

@@ -8,6 +8,7 @@ attachments cannot be deleted. Role and policy names are unique regardless of ca
 from __future__ import annotations
 
 import base64
+import hashlib
 import random
 import re
 from typing import Any
@@ -22,6 +23,7 @@ from sandbox.world import World
 ROLE = "ram_role"
 POLICY = "ram_policy"
 ATTACHMENT = "ram_attachment"
+USER = "ram_user"
 
 MAX_VERSIONS = 5
 MAX_ROLES = 1000
@@ -43,8 +45,30 @@ def find_role(tx: Tx, account: str, name: str) -> Doc | None:
 
 def role_permission_documents(tx: Tx, account: str, role_name: str) -> list[PolicyDocument]:
     """The default versions of every policy attached to a role, parsed."""
+    return _documents(tx, account, _attachments(tx, account, role=role_name))
+
+
+def find_user(tx: Tx, account: str, name: str) -> Doc | None:
+    return tx.get(Scope(account), USER, name.lower())
+
+
+def user_permission_documents(tx: Tx, account: str, user_name: str) -> list[PolicyDocument]:
+    """The default versions of every policy attached to a RAM user, parsed (none: no user)."""
+    user = find_user(tx, account, user_name)
+    return _documents(tx, account, list(user["Policies"])) if user else []
+
+
+def user_id(account: str, name: str) -> str:
+    """A RAM user's UserId: 16 digits, as RAM's are (GetUser, `UserId` "122748924538****"),
+    stable for an account and user name so every seed of a world gives the same one."""
+    digest = hashlib.sha256(f"{account}/{name.lower()}".encode()).hexdigest()
+    return str(int(digest, 16))[:16]
+
+
+def _documents(tx: Tx, account: str, links: list[Doc]) -> list[PolicyDocument]:
+    """The default version of each linked policy (`PolicyType`, `PolicyName`), parsed."""
     documents: list[PolicyDocument] = []
-    for link in _attachments(tx, account, role=role_name):
+    for link in links:
         text = _policy_document_text(tx, account, link["PolicyType"], link["PolicyName"])
         if text is not None:
             documents.append(PolicyDocument.parse(text, "permission"))
@@ -79,6 +103,22 @@ def _attachments(
             if x["PolicyType"] == ptype and x["PolicyName"].lower() == pname.lower()
         ]
     return links
+
+
+def _user_links(tx: Tx, account: str, policy: tuple[str, str]) -> list[tuple[Doc, Doc]]:
+    """Each RAM user (from the world file) with its link to this policy (type, name)."""
+    ptype, pname = policy
+    return [
+        (user, link)
+        for user in tx.all(Scope(account), USER)
+        for link in user["Policies"]
+        if link["PolicyType"] == ptype and link["PolicyName"].lower() == pname.lower()
+    ]
+
+
+def _attachment_count(tx: Tx, account: str, policy: tuple[str, str]) -> int:
+    """GetPolicy's AttachmentCount: the roles and users the policy is attached to."""
+    return len(_attachments(tx, account, policy=policy)) + len(_user_links(tx, account, policy))
 
 
 def _attachment_id(role: str, policy_type: str, policy: str) -> str:
@@ -413,7 +453,7 @@ def get_policy(call: Call) -> dict[str, Any]:
         if entry is None:
             raise ApiError(404, "EntityNotExist.Policy", "The policy does not exist.")
         description, text = entry
-        attached = len(_attachments(call.tx, call.caller.account, policy=("System", name)))
+        attached = _attachment_count(call.tx, call.caller.account, ("System", name))
         return {
             "Policy": {
                 "PolicyName": name,
@@ -433,7 +473,7 @@ def get_policy(call: Call) -> dict[str, Any]:
             },
         }
     policy = _policy_or_404(call, name)
-    attached = len(_attachments(call.tx, call.caller.account, policy=("Custom", name)))
+    attached = _attachment_count(call.tx, call.caller.account, ("Custom", name))
     default = _version(policy, policy["DefaultVersion"])
     return {
         "Policy": _policy_view(policy, attached),
@@ -550,6 +590,12 @@ def delete_policy(call: Call) -> dict[str, Any]:
             "DeleteConflict.Policy.Role",
             "The policy CAN NOT been attached to any role while deleting the policy.",
         )
+    if _user_links(call.tx, call.caller.account, ("Custom", name)):
+        raise ApiError(
+            409,
+            "DeleteConflict.Policy.User",
+            "The policy CAN NOT been attached to any user while deleting the policy.",
+        )
     if len(policy["Versions"]) > 1 and not cascade:
         raise ApiError(
             409,
@@ -654,7 +700,16 @@ def list_entities_for_policy(call: Call) -> dict[str, Any]:
                     "AttachDate": link["AttachDate"],
                 }
             )
-    return {"Roles": {"Role": roles}, "Users": {"User": []}, "Groups": {"Group": []}}
+    users = [
+        {
+            "UserName": user["UserName"],
+            "UserId": user["UserId"],
+            "DisplayName": user["UserName"],
+            "AttachDate": link["AttachDate"],
+        }
+        for user, link in _user_links(call.tx, call.caller.account, (policy_type, name))
+    ]
+    return {"Roles": {"Role": roles}, "Users": {"User": users}, "Groups": {"Group": []}}
 
 
 # -- seeding ---------------------------------------------------------------------------------------
@@ -678,6 +733,24 @@ def seed(tx: Tx, world: World) -> None:
             policy = _new_policy(spec.name, spec.description, [*spec.versions, spec.document], now)
             tx.put(scope, POLICY, spec.name.lower(), policy)
         custom = {p.name.lower(): p.name for p in ram.policies}
+        for user_spec in ram.users:
+            tx.put(
+                scope,
+                USER,
+                user_spec.name.lower(),
+                {
+                    "UserName": user_spec.name,
+                    "UserId": user_id(account, user_spec.name),
+                    "Policies": [
+                        {
+                            "PolicyName": custom.get(name.lower(), name),
+                            "PolicyType": "Custom" if name.lower() in custom else "System",
+                            "AttachDate": iso_time(now),
+                        }
+                        for name in user_spec.policies
+                    ],
+                },
+            )
         for role_spec in ram.roles:
             PolicyDocument.parse(role_spec.trust_policy, "trust")
             role = _new_role(

@@ -1,7 +1,8 @@
 """STS 2015-04-01: who am I, and AssumeRole, which mints expiring keys that act as the role.
 
-The world's long-term access keys and the temporary keys live in the store as `access_key`
-documents; `sandbox.auth` reads them to authenticate every request.
+The world's long-term access keys (the accounts' root keys and their RAM users' keys) and the
+temporary keys live in the store as `access_key` documents; `sandbox.auth` reads them to
+authenticate every request.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sandbox.errors import ApiError
 from sandbox.policy import PolicyDocument, PolicyError, trust_allows
 from sandbox.services import ram
 from sandbox.store import Tx
-from sandbox.world import World
+from sandbox.world import AccessKey, World
 
 ROLE_ARN = re.compile(r"^acs:ram::(\d{1,20}):role/([a-zA-Z0-9.\-]{1,64})$")
 _SESSION = re.compile(r"^[A-Za-z0-9.@\-_]{2,64}$")
@@ -30,19 +31,28 @@ def _random(alphabet: str, length: int) -> str:
 
 
 def seed(tx: Tx, world: World) -> None:
+    """The accounts' root keys, and their RAM users' keys (which act as the user)."""
     for account in world.accounts:
         for key in account.access_keys:
-            tx.put(
-                KEY_SCOPE,
-                KEY_KIND,
-                key.id,
-                {
-                    "secret": key.secret,
-                    "account": account.uid,
-                    "account_name": account.name,
-                    "identity_type": "Account",
-                },
-            )
+            _put_key(tx, key, account.uid, account.name, identity_type="Account")
+    for account_name, ram_account in world.ram.items():
+        uid = world.account(account_name).uid
+        for user in ram_account.users:
+            for key in user.access_keys:
+                _put_key(
+                    tx,
+                    key,
+                    uid,
+                    account_name,
+                    identity_type="RAMUser",
+                    user_name=user.name,
+                    user_id=ram.user_id(uid, user.name),
+                )
+
+
+def _put_key(tx: Tx, key: AccessKey, uid: str, account_name: str, **identity: str) -> None:
+    doc = {"secret": key.secret, "account": uid, "account_name": account_name, **identity}
+    tx.put(KEY_SCOPE, KEY_KIND, key.id, doc)
 
 
 def get_caller_identity(call: Call) -> dict[str, Any]:
@@ -54,6 +64,10 @@ def get_caller_identity(call: Call) -> dict[str, Any]:
     }
     if caller.identity_type == "AssumedRoleUser":
         out.update(PrincipalId=f"{caller.role_id}:{caller.session_name}", RoleId=caller.role_id)
+    elif caller.identity_type == "RAMUser":
+        # GetCallerIdentity: a RAM user's PrincipalId and UserId are its user ID
+        # (https://help.aliyun.com/document_detail/43767.html).
+        out.update(PrincipalId=caller.user_id, UserId=caller.user_id)
     else:
         out.update(PrincipalId=caller.account, UserId=caller.account)
     return out
