@@ -156,7 +156,7 @@ class Action:
 
 def received(raw: RawRequest, ident: Identified) -> Iterable[tuple[str, str, str]]:
     """(position, name, value) of every request parameter, common signature ones left out (legacy
-    RPC's, which unsigned calls carry too: the SDK's anonymous AssumeRoleWithOIDC sends them)."""
+    RPC's, which unsigned calls carry too: the SDKs send AssumeRoleWithOIDC as legacy RPC)."""
     common = RPC_COMMON_PARAMS if ident.scheme in ("rpc-v1", "anonymous") else frozenset()
     for key, value in raw.query:
         if key not in common:

@@ -93,9 +93,9 @@ def unsigned() -> ApiError:
 
 def identify(raw: RawRequest) -> Identified:
     """Which signature scheme, API version and action a request claims; `anonymous` when it is
-    unsigned (ACS3 headers without Authorization, as the SDK sends `auth_type='Anonymous'`
-    calls, or a legacy RPC query without Signature, as `alibabacloud-credentials` sends
-    AssumeRoleWithOIDC)."""
+    unsigned: a legacy RPC query without Signature, as the STS SDK (`auth_type='Anonymous'`,
+    `do_rpcrequest`) and `alibabacloud-credentials` send AssumeRoleWithOIDC, or ACS3 headers
+    without Authorization."""
     auth = raw.authorization
     if auth.startswith("ACS3-"):
         scheme: Scheme = "acs3"

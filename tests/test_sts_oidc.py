@@ -1,129 +1,31 @@
 """STS AssumeRoleWithOIDC, DurationSeconds and token expiry, through the official STS SDK and
 through `alibabacloud-credentials`' `oidc_role_arn` and `ram_role_arn` providers over HTTPS.
 
-The sandbox runs with its HTTPS listener (`SandboxProcess(tls_ca_out=...)`); the providers trust
-its test CA through `SSL_CERT_FILE` (verification stays on) and reach it by `sts_endpoint`.
+The sandbox runs with its HTTPS listener (tests/oidc_support.py); the providers trust its test CA
+through `SSL_CERT_FILE` (verification stays on) and reach it by `sts_endpoint`.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alibabacloud_sts20150401 import models as sts_models
 from alibabacloud_tea_openapi.exceptions import ClientException
-from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.conftest import KEYS, UIDS, SdkFactory, demo_world_data, write_world
-
-ISSUER = "https://oidc-ack.cn-hangzhou.aliyuncs.com/c0ffee"
-AUDIENCE = "sts.aliyuncs.com"
-PROVIDER_ARN = f"acs:ram::{UIDS['registry']}:oidc-provider/ack-rrsa"
-OIDC_ROLE_ARN = f"acs:ram::{UIDS['registry']}:role/rrsa-deployer"
-KEY_ROLE_ARN = f"acs:ram::{UIDS['registry']}:role/key-deployer"
-SUBJECT = "system:serviceaccount:deploy:crossdeploy"
-ISSUER_KEY = RSAKey.generate_key(2048, parameters={"kid": "issuer-1"})
-
-
-def _trust(principal: dict[str, str], condition: dict[str, Any] | None = None) -> str:
-    statement: dict[str, Any] = {
-        "Effect": "Allow",
-        "Action": "sts:AssumeRole",
-        "Principal": principal,
-    }
-    if condition:
-        statement["Condition"] = condition
-    return json.dumps({"Version": "1", "Statement": [statement]})
-
-
-def oidc_world(directory: Path) -> Path:
-    data = demo_world_data()
-    data["ram"]["registry"] = {
-        "oidc_providers": [
-            {
-                "name": "ack-rrsa",
-                "issuer_url": ISSUER,
-                "client_ids": [AUDIENCE],
-                "jwks": {"keys": [ISSUER_KEY.as_dict(private=False)]},
-            }
-        ],
-        "roles": [
-            {
-                "name": "rrsa-deployer",
-                "trust_policy": _trust(
-                    {"Federated": PROVIDER_ARN},
-                    {
-                        "StringEquals": {
-                            "oidc:iss": ISSUER,
-                            "oidc:aud": AUDIENCE,
-                            "oidc:sub": SUBJECT,
-                        }
-                    },
-                ),
-                "attached": ["AliyunRAMReadOnlyAccess"],
-            },
-            {
-                "name": "key-deployer",
-                "trust_policy": _trust({"RAM": f"acs:ram::{UIDS['app']}:root"}),
-                "attached": ["AliyunRAMReadOnlyAccess"],
-            },
-        ],
-        "policies": [],
-    }
-    return write_world(data, directory)
-
-
-def oidc_token(
-    *,
-    key: Any = ISSUER_KEY,
-    alg: str = "RS256",
-    lifetime: float = 3600,
-    **claims: Any,
-) -> str:
-    now = int(time.time())
-    payload = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": SUBJECT,
-        "iat": now,
-        "exp": int(now + lifetime),
-        **claims,
-    }
-    return jwt.encode({"alg": alg, "kid": "issuer-1"}, payload, key)
-
-
-@pytest.fixture(scope="module")
-def tls_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
-    directory = tmp_path_factory.mktemp("oidc-world")
-    with SandboxProcess(world=oidc_world(directory), tls_ca_out=directory / "ca.pem") as process:
-        yield process
-
-
-@pytest.fixture
-def oidc_admin(tls_sandbox: SandboxProcess) -> Iterator[SandboxAdmin]:
-    admin = SandboxAdmin(tls_sandbox.url)
-    admin.reset()
-    yield admin
-    admin.close()
-
-
-@pytest.fixture
-def oidc_sdk(oidc_admin: SandboxAdmin, tls_sandbox: SandboxProcess) -> SdkFactory:
-    return SdkFactory(tls_sandbox.endpoint)
-
-
-@pytest.fixture
-def trust_test_ca(tls_sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What a test needs for the credentials library's HTTPS: the test CA as OpenSSL's default
-    trust file (read when the library builds its TLS context)."""
-    assert tls_sandbox.tls_ca_out is not None
-    monkeypatch.setenv("SSL_CERT_FILE", str(tls_sandbox.tls_ca_out))
+from tests.conftest import KEYS, UIDS, SdkFactory
+from tests.oidc_support import (
+    ISSUER,
+    KEY_ROLE_ARN,
+    OIDC_ROLE_ARN,
+    PROVIDER_ARN,
+    SUBJECT,
+    oidc_token,
+)
 
 
 def assume_with_oidc(sdk: SdkFactory, token: str, **kw: Any) -> Any:
@@ -245,7 +147,7 @@ def test_the_clock_ages_oidc_tokens_too(oidc_sdk: SdkFactory, oidc_admin: Sandbo
 
 
 def test_the_oidc_role_arn_provider_gets_credentials_over_https(
-    tls_sandbox: SandboxProcess, oidc_sdk: SdkFactory, trust_test_ca: None, tmp_path: Path
+    oidc_sandbox_process: SandboxProcess, oidc_sdk: SdkFactory, trust_test_ca: None, tmp_path: Path
 ) -> None:
     from alibabacloud_credentials.provider import OIDCRoleArnCredentialsProvider
 
@@ -257,7 +159,7 @@ def test_the_oidc_role_arn_provider_gets_credentials_over_https(
         oidc_token_file_path=str(token_file),
         role_session_name="rrsa",
         duration_seconds=900,
-        sts_endpoint=tls_sandbox.https_endpoint,
+        sts_endpoint=oidc_sandbox_process.https_endpoint,
     )
     creds = provider.get_credentials()
     assert creds.get_access_key_id().startswith("STS.")
@@ -270,7 +172,7 @@ def test_the_oidc_role_arn_provider_gets_credentials_over_https(
 
 
 def test_the_ram_role_arn_provider_gets_credentials_over_https(
-    tls_sandbox: SandboxProcess, oidc_sdk: SdkFactory, trust_test_ca: None
+    oidc_sandbox_process: SandboxProcess, oidc_sdk: SdkFactory, trust_test_ca: None
 ) -> None:
     from alibabacloud_credentials.provider import RamRoleArnCredentialsProvider
 
@@ -281,7 +183,7 @@ def test_the_ram_role_arn_provider_gets_credentials_over_https(
         role_arn=KEY_ROLE_ARN,
         role_session_name="keys",
         duration_seconds=900,
-        sts_endpoint=tls_sandbox.https_endpoint,
+        sts_endpoint=oidc_sandbox_process.https_endpoint,
     )
     creds = provider.get_credentials()
     assert creds.get_provider_name() == "ram_role_arn/static_ak"
