@@ -269,7 +269,12 @@ class RamRole(_Model):
     name: str
     trust_policy: str
     description: str = ""
-    max_session_duration: int = 3600
+    max_session_duration: int = Field(
+        default=3600,
+        ge=3600,
+        le=43200,
+        description="Seconds, as CreateRole's MaxSessionDuration: 3600 to 43200.",
+    )
     attached: list[str] = Field(default_factory=list)
 
 

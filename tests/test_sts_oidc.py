@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_sts20150401 import models as sts_models
 from alibabacloud_tea_openapi.exceptions import ClientException
 from joserfc.jwk import OctKey, RSAKey
@@ -119,6 +120,22 @@ def test_duration_seconds_outside_the_roles_range_is_refused(
     request = sts_models.AssumeRoleRequest(
         role_arn=KEY_ROLE_ARN, role_session_name="keys", duration_seconds=duration
     )
+    assert refusal(lambda: oidc_sdk.sts("app").assume_role(request)) == expected
+
+
+def test_a_role_allowing_longer_sessions_is_assumed_up_to_its_maximum(
+    oidc_sdk: SdkFactory,
+) -> None:
+    oidc_sdk.ram("registry").update_role(
+        ram_models.UpdateRoleRequest(role_name="key-deployer", new_max_session_duration=7200)
+    )
+    request = sts_models.AssumeRoleRequest(
+        role_arn=KEY_ROLE_ARN, role_session_name="keys", duration_seconds=7200
+    )
+    creds = oidc_sdk.sts("app").assume_role(request).body.credentials
+    assert 7100 < seconds_left(creds.expiration) <= 7201
+    request.duration_seconds = 7201
+    expected = (400, "InvalidParameter.DurationSeconds")
     assert refusal(lambda: oidc_sdk.sts("app").assume_role(request)) == expected
 
 

@@ -134,7 +134,8 @@ def _session_name(session: str) -> str:
 
 def _duration(duration: int, role: dict[str, Any]) -> int:
     """From 900 s to the role's MaxSessionDuration (3600 s unless the role allows up to 43200):
-    AssumeRole and AssumeRoleWithOIDC references, DurationSeconds."""
+    DurationSeconds in https://www.alibabacloud.com/help/en/ram/developer-reference/api-sts-2015-04-01-assumerole
+    and .../api-sts-2015-04-01-assumerolewithoidc."""
     most = int(role["MaxSessionDuration"])
     if not 900 <= duration <= most:
         raise ApiError(
