@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_sts20150401 import models as sts_models
@@ -209,3 +210,36 @@ def test_the_ram_role_arn_provider_gets_credentials_over_https(
         token=creds.get_security_token(),
     ).get_caller_identity()
     assert who.body.arn == f"{KEY_ROLE_ARN}/keys"
+
+
+def test_https_is_verified_so_the_test_ca_must_be_trusted(
+    oidc_sandbox_process: SandboxProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without `SSL_CERT_FILE` the library refuses the sandbox's certificate (a new address, so
+    the library builds a new TLS context rather than reusing a trusting one)."""
+    from alibabacloud_credentials.provider import RamRoleArnCredentialsProvider
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    key_id, secret = KEYS["app"]
+    port = oidc_sandbox_process.https_endpoint.rsplit(":", 1)[1]
+    provider = RamRoleArnCredentialsProvider(
+        access_key_id=key_id,
+        access_key_secret=secret,
+        role_arn=KEY_ROLE_ARN,
+        sts_endpoint=f"localhost:{port}",
+    )
+    with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED"):
+        provider.get_credentials()
+
+
+def test_the_clock_only_moves_forward_and_reset_sets_it_back(
+    oidc_admin: SandboxAdmin, oidc_sandbox_process: SandboxProcess
+) -> None:
+    assert oidc_admin.advance_clock(120) == 120
+    assert oidc_admin.advance_clock(30) == 150
+    refused = httpx.post(
+        f"{oidc_sandbox_process.url}/_sandbox/clock", json={"advance_seconds": -1}, timeout=10
+    )
+    assert refused.status_code == 400
+    oidc_admin.reset()
+    assert oidc_admin.advance_clock(0) == 0
