@@ -133,15 +133,21 @@ def sandbox_serve(
     state: Annotated[
         Path | None, typer.Option(help="SQLite state file (default: a fresh temporary one).")
     ] = None,
+    tls_ca_out: Annotated[
+        Path | None,
+        typer.Option(help="Also serve HTTPS, with a test CA made now and written to this file."),
+    ] = None,
+    tls_port: Annotated[int, typer.Option(help="HTTPS port with --tls-ca-out; 0: free.")] = 0,
 ) -> None:
     """Start the sandbox cloud and print `sandbox listening on http://HOST:PORT` when ready."""
     import yaml
     from pydantic import ValidationError
 
-    from sandbox.server import serve
+    from sandbox.server import Tls, serve
 
+    tls = Tls(tls_port, tls_ca_out) if tls_ca_out is not None else None
     try:
-        serve(world_path=world, host=host, port=port, state_path=state)
+        serve(world_path=world, host=host, port=port, state_path=state, tls=tls)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc']) or 'world'}: {error['msg']}"

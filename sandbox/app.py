@@ -75,6 +75,17 @@ def create_app(sandbox: Sandbox) -> Starlette:
                 return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(sandbox.world.timing.model_dump())
 
+    async def clock(request: Request) -> JSONResponse:
+        if request.method == "POST":
+            try:
+                data: Any = json.loads(await request.body())
+                if not isinstance(data, dict) or set(data) != {"advance_seconds"}:
+                    raise ValueError('the body is {"advance_seconds": N}')
+                sandbox.clock.advance(float(data["advance_seconds"]))
+            except (ValueError, TypeError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"offset_seconds": sandbox.clock.offset, "now": sandbox.clock.now()})
+
     async def reset(_: Request) -> JSONResponse:
         await anyio.to_thread.run_sync(sandbox.reset)
         return JSONResponse({"ok": True})
@@ -108,6 +119,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
             Route("/_sandbox/secrets", secrets, methods=["GET"]),
             Route("/_sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
             Route("/_sandbox/timing", timing, methods=["GET", "POST"]),
+            Route("/_sandbox/clock", clock, methods=["GET", "POST"]),
             Route("/_sandbox/reset", reset, methods=["POST"]),
             Route("/{path:path}", api, methods=methods),
         ],

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from sandbox import chosen_codes, signing
+from sandbox.clock import Clock
 from sandbox.errors import ApiError
 from sandbox.policy import Principal
 from sandbox.store import Scope, Tx
@@ -44,7 +45,7 @@ class Caller:
     access_key_id: str
     identity_type: str
     """`Account` for the world's root keys, `RAMUser` for a RAM user's keys, `AssumedRoleUser`
-    for STS keys (GetCallerIdentity's IdentityType values)."""
+    for STS keys (GetCallerIdentity's IdentityType values), `Anonymous` unsigned."""
     user_name: str = ""
     user_id: str = ""
     role_name: str = ""
@@ -73,6 +74,10 @@ class Caller:
         if self.identity_type == "RAMUser":
             return Principal(self.account, "user", self.user_name)
         return Principal(self.account, "account")
+
+
+ANONYMOUS = Caller(account="", account_name="", access_key_id="", identity_type="Anonymous")
+"""The caller of an action served without a signature (`Route.anonymous`)."""
 
 
 def _error(status: int, code: str, message: str) -> ApiError:
@@ -105,7 +110,8 @@ def _parse_http_date(value: str) -> datetime | None:
 class Authenticator:
     """Stateful only for nonces, which are remembered for the clock-skew window."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
         self._nonces: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -264,7 +270,7 @@ class Authenticator:
                     "InvalidSecurityToken.MismatchWithAccessKey",
                     "Specified SecurityToken mismatch with the AccessKey.",
                 )
-            if float(doc["expires_at"]) <= time.time():
+            if float(doc["expires_at"]) <= self._clock.now():
                 raise _error(
                     400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."
                 )

@@ -31,6 +31,17 @@ class Chosen:
         return ApiError(self.status, self.code, message, **extra)
 
 
+# -- STS -------------------------------------------------------------------------------------------
+
+OIDC_ISSUER_MISMATCH = Chosen(
+    401,
+    "AuthenticationFail.OIDCToken.IssuerNotMatch",
+    "Chosen, not documented: AssumeRoleWithOIDC with a token whose `iss` is not the OIDC "
+    "Provider's issuer URL. STS's error-code table names the audience (401 "
+    "AuthenticationFail.OIDCToken.AudienceNotMatch) but not the issuer; named and numbered like "
+    "it.",
+)
+
 # -- SAE -------------------------------------------------------------------------------------------
 
 APPLICATION_ALREADY_EXISTS = Chosen(
@@ -161,5 +172,6 @@ TABLE: tuple[Chosen, ...] = (
     RAM_FORBIDDEN,
     MISSING_REGION,
     REGION_MISMATCH,
+    OIDC_ISSUER_MISMATCH,
 )
 """Every code the sandbox chose."""

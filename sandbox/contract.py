@@ -155,12 +155,14 @@ class Action:
 
 
 def received(raw: RawRequest, ident: Identified) -> Iterable[tuple[str, str, str]]:
-    """(position, name, value) of every request parameter, common signature ones left out."""
+    """(position, name, value) of every request parameter, common signature ones left out (legacy
+    RPC's, which unsigned calls carry too: the SDKs send AssumeRoleWithOIDC as legacy RPC)."""
+    common = RPC_COMMON_PARAMS if ident.scheme in ("rpc-v1", "anonymous") else frozenset()
     for key, value in raw.query:
-        if not (ident.scheme == "rpc-v1" and key in RPC_COMMON_PARAMS):
+        if key not in common:
             yield "query", key, value
     for key, value in raw.form:
-        if not (ident.scheme == "rpc-v1" and key in RPC_COMMON_PARAMS):
+        if key not in common:
             yield "body", key, value
     for key, item in raw.json_body().items():
         text = item if isinstance(item, str) else json.dumps(item)

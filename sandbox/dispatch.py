@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox import envelopes, journal
-from sandbox.auth import Authenticator, Caller
+from sandbox.auth import ANONYMOUS, Authenticator, Caller
 from sandbox.call import Call, Params, new_request_id
+from sandbox.clock import Clock
 from sandbox.contract import Contract, received
 from sandbox.errors import ApiError, internal_error, invalid_version, not_found_action
 from sandbox.faults import Faults
@@ -27,7 +28,7 @@ from sandbox.routes import PRODUCTS, Product, Route, RouteTable
 from sandbox.seed import seed_world
 from sandbox.services.sae import engine
 from sandbox.store import Store
-from sandbox.wire import Identified, RawRequest, identify
+from sandbox.wire import Identified, RawRequest, identify, unsigned
 from sandbox.world import Timing, World
 
 logger = logging.getLogger("sandbox")
@@ -64,7 +65,8 @@ class Sandbox:
         self.routes = RouteTable()
         self.contract = Contract((p.code, p.version) for p in PRODUCTS)
         self.faults = Faults()
-        self.auth = Authenticator()
+        self.clock = Clock()
+        self.auth = Authenticator(self.clock)
         self._log: list[dict[str, Any]] = []
         self._log_lock = threading.Lock()
         self._uid_names = {a.uid: a.name for a in world.accounts}
@@ -78,7 +80,7 @@ class Sandbox:
     def tick(self) -> int:
         """Advance time-driven state (SAE change orders); returns how much is still moving."""
         with self.store.transaction() as tx:
-            return engine.tick(tx, self.world, time.time())
+            return engine.tick(tx, self.world, self.clock.now())
 
     def run_engine(self, stop: threading.Event, interval: float = 0.05) -> None:
         """Tick until `stop` is set; errors are logged, never fatal to the server."""
@@ -98,8 +100,10 @@ class Sandbox:
         return timing
 
     def reset(self) -> None:
-        """Back to the world file's initial state: resources, timing, faults and the request log."""
+        """Back to the world file's initial state: resources, timing, faults, the request log and
+        the clock (its offset dropped)."""
         self.world = self._initial_world
+        self.clock.reset()
         with self.store.transaction() as tx:
             tx.clear()
             seed_world(tx, self.world)
@@ -145,11 +149,16 @@ class Sandbox:
         try:
             ident = identify(raw)
             product = self.routes.product(ident.version)
+            if ident.scheme == "anonymous" and not self._served_anonymously(raw, ident, product):
+                raise unsigned()
             if product is None:
                 raise invalid_version(ident.version)
             entry["product"] = product.code
-            with self.store.transaction() as tx:
-                caller = self.auth.authenticate(raw, ident, tx)
+            if ident.scheme == "anonymous":
+                caller = ANONYMOUS
+            else:
+                with self.store.transaction() as tx:
+                    caller = self.auth.authenticate(raw, ident, tx)
             entry.update(account=caller.account_name, account_uid=caller.account)
             try:  # the contract: a known action, by an allowed method, with valid parameters
                 route = self._route(raw, ident, product)
@@ -198,11 +207,19 @@ class Sandbox:
             self._log.append(entry)
         return reply
 
-    def _route(self, raw: RawRequest, ident: Identified, product: Product) -> Route:
+    def _served_anonymously(
+        self, raw: RawRequest, ident: Identified, product: Product | None
+    ) -> bool:
+        route = self._find_route(raw, ident, product) if product else None
+        return route is not None and route.anonymous
+
+    def _find_route(self, raw: RawRequest, ident: Identified, product: Product) -> Route | None:
         if product.style == "RPC":
-            route = self.routes.rpc(ident.version, ident.action)
-        else:
-            route = self.routes.roa(ident.version, raw.method, raw.path)
+            return self.routes.rpc(ident.version, ident.action)
+        return self.routes.roa(ident.version, raw.method, raw.path)
+
+    def _route(self, raw: RawRequest, ident: Identified, product: Product) -> Route:
+        route = self._find_route(raw, ident, product)
         if route is None:
             raise not_found_action(ident.action or f"{raw.method} {raw.path}")
         return route
@@ -223,6 +240,7 @@ class Sandbox:
                 world=self.world,
                 request_id=request_id,
                 addressed_region=region,
+                now=self.clock.now(),
             )
             authorize(call)
             payload = route.handler(call)

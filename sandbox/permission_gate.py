@@ -4,7 +4,8 @@ The account's root keys may do everything, as on the cloud. A RAM user is judged
 attached to it; an assumed role by the role's attached policies, then by the session policy given
 to AssumeRole, which can only narrow them. Each route's action (`Route.ram_action`) must be
 allowed on every resource `ram_resources.resources` names; an explicit Deny beats any Allow.
-GetCallerIdentity needs no permission (STS: "No authorization is required").
+GetCallerIdentity needs no permission (STS: "No authorization is required"), nor does an action
+served unsigned (`Route.anonymous`: AssumeRoleWithOIDC, judged by the role's trust policy alone).
 
 A refusal carries the product's no-permission code and `AccessDeniedDetail` with the fields RAM
 documents for it (AuthAction, AuthPrincipalType `SubUser`/`AssumedRoleUser`,
@@ -34,7 +35,7 @@ NOT_AUTHORIZED = "You are not authorized to do this action. You should be author
 def authorize(call: Call) -> None:
     """Refuse the call unless the caller's policies allow its action on all its resources."""
     caller = call.caller
-    if caller.is_root or call.route.action == "GetCallerIdentity":
+    if caller.is_root or call.route.anonymous or call.route.action == "GetCallerIdentity":
         return
     action = call.route.ram_action
     if caller.identity_type == "RAMUser":

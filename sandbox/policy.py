@@ -52,14 +52,15 @@ class Decision(Enum):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is asking: a RAM identity (root account, RAM user or an assumed role) or a cloud
-    service."""
+    """Who is asking: a RAM identity (root account, RAM user or an assumed role), a cloud
+    service, or an identity provider's user (AssumeRoleWithOIDC)."""
 
     account: str
-    kind: Literal["account", "user", "role", "service"]
+    kind: Literal["account", "user", "role", "service", "federated"]
     name: str = ""
     """User name for kind 'user', role name for kind 'role'; service domain (e.g.
-    'sae.aliyuncs.com') for kind 'service'."""
+    'sae.aliyuncs.com') for kind 'service'; the provider's ARN
+    (`acs:ram::<uid>:oidc-provider/<name>`) for kind 'federated'."""
 
 
 @dataclass(frozen=True)
@@ -246,6 +247,10 @@ def evaluate(
 def _principal_matches(
     principals: Mapping[str, tuple[str, ...]], who: Principal, role_account: str
 ) -> bool:
+    if who.kind == "federated":
+        # Principal.Federated names the IdP by ARN (RAM, "Create a RAM role for a trusted IdP":
+        # https://www.alibabacloud.com/help/en/ram/user-guide/create-a-ram-role-for-a-trusted-idp)
+        return any(e.lower() == who.name.lower() for e in principals.get("Federated", ()))
     if who.kind == "service":
         return any(
             entry.lower() in (f"{who.account}@{who.name}".lower(), who.name.lower())

@@ -41,6 +41,9 @@ class Route:
     path: str = "/"
     permission: str = ""
     """RAM action name when it differs from `<product>:<action>`."""
+    anonymous: bool = False
+    """Served without a signature: the request carries its own credential (AssumeRoleWithOIDC's
+    token; the STS SDK calls it with `auth_type='Anonymous'`)."""
     trace_id: bool = True
     """SAE's envelope carries TraceId, except where the action's SDK response model has none
     (ListApplications, ListAppVersions: alibabacloud_sae20190506 models)."""
@@ -61,6 +64,7 @@ PRODUCTS = (STS, RAM, VPC, CR, SAE)
 ROUTES: tuple[Route, ...] = (
     # STS
     Route(STS, "AssumeRole", sts.assume_role),
+    Route(STS, "AssumeRoleWithOIDC", sts.assume_role_with_oidc, anonymous=True),
     Route(STS, "GetCallerIdentity", sts.get_caller_identity),
     # RAM
     Route(RAM, "CreateRole", ram.create_role, write=True),

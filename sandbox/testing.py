@@ -1,7 +1,8 @@
 """Run a sandbox cloud in a child process and talk to it, for tests and the demo.
 
 `SandboxProcess` starts `crossdeploy sandbox serve` exactly as a user would, waits for its
-`sandbox listening on ...` line, and can stop it gracefully or with SIGKILL. `SandboxAdmin` wraps
+`sandbox listening on ...` line (after `sandbox tls listening on ...` when asked for HTTPS), and
+can stop it gracefully or with SIGKILL. `SandboxAdmin` wraps
 the `/_sandbox/` routes.
 """
 
@@ -19,6 +20,8 @@ from typing import Any
 
 import httpx
 
+from sandbox.tls import TLS_LISTENING_PREFIX
+
 LISTENING_PREFIX = "sandbox listening on "
 
 
@@ -30,12 +33,16 @@ class SandboxProcess:
         state: Path | None = None,
         port: int = 0,
         startup_timeout: float = 30.0,
+        tls_ca_out: Path | None = None,
     ) -> None:
         self.world = world
         self.state = state
         self.port = port
         self.startup_timeout = startup_timeout
+        self.tls_ca_out = tls_ca_out
+        """When set, the sandbox also serves HTTPS with a test CA written there (`https_url`)."""
         self.url = ""
+        self.https_url = ""
         self._proc: subprocess.Popen[str] | None = None
         self._stderr: list[str] = []
 
@@ -47,6 +54,8 @@ class SandboxProcess:
             command += ["--world", str(self.world)]
         if self.state is not None:
             command += ["--state", str(self.state)]
+        if self.tls_ca_out is not None:
+            command += ["--tls-ca-out", str(self.tls_ca_out)]
         self._proc = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
@@ -56,6 +65,9 @@ class SandboxProcess:
         )
         threading.Thread(target=self._drain_stderr, daemon=True).start()
         line = self._read_line_with_timeout()
+        if self.tls_ca_out is not None and line.startswith(TLS_LISTENING_PREFIX):
+            self.https_url = line[len(TLS_LISTENING_PREFIX) :].split()[0]
+            line = self._read_line_with_timeout()
         if not line.startswith(LISTENING_PREFIX):
             self.kill()
             raise RuntimeError(f"sandbox did not start: {line!r} {''.join(self._stderr)[-2000:]}")
@@ -80,6 +92,11 @@ class SandboxProcess:
     def endpoint(self) -> str:
         """`host:port`, the form the SDK's `Config.endpoint` takes."""
         return self.url.removeprefix("http://")
+
+    @property
+    def https_endpoint(self) -> str:
+        """`host:port` of the HTTPS listener: `sts_endpoint` for `alibabacloud-credentials`."""
+        return self.https_url.removeprefix("https://")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hooks run, as in a crash."""
@@ -147,6 +164,14 @@ class SandboxAdmin:
         response.raise_for_status()
         result: dict[str, float] = response.json()
         return result
+
+    def advance_clock(self, seconds: float) -> float:
+        """Age the sandbox's world by `seconds` at once (sandbox/clock.py says what ages); the
+        clock's total offset. `reset` sets it back to the wall clock."""
+        response = self._http.post("/_sandbox/clock", json={"advance_seconds": seconds})
+        response.raise_for_status()
+        offset: float = response.json()["offset_seconds"]
+        return offset
 
     def reset(self) -> None:
         self._http.post("/_sandbox/reset").raise_for_status()

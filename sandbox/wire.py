@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 from sandbox.errors import ApiError
 
-Scheme = Literal["acs3", "rpc-v1", "roa-v1"]
+Scheme = Literal["acs3", "rpc-v1", "roa-v1", "anonymous"]
 
 RPC_COMMON_PARAMS = frozenset(
     {
@@ -82,8 +82,20 @@ class Identified:
     action: str
 
 
+def unsigned() -> ApiError:
+    """An unsigned request to an action that needs a signature (every one but the anonymous)."""
+    return ApiError(
+        400,
+        "IncompleteSignature",
+        "The request signature does not conform to Aliyun standards: no Authorization.",
+    )
+
+
 def identify(raw: RawRequest) -> Identified:
-    """Which signature scheme, API version and action a request claims."""
+    """Which signature scheme, API version and action a request claims; `anonymous` when it is
+    unsigned: a legacy RPC query without Signature, as the STS SDK (`auth_type='Anonymous'`,
+    `do_rpcrequest`) and `alibabacloud-credentials` send AssumeRoleWithOIDC, or ACS3 headers
+    without Authorization."""
     auth = raw.authorization
     if auth.startswith("ACS3-"):
         scheme: Scheme = "acs3"
@@ -92,17 +104,15 @@ def identify(raw: RawRequest) -> Identified:
     elif any(k == "Signature" for k, _ in raw.query):
         scheme = "rpc-v1"
     else:
-        raise ApiError(
-            400,
-            "IncompleteSignature",
-            "The request signature does not conform to Aliyun standards: no Authorization.",
-        )
-    if scheme == "rpc-v1":
+        scheme = "anonymous"
+    if scheme == "rpc-v1" or (scheme == "anonymous" and "x-acs-action" not in raw.headers):
         query = dict(raw.query)
         version, action = query.get("Version", ""), query.get("Action", "")
     else:
         version = raw.headers.get("x-acs-version", "")
         action = raw.headers.get("x-acs-action", "")
+    if scheme == "anonymous" and not (version and action):
+        raise unsigned()
     if not version:
         raise ApiError(400, "MissingVersion", "Version is mandatory for this request.")
     return Identified(scheme, version, action)

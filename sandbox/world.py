@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -271,7 +271,12 @@ class RamRole(_Model):
     name: str
     trust_policy: str
     description: str = ""
-    max_session_duration: int = 3600
+    max_session_duration: int = Field(
+        default=3600,
+        ge=3600,
+        le=43200,
+        description="Seconds, as CreateRole's MaxSessionDuration: 3600 to 43200.",
+    )
     attached: list[str] = Field(default_factory=list)
 
 
@@ -297,9 +302,34 @@ class RamUser(_Model):
     )
 
 
+class OidcProvider(_Model):
+    """An OIDC identity provider registered in RAM (CreateOIDCProvider: name, issuer URL, client
+    ids), which `AssumeRoleWithOIDC` trusts by its ARN `acs:ram::<uid>:oidc-provider/<name>`.
+
+    The real STS fetches the issuer's signing keys from the issuer URL; the sandbox never leaves
+    the machine, so the world file declares them (`jwks`, the issuer's public JSON Web Key Set)."""
+
+    name: str = Field(pattern=r"^[a-zA-Z0-9.\-]{1,128}$")
+    issuer_url: str = Field(pattern=r"^https://[^\s]{1,500}$")
+    client_ids: list[str] = Field(min_length=1, max_length=50)
+    jwks: dict[str, list[dict[str, Any]]] = Field(
+        description='The issuer\'s public keys as a JWK Set: {"keys": [{"kty": "RSA", ...}]}.'
+    )
+
+    @field_validator("jwks")
+    @classmethod
+    def _key_set(cls, value: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+        if set(value) != {"keys"} or not value["keys"]:
+            raise ValueError('jwks is a JWK Set: {"keys": [<at least one public key>]}')
+        if any("d" in key for key in value["keys"]):
+            raise ValueError("jwks holds public keys only (a key has the private member 'd')")
+        return value
+
+
 class RamAccount(_Model):
     roles: list[RamRole] = Field(default_factory=list)
     policies: list[RamPolicy] = Field(default_factory=list)
+    oidc_providers: list[OidcProvider] = Field(default_factory=list)
     users: list[RamUser] = Field(default_factory=list)
 
     def check_users(self, account: str) -> None:

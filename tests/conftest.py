@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.deploy_fixtures",
     "tests.schedule",
     "tests.contract_guard",
+    "tests.oidc_support",
 ]
 
 KEYS = {

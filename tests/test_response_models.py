@@ -24,6 +24,7 @@ from alibabacloud_vpc20160428 import models as vpc_models
 
 from sandbox.routes import ROUTES
 from tests.conftest import UIDS, SdkFactory
+from tests.oidc_support import OIDC_ROLE_ARN, PROVIDER_ARN, oidc_token
 from tests.sae_setup import IMAGE, create_app, ready_cross_account, wait_for
 
 ALLOWED_EXTRAS: dict[tuple[str, str], str] = {}
@@ -40,6 +41,12 @@ def _recording(client_class: type, module: str, seen: Seen) -> type:
         def call_api(self, params: Any, request: Any, runtime: Any) -> dict[str, Any]:
             result: dict[str, Any] = super().call_api(params, request, runtime)
             seen.append((module, params.action, result.get("body")))
+            return result
+
+        def do_rpcrequest(self, action: str, *args: Any) -> dict[str, Any]:
+            """The legacy RPC path, which anonymous actions (AssumeRoleWithOIDC) take."""
+            result: dict[str, Any] = super().do_rpcrequest(action, *args)
+            seen.append((module, action, result.get("body")))
             return result
 
     return Recording
@@ -82,6 +89,18 @@ def unknown_fields(body: Any, known: Any, path: str = "") -> list[str]:
             }
         )
     return []
+
+
+def _exercise_sts_oidc(sdk: RecordingSdk) -> None:
+    """Against the OIDC world (tests/oidc_support.py): the demo world has no OIDC provider."""
+    sdk.sts().assume_role_with_oidc(
+        sts_models.AssumeRoleWithOIDCRequest(
+            oidcprovider_arn=PROVIDER_ARN,
+            role_arn=OIDC_ROLE_ARN,
+            oidctoken=oidc_token(),
+            role_session_name="models",
+        )
+    )
 
 
 def _exercise_sts_ram(sdk: RecordingSdk) -> None:
@@ -316,8 +335,11 @@ def _product(module: str) -> str:
     return module.rstrip("0123456789")
 
 
-def test_every_action_answers_in_its_sdk_models_shape(fast_sdk: SdkFactory) -> None:
+def test_every_action_answers_in_its_sdk_models_shape(
+    fast_sdk: SdkFactory, oidc_sdk: SdkFactory
+) -> None:
     sdk = RecordingSdk(fast_sdk.endpoint)
+    _exercise_sts_oidc(RecordingSdk(oidc_sdk.endpoint, seen=sdk.seen))
     _exercise_sts_ram(sdk)
     _exercise_vpc(sdk)
     _exercise_cr(sdk)

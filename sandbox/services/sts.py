@@ -1,4 +1,5 @@
-"""STS 2015-04-01: who am I, and AssumeRole, which mints expiring keys that act as the role.
+"""STS 2015-04-01: who am I, and AssumeRole / AssumeRoleWithOIDC, which mint expiring keys that
+act as the role.
 
 The world's long-term access keys (the accounts' root keys and their RAM users' keys) and the
 temporary keys live in the store as `access_key` documents; `sandbox.auth` reads them to
@@ -15,8 +16,8 @@ from typing import Any
 from sandbox.auth import KEY_KIND, KEY_SCOPE
 from sandbox.call import Call, iso_time
 from sandbox.errors import ApiError
-from sandbox.policy import PolicyDocument, PolicyError, trust_allows
-from sandbox.services import ram
+from sandbox.policy import PolicyDocument, PolicyError, Principal, trust_allows
+from sandbox.services import ram, sts_oidc
 from sandbox.store import Tx
 from sandbox.world import AccessKey, World
 
@@ -75,35 +76,18 @@ def get_caller_identity(call: Call) -> dict[str, Any]:
 
 def assume_role(call: Call) -> dict[str, Any]:
     params = call.params
-    arn = params.text("RoleArn")
-    match = ROLE_ARN.match(arn)
-    if match is None:
-        raise ApiError(400, "InvalidParameter.RoleArn", "The parameter RoleArn is wrongly formed.")
-    session = params.text("RoleSessionName")
-    if not _SESSION.match(session):
-        raise ApiError(
-            400,
-            "InvalidParameter.RoleSessionName",
-            "The parameter RoleSessionName is wrongly formed.",
-        )
+    role_account, role_name = _role_arn(params.text("RoleArn"))
+    session = _session_name(params.text("RoleSessionName"))
     external_id = params.text("ExternalId")
     if external_id and not _EXTERNAL_ID.match(external_id):
         raise ApiError(
             400, "InvalidParameter.ExternalId", "The parameter ExternalId is wrongly formed."
         )
     session_policy = _session_policy(params.text("Policy"))
-    role_account, role_name = match.group(1), match.group(2)
     role = ram.find_role(call.tx, role_account, role_name)
     if role is None:
         raise ApiError(404, "EntityNotExist.Role", "The specified Role not exists.")
-    duration = params.integer("DurationSeconds", default=3600)
-    if not 900 <= duration <= int(role["MaxSessionDuration"]):
-        raise ApiError(
-            400,
-            "InvalidParameter.DurationSeconds",
-            "The Min/Max value of DurationSeconds is "
-            f"15min/{int(role['MaxSessionDuration']) // 3600}hr.",
-        )
+    duration = _duration(params.integer("DurationSeconds", default=3600), role)
     context = {"sts:ExternalId": external_id} if external_id else {}
     if not trust_allows(
         ram.trust_document(role), call.caller.principal, role_account, context
@@ -113,6 +97,78 @@ def assume_role(call: Call) -> dict[str, Any]:
             "NoPermission",
             "You are not authorized to do this action. You should be authorized by RAM.",
         )
+    return _mint(call, role_account, role, session, session_policy, duration)
+
+
+def assume_role_with_oidc(call: Call) -> dict[str, Any]:
+    """An identity provider's user becomes the role (RRSA): the token is verified
+    (`sts_oidc.verify`), then the role's trust policy must name the provider (Federated) and hold
+    for the token's `oidc:iss`/`oidc:aud`/`oidc:sub`. Anonymous: the token is the credential
+    (the SDK sends it with `auth_type='Anonymous'`)."""
+    params = call.params
+    role_account, role_name = _role_arn(params.text("RoleArn"))
+    session = _session_name(params.text("RoleSessionName"))
+    session_policy = _session_policy(params.text("Policy"))
+    identity = sts_oidc.verify(
+        call.world, params.text("OIDCProviderArn"), params.text("OIDCToken"), call.now
+    )
+    role = ram.find_role(call.tx, role_account, role_name)
+    if role is None:
+        raise ApiError(404, "EntityNotExist.Role", "The specified Role not exists.")
+    duration = _duration(params.integer("DurationSeconds", default=3600), role)
+    who = Principal(identity.provider_account, "federated", identity.provider_arn)
+    if not trust_allows(ram.trust_document(role), who, role_account, identity.context()).allowed:
+        raise ApiError(401, "AuthenticationFail.NoPermission", "There is no permission")
+    answer = _mint(call, role_account, role, session, session_policy, duration)
+    answer["OIDCTokenInfo"] = {
+        "Issuer": identity.issuer,
+        "Subject": identity.subject,
+        "ClientIds": identity.audience,
+        "ExpirationTime": iso_time(identity.expires_at),
+    }
+    return answer
+
+
+def _role_arn(arn: str) -> tuple[str, str]:
+    match = ROLE_ARN.match(arn)
+    if match is None:
+        raise ApiError(400, "InvalidParameter.RoleArn", "The parameter RoleArn is wrongly formed.")
+    return match.group(1), match.group(2)
+
+
+def _session_name(session: str) -> str:
+    if not _SESSION.match(session):
+        raise ApiError(
+            400,
+            "InvalidParameter.RoleSessionName",
+            "The parameter RoleSessionName is wrongly formed.",
+        )
+    return session
+
+
+def _duration(duration: int, role: dict[str, Any]) -> int:
+    """From 900 s to the role's MaxSessionDuration (3600 s unless the role allows up to 43200):
+    DurationSeconds in https://www.alibabacloud.com/help/en/ram/developer-reference/api-sts-2015-04-01-assumerole
+    and .../api-sts-2015-04-01-assumerolewithoidc."""
+    most = int(role["MaxSessionDuration"])
+    if not 900 <= duration <= most:
+        raise ApiError(
+            400,
+            "InvalidParameter.DurationSeconds",
+            f"The Min/Max value of DurationSeconds is 15min/{most // 3600}hr.",
+        )
+    return duration
+
+
+def _mint(
+    call: Call,
+    role_account: str,
+    role: dict[str, Any],
+    session: str,
+    session_policy: str | None,
+    duration: int,
+) -> dict[str, Any]:
+    """Temporary keys acting as the role until the sandbox clock passes `duration` seconds."""
     expires_at = call.now + duration
     key_id = "STS.NT" + _random(_ALNUM, 24)
     key_secret = _random(_ALNUM, 44)
