@@ -67,18 +67,6 @@ def test_secrets_are_masked() -> None:
         assert secret not in shown
 
 
-def test_assumes_a_role_before_use(creds: dict[str, Any], sdk: Any) -> None:
-    from tests.test_sts import make_role, trust
-
-    arn = make_role(
-        sdk, "deployer", trust(ram=[f"acs:ram::{UIDS['app']}:root"]), "AdministratorAccess"
-    )
-    via = creds["app"].model_copy(update={"role_arn": arn, "role_session_name": "tests"})
-    identity = via.get_client("sts").get_caller_identity().body
-    assert identity.account_id == UIDS["registry"]
-    assert identity.arn.endswith("role/deployer/tests")
-
-
 def test_per_product_endpoint_and_unknown_product(creds: dict[str, Any]) -> None:
     broken = creds["app"].model_copy(
         update={"endpoint": "http://127.0.0.1:9", "endpoints": {"sts": creds["app"].endpoint}}
