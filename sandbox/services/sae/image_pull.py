@@ -54,7 +54,7 @@ from sandbox import chosen_codes
 from sandbox.policy import Decision, Principal, evaluate, trust_allows
 from sandbox.services import cr, ram, vpc
 from sandbox.services.sae import secrets
-from sandbox.services.sae.namespaces import NAMESPACE
+from sandbox.services.sae.documents import NAMESPACE, Namespace
 from sandbox.services.sts import ROLE_ARN
 from sandbox.store import Doc, Scope, Tx
 from sandbox.world import World
@@ -228,7 +228,7 @@ def judge_image_pull(
     *,
     app_account: str,
     region: str,
-    namespace: Doc,
+    namespace: Namespace,
     config: Mapping[str, str],
     now: float | None = None,
 ) -> PullVerdict:
@@ -317,7 +317,7 @@ def _reach(
     world: World,
     account: str,
     region: str,
-    namespace: Doc,
+    namespace: Namespace,
     image: _Image,
     registry: _Registry,
     say: _Say,
@@ -389,7 +389,7 @@ def _reach_over_vpc(
 def _egress_ips(
     tx: Tx,
     scope: Scope,
-    namespace: Doc,
+    namespace: Namespace,
     source: ipaddress.IPv4Network | None,
     blocked: Callable[[str], _PullError],
 ) -> tuple[ipaddress.IPv4Address, ...]:
@@ -433,7 +433,7 @@ def _egress_ips(
 def _authorize(
     tx: Tx,
     app_account: str,
-    namespace: Doc,
+    namespace: Namespace,
     config: Mapping[str, str],
     image: _Image,
     scope: Scope,
@@ -562,7 +562,7 @@ def _by_role(
 def _by_secret(
     tx: Tx,
     app_account: str,
-    namespace: Doc,
+    namespace: Namespace,
     image: _Image,
     doc: Doc,
     secret_id: str,
