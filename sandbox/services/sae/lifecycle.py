@@ -40,6 +40,8 @@ from sandbox.services.sae.namespaces import find_namespace, regions
 from sandbox.services.sae.rules import rollout
 from sandbox.store import GLOBAL, Scope, Tx
 
+# -- change orders -------------------------------------------------------------------------------
+
 # Stages of one batch, as (stage name, [(task name, task kind)]). The task kind is what the
 # engine does when the task completes; "pull" is where the image-pull judgment happens.
 _ROLLOUT = (

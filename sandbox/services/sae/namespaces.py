@@ -19,21 +19,17 @@ def seed(tx: Tx, world: World) -> None:
     uids = {a.name: a.uid for a in world.accounts}
     for region_id, region in world.regions.items():
         for ns in region.sae_namespaces:
-            tx.put(
-                Scope(uids[ns.account], region_id),
-                NAMESPACE,
-                ns.id,
-                {
-                    "NamespaceId": ns.id,
-                    "NamespaceName": ns.name,
-                    "NameSpaceShortId": ns.id.partition(":")[2] or ns.id,
-                    "RegionId": region_id,
-                    "VpcId": ns.vpc,
-                    "VSwitchId": ns.vswitch,
-                    "SecurityGroupId": ns.security_group,
-                    "NamespaceDescription": "",
-                },
-            )
+            namespace: Namespace = {
+                "NamespaceId": ns.id,
+                "NamespaceName": ns.name,
+                "NameSpaceShortId": ns.id.partition(":")[2] or ns.id,
+                "RegionId": region_id,
+                "VpcId": ns.vpc,
+                "VSwitchId": ns.vswitch,
+                "SecurityGroupId": ns.security_group,
+                "NamespaceDescription": "",
+            }
+            tx.put(Scope(uids[ns.account], region_id), NAMESPACE, ns.id, namespace)
 
 
 def regions(call: Call) -> list[str]:
