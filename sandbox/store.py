@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +56,7 @@ class Tx:
         ).fetchone()
         return None if row is None else _load(row[0])
 
-    def put(self, scope: Scope, kind: str, rid: str, doc: Doc) -> None:
+    def put(self, scope: Scope, kind: str, rid: str, doc: Mapping[str, Any]) -> None:
         """Insert, or replace keeping the original position in list order."""
         body = json.dumps(doc, separators=(",", ":"), sort_keys=True)
         self._conn.execute(

@@ -28,7 +28,7 @@ from crossdeploy.cloud import CloudError
 from crossdeploy.plan import OK
 from crossdeploy.sae_facts import NOT_IN_API_CONTRACT
 from crossdeploy.spec import SpecError, parse_spec
-from sandbox.services.sae import apps as sandbox_apps
+from sandbox.services.sae import rules as sandbox_apps
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from tasks.change_order import PollPolicy, Progress, follow_change_order
 from tests.conftest import DEMO_SPEC, SdkFactory

@@ -9,8 +9,8 @@ made to either account while the order runs count, as they would in the real clo
 
 from __future__ import annotations
 
-from sandbox.services.sae import apps
-from sandbox.services.sae.change_orders import (
+from sandbox.services.sae import lifecycle
+from sandbox.services.sae.documents import (
     ABNORMAL,
     ABORTED,
     ACTIVE_INDEX,
@@ -22,11 +22,17 @@ from sandbox.services.sae.change_orders import (
     SUCCESS,
     SYSTEM_FAIL,
     WAIT_CONFIRM,
-    clock,
-    is_active,
+    ChangeOrder,
+    Pipeline,
+    Stage,
+    Task,
+    as_active_ref,
+    as_change_order,
+    ms,
 )
 from sandbox.services.sae.image_pull import judge_image_pull
-from sandbox.store import GLOBAL, Doc, Scope, Tx
+from sandbox.services.sae.lifecycle import clock, is_active
+from sandbox.store import GLOBAL, Scope, Tx
 from sandbox.world import World
 
 INDEX_SCOPE = Scope("", GLOBAL)
@@ -35,9 +41,10 @@ INDEX_SCOPE = Scope("", GLOBAL)
 def tick(tx: Tx, world: World, now: float) -> int:
     """Advance every active change order; returns how many are still active."""
     active = 0
-    for ref in tx.all(INDEX_SCOPE, ACTIVE_INDEX):
+    for ref in map(as_active_ref, tx.all(INDEX_SCOPE, ACTIVE_INDEX)):
         scope = Scope(ref["account"], ref["region"])
-        order = tx.get(scope, CHANGE_ORDER, ref["id"])
+        doc = tx.get(scope, CHANGE_ORDER, ref["id"])
+        order = None if doc is None else as_change_order(doc)
         if order is not None and is_active(order):
             _advance(tx, world, scope, order, now)
             tx.put(scope, CHANGE_ORDER, order["ChangeOrderId"], order)
@@ -48,11 +55,7 @@ def tick(tx: Tx, world: World, now: float) -> int:
     return active
 
 
-def _ms(epoch: float) -> int:
-    return int(epoch * 1000)
-
-
-def _advance(tx: Tx, world: World, scope: Scope, order: Doc, now: float) -> None:
+def _advance(tx: Tx, world: World, scope: Scope, order: ChangeOrder, now: float) -> None:
     if order["Status"] == PREPARING:
         order["Status"] = RUNNING
         order["cursor"] = order["created_at"]
@@ -62,16 +65,18 @@ def _advance(tx: Tx, world: World, scope: Scope, order: Doc, now: float) -> None
         if order["Status"] == WAIT_CONFIRM:
             return
         if order["Status"] == AUTO_WAIT:
-            if now < order["wait_until"]:
+            wait_until = order["wait_until"]
+            assert wait_until is not None  # set with AUTO_WAIT
+            if now < wait_until:
                 return
             order["Status"] = RUNNING
-            order["cursor"] = order["wait_until"]
+            order["cursor"] = wait_until
         if order["Status"] != RUNNING:
             return
         pipeline = order["pipelines"][order["current"]]
         if pipeline["Status"] == PREPARING:
             pipeline["Status"] = RUNNING
-            pipeline["StartTime"] = _ms(order["cursor"])
+            pipeline["StartTime"] = ms(order["cursor"])
         step = _next_task(pipeline)
         if step is None:
             _finish_pipeline(tx, scope, order, pipeline, now)
@@ -81,11 +86,13 @@ def _advance(tx: Tx, world: World, scope: Scope, order: Doc, now: float) -> None
             task["Status"] = RUNNING
             task["started_at"] = order["cursor"]
             stage["Status"] = RUNNING
-        ends = float(task["started_at"]) + float(task["seconds"])
+        started = task["started_at"]
+        assert started is not None  # set when the task started running
+        ends = started + task["seconds"]
         if now < ends:
             return
         order["cursor"] = ends
-        pipeline["UpdateTime"] = _ms(ends)
+        pipeline["UpdateTime"] = ms(ends)
         if not _complete(tx, world, scope, order, task, ends):
             _fail(stage, task, pipeline, order, ends)
             return
@@ -94,7 +101,7 @@ def _advance(tx: Tx, world: World, scope: Scope, order: Doc, now: float) -> None
             stage["Status"] = SUCCESS
 
 
-def _next_task(pipeline: Doc) -> tuple[Doc, Doc] | None:
+def _next_task(pipeline: Pipeline) -> tuple[Stage, Task] | None:
     for stage in pipeline["stages"]:
         for task in stage["tasks"]:
             if task["Status"] != SUCCESS:
@@ -102,7 +109,9 @@ def _next_task(pipeline: Doc) -> tuple[Doc, Doc] | None:
     return None
 
 
-def _finish_pipeline(tx: Tx, scope: Scope, order: Doc, pipeline: Doc, now: float) -> None:
+def _finish_pipeline(
+    tx: Tx, scope: Scope, order: ChangeOrder, pipeline: Pipeline, now: float
+) -> None:
     pipeline["Status"] = SUCCESS
     if order["current"] + 1 < len(order["pipelines"]):
         order["current"] += 1
@@ -115,16 +124,18 @@ def _finish_pipeline(tx: Tx, scope: Scope, order: Doc, pipeline: Doc, now: float
     order["Status"] = SUCCESS
     order["ErrorMessage"] = "success"
     order["FinishTime"] = clock(order["cursor"])
-    apps.on_change_order_succeeded(tx, scope, order, now)
+    lifecycle.on_change_order_succeeded(tx, scope, order, now)
 
 
-def _complete(tx: Tx, world: World, scope: Scope, order: Doc, task: Doc, at: float) -> bool:
+def _complete(
+    tx: Tx, world: World, scope: Scope, order: ChangeOrder, task: Task, at: float
+) -> bool:
     """Carry out a task's effect; False when it fails (the task's messages are set)."""
     kind = task["kind"]
     batch = int(order["current"])
     if kind == "pull":
-        app = apps.find_app(tx, scope, order["AppId"])
-        namespace = apps.namespace_of(tx, scope, app) if app else None
+        app = lifecycle.find_app(tx, scope, order["AppId"])
+        namespace = lifecycle.namespace_of(tx, scope, app) if app else None
         if app is None or namespace is None:
             task["ErrorMessage"] = "The application or its namespace no longer exists."
             order["Status"] = SYSTEM_FAIL
@@ -143,26 +154,26 @@ def _complete(tx: Tx, world: World, scope: Scope, order: Doc, task: Doc, at: flo
             task["ErrorMessage"] = verdict.message
             task["Message"] = verdict.message
             task["ErrorCode"] = "ImagePullFailed"
-            apps.on_pull_failed(tx, scope, order, batch, at)
+            lifecycle.on_pull_failed(tx, scope, order, batch, at)
             return False
         task["Message"] = f'Successfully pulled image "{order["target"].get("ImageUrl", "")}".'
     elif kind == "start":
-        apps.on_batch_started(tx, scope, order, batch, at)
+        lifecycle.on_batch_started(tx, scope, order, batch, at)
         task["Message"] = f"{order['pipelines'][batch]['instances']} instance(s) started."
     elif kind == "stop":
-        apps.on_stopped(tx, scope, order, at)
+        lifecycle.on_stopped(tx, scope, order, at)
         task["Message"] = "Instances stopped."
     elif kind == "delete":
-        apps.on_deleted(tx, scope, order)
+        lifecycle.on_deleted(tx, scope, order)
         task["Message"] = "Application released."
     else:
         task["Message"] = "Done."
     return True
 
 
-def _fail(stage: Doc, task: Doc, pipeline: Doc, order: Doc, at: float) -> None:
+def _fail(stage: Stage, task: Task, pipeline: Pipeline, order: ChangeOrder, at: float) -> None:
     """The task, its stage and batch failed. A failure in a later batch of a batch release leaves
-    the order running with SubStatus 1 (change_orders.ABNORMAL); otherwise the order failed."""
+    the order running with SubStatus 1 (documents.ABNORMAL); otherwise the order failed."""
     task["Status"] = FAILED
     stage["Status"] = FAILED
     pipeline["Status"] = FAILED

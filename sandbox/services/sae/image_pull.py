@@ -51,10 +51,10 @@ from dataclasses import dataclass
 from functools import partial
 
 from sandbox import chosen_codes
-from sandbox.policy import Decision, Principal, evaluate, trust_allows
+from sandbox.policy import Decision, PolicyDocument, Principal, evaluate, trust_allows
 from sandbox.services import cr, ram, vpc
 from sandbox.services.sae import secrets
-from sandbox.services.sae.namespaces import NAMESPACE
+from sandbox.services.sae.documents import NAMESPACE, Namespace
 from sandbox.services.sts import ROLE_ARN
 from sandbox.store import Doc, Scope, Tx
 from sandbox.world import World
@@ -228,7 +228,7 @@ def judge_image_pull(
     *,
     app_account: str,
     region: str,
-    namespace: Doc,
+    namespace: Namespace,
     config: Mapping[str, str],
     now: float | None = None,
 ) -> PullVerdict:
@@ -317,7 +317,7 @@ def _reach(
     world: World,
     account: str,
     region: str,
-    namespace: Doc,
+    namespace: Namespace,
     image: _Image,
     registry: _Registry,
     say: _Say,
@@ -389,7 +389,7 @@ def _reach_over_vpc(
 def _egress_ips(
     tx: Tx,
     scope: Scope,
-    namespace: Doc,
+    namespace: Namespace,
     source: ipaddress.IPv4Network | None,
     blocked: Callable[[str], _PullError],
 ) -> tuple[ipaddress.IPv4Address, ...]:
@@ -433,7 +433,7 @@ def _egress_ips(
 def _authorize(
     tx: Tx,
     app_account: str,
-    namespace: Doc,
+    namespace: Namespace,
     config: Mapping[str, str],
     image: _Image,
     scope: Scope,
@@ -467,6 +467,10 @@ def _authorize(
     raise failures[0]
 
 
+_Refuse = Callable[[str, str, str, str], _PullError]
+"""(reason, step, code, text) -> the failure of one step of getting SAE's ACR credential."""
+
+
 def _by_role(
     tx: Tx,
     app_account: str,
@@ -477,10 +481,20 @@ def _by_role(
     arn: str,
     say: _Say,
 ) -> None:
+    """SAE assumes the role in the registry's account, takes an ACR token with it and pulls:
+    each step refuses as SAE reports it."""
+
     def refuse(reason: str, step: str, code: str, text: str) -> _PullError:
         return _PullError(_AUTH_STAGE, reason, say.credential(arn, step, code, text))
 
-    owner = scope.account
+    role_name = _assume_role(tx, app_account, scope.account, doc, arn, refuse)
+    if doc["edition"] == "enterprise":
+        _check_instance_id(tx, config, scope.account, doc, refuse, say)
+    _check_grants(tx, scope, role_name, image, doc, refuse, say)
+
+
+def _assume_role(tx: Tx, app_account: str, owner: str, doc: Doc, arn: str, refuse: _Refuse) -> str:
+    """The name of the role the app's SAE may assume in the registry's account `owner`."""
     match = ROLE_ARN.fullmatch(arn)
     if match is None:
         raise refuse(
@@ -505,36 +519,58 @@ def _by_role(
     trust = ram.trust_document(role)
     decision = trust_allows(trust, Principal(app_account, "service", SAE_SERVICE), owner)
     if not decision.allowed:
-        if decision is Decision.DENY:
-            reason = "trust-denied"
-        elif any(
-            (m := _SAE_PRINCIPAL.fullmatch(entry)) is not None and m.group(1) != app_account
-            for statement in trust.statements
-            if statement.effect == "Allow"
-            for entry in statement.principals.get("Service", ())
-        ):
-            reason = "trust-wrong-account"
-        else:
-            reason = "trust-missing-sae"
         raise refuse(
-            reason,
+            _trust_refusal(trust, decision, app_account),
             "assume role",
             "NoPermission",
             "You are not authorized to do this action. You should be authorized by RAM.",
         )
-    if doc["edition"] == "enterprise":
-        instance_id = str(config.get("AcrInstanceId") or "").strip()
-        if not instance_id:
-            raise _PullError(_AUTH_STAGE, "instance-id-missing", say.status("401 Unauthorized"))
-        if instance_id != doc["id"]:
-            if cr.find_instance(tx, owner, instance_id) is None:
-                raise refuse(
-                    "instance-id-mismatch",
-                    "get authorization token",
-                    chosen_codes.CR_INSTANCE_NOT_EXIST.code,
-                    f"The instance {instance_id} does not exist.",
-                )
-            raise _PullError(_AUTH_STAGE, "instance-id-mismatch", say.status("401 Unauthorized"))
+    return role_name
+
+
+def _trust_refusal(trust: PolicyDocument, decision: Decision, app_account: str) -> str:
+    """Why the trust policy does not let the app's SAE assume the role."""
+    if decision is Decision.DENY:
+        return "trust-denied"
+    if any(
+        (m := _SAE_PRINCIPAL.fullmatch(entry)) is not None and m.group(1) != app_account
+        for statement in trust.statements
+        if statement.effect == "Allow"
+        for entry in statement.principals.get("Service", ())
+    ):
+        return "trust-wrong-account"
+    return "trust-missing-sae"
+
+
+def _check_instance_id(
+    tx: Tx, config: Mapping[str, str], owner: str, doc: Doc, refuse: _Refuse, say: _Say
+) -> None:
+    """Enterprise: the token is for the instance `AcrInstanceId` names: it must be the image's."""
+    instance_id = str(config.get("AcrInstanceId") or "").strip()
+    if not instance_id:
+        raise _PullError(_AUTH_STAGE, "instance-id-missing", say.status("401 Unauthorized"))
+    if instance_id != doc["id"]:
+        if cr.find_instance(tx, owner, instance_id) is None:
+            raise refuse(
+                "instance-id-mismatch",
+                "get authorization token",
+                chosen_codes.CR_INSTANCE_NOT_EXIST.code,
+                f"The instance {instance_id} does not exist.",
+            )
+        raise _PullError(_AUTH_STAGE, "instance-id-mismatch", say.status("401 Unauthorized"))
+
+
+def _check_grants(
+    tx: Tx,
+    scope: Scope,
+    role_name: str,
+    image: _Image,
+    doc: Doc,
+    refuse: _Refuse,
+    say: _Say,
+) -> None:
+    """The role's permission policies must grant the token and the pull of this repository."""
+    owner = scope.account
     documents = ram.role_permission_documents(tx, owner, role_name)
     base = f"acs:cr:{scope.region}:{owner}"
     token = evaluate(documents, "cr:GetAuthorizationToken", _LOGIN_RESOURCE)
@@ -562,7 +598,7 @@ def _by_role(
 def _by_secret(
     tx: Tx,
     app_account: str,
-    namespace: Doc,
+    namespace: Namespace,
     image: _Image,
     doc: Doc,
     secret_id: str,

@@ -10,39 +10,34 @@ from typing import Any
 
 from sandbox.call import Call
 from sandbox.errors import ApiError
-from sandbox.store import Doc, Scope, Tx
+from sandbox.services.sae.documents import NAMESPACE, Namespace, as_namespace
+from sandbox.store import Scope, Tx
 from sandbox.world import World
-
-NAMESPACE = "sae_namespace"
 
 
 def seed(tx: Tx, world: World) -> None:
     uids = {a.name: a.uid for a in world.accounts}
     for region_id, region in world.regions.items():
         for ns in region.sae_namespaces:
-            tx.put(
-                Scope(uids[ns.account], region_id),
-                NAMESPACE,
-                ns.id,
-                {
-                    "NamespaceId": ns.id,
-                    "NamespaceName": ns.name,
-                    "NameSpaceShortId": ns.id.partition(":")[2] or ns.id,
-                    "RegionId": region_id,
-                    "VpcId": ns.vpc,
-                    "VSwitchId": ns.vswitch,
-                    "SecurityGroupId": ns.security_group,
-                    "NamespaceDescription": "",
-                },
-            )
+            namespace: Namespace = {
+                "NamespaceId": ns.id,
+                "NamespaceName": ns.name,
+                "NameSpaceShortId": ns.id.partition(":")[2] or ns.id,
+                "RegionId": region_id,
+                "VpcId": ns.vpc,
+                "VSwitchId": ns.vswitch,
+                "SecurityGroupId": ns.security_group,
+                "NamespaceDescription": "",
+            }
+            tx.put(Scope(uids[ns.account], region_id), NAMESPACE, ns.id, namespace)
 
 
-def _regions(call: Call) -> list[str]:
+def regions(call: Call) -> list[str]:
     """Only the region the request addressed (sandbox/regions.py)."""
     return [call.region()]
 
 
-def default_namespace(region: str) -> Doc:
+def default_namespace(region: str) -> Namespace:
     """The region's system-created namespace before its first app binds it to a VPC."""
     return {
         "NamespaceId": region,
@@ -58,7 +53,7 @@ def default_namespace(region: str) -> Doc:
 
 def find_namespace(
     tx: Tx, account: str, namespace_id: str, world: World | None = None
-) -> Doc | None:
+) -> Namespace | None:
     """A namespace of the account, by its id (`<region>:<name>`, or the region for the default).
 
     Every region of `world` has a default namespace, whose id is the region id: stored once its
@@ -68,18 +63,18 @@ def find_namespace(
     found = tx.get(Scope(account, region), NAMESPACE, namespace_id)
     if found is None and world is not None and namespace_id in world.regions:
         return default_namespace(namespace_id)
-    return found
+    return None if found is None else as_namespace(found)
 
 
 def bind_namespace(
-    tx: Tx, account: str, namespace: Doc, vpc: str, vswitch: str, group: str
+    tx: Tx, account: str, namespace: Namespace, vpc: str, vswitch: str, group: str
 ) -> None:
     """Store the default namespace bound to the VPC of its first app (SAE never changes it)."""
-    namespace.update(VpcId=vpc, VSwitchId=vswitch, SecurityGroupId=group)
+    namespace["VpcId"], namespace["VSwitchId"], namespace["SecurityGroupId"] = vpc, vswitch, group
     tx.put(Scope(account, namespace["RegionId"]), NAMESPACE, namespace["NamespaceId"], namespace)
 
 
-def namespace_or_404(call: Call) -> Doc:
+def namespace_or_404(call: Call) -> Namespace:
     """The caller's namespace named by `NamespaceId` or `NameSpaceShortId`."""
     namespace_id = call.params.text("NamespaceId")
     short_id = call.params.text("NameSpaceShortId")
@@ -87,16 +82,16 @@ def namespace_or_404(call: Call) -> Doc:
         raise ApiError(
             400, "InvalidParameter.NotEmpty", "You must specify the parameter NamespaceId."
         )
-    found: Doc | None = None
+    found: Namespace | None = None
     if namespace_id:
         found = find_namespace(call.tx, call.caller.account, namespace_id)
         if found is not None and found["RegionId"] != call.region():
             found = None  # another region's endpoint serves it
     else:
-        for region in _regions(call):
+        for region in regions(call):
             for doc in call.tx.all(call.scope(region), NAMESPACE):
                 if doc["NameSpaceShortId"] == short_id:
-                    found = doc
+                    found = as_namespace(doc)
     if found is None:
         raise ApiError(
             404, "InvalidNamespaceId.NotFound", "The specified NamespaceId does not exist."
@@ -123,7 +118,7 @@ def describe_namespace_list(call: Call) -> dict[str, Any]:
             "Current": False,
             "HybridCloudEnable": False,
         }
-        for region in _regions(call)
+        for region in regions(call)
         for doc in call.tx.all(call.scope(region), NAMESPACE)
         if custom or doc["NamespaceId"] == doc["RegionId"]
     ]
@@ -132,5 +127,11 @@ def describe_namespace_list(call: Call) -> dict[str, Any]:
 
 def describe_namespace(call: Call) -> dict[str, Any]:
     doc = namespace_or_404(call)
-    keys = ("NamespaceId", "NamespaceName", "NameSpaceShortId", "RegionId", "NamespaceDescription")
-    return {"Data": {**{k: doc[k] for k in keys}, "EnableMicroRegistration": False}}
+    data = {
+        "NamespaceId": doc["NamespaceId"],
+        "NamespaceName": doc["NamespaceName"],
+        "NameSpaceShortId": doc["NameSpaceShortId"],
+        "RegionId": doc["RegionId"],
+        "NamespaceDescription": doc["NamespaceDescription"],
+    }
+    return {"Data": {**data, "EnableMicroRegistration": False}}

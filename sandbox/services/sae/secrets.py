@@ -45,17 +45,17 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from sandbox import chosen_codes
 from sandbox.call import Call
 from sandbox.errors import ApiError
+from sandbox.services.sae.documents import APP as APP
+from sandbox.services.sae.documents import SECRET as SECRET
+from sandbox.services.sae.documents import Namespace, Secret, as_secret
 from sandbox.services.sae.namespaces import find_namespace
 from sandbox.store import Doc, Scope, Tx
-
-SECRET = "sae_secret"  # noqa: S105 - a store kind, not a credential
-APP = "sae_app"
-"""Applications' kind (written by `sandbox.services.sae.apps`); read here for RelateApps."""
 
 DOCKER_CONFIG_JSON = "kubernetes.io/dockerconfigjson"
 TLS = "kubernetes.io/tls"
@@ -73,7 +73,7 @@ _COUNTER = "sae_secret_next_id:"
 def find_secret(tx: Tx, account: str, namespace_id: str, secret_id: int) -> Doc | None:
     """A secret of the account in that namespace: {SecretId (int), SecretName, SecretType,
     NamespaceId, SecretData (dict[str, str], the decoded key -> value map), CreateTime,
-    UpdateTime} (times in epoch ms)."""
+    UpdateTime} (times in epoch ms), as `documents.Secret` types it."""
     region = namespace_id.partition(":")[0]
     doc = tx.get(Scope(account, region), SECRET, str(secret_id))
     if doc is None or doc.get("NamespaceId") != namespace_id:
@@ -81,7 +81,7 @@ def find_secret(tx: Tx, account: str, namespace_id: str, secret_id: int) -> Doc 
     return doc
 
 
-def docker_logins(secret: Doc) -> dict[str, tuple[str, str]]:
+def docker_logins(secret: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     """Registry host -> (username, password) from a `kubernetes.io/dockerconfigjson` secret.
 
     Hosts are as written in `auths`, minus any `http(s)://` prefix and path. Empty for other
@@ -153,7 +153,7 @@ def list_secrets(call: Call) -> dict[str, Any]:
     scope = Scope(call.caller.account, namespace["RegionId"])
     secrets = [
         _view(call.tx, call.caller.account, doc, with_data=False)
-        for doc in call.tx.all(scope, SECRET)
+        for doc in map(as_secret, call.tx.all(scope, SECRET))
         if doc["NamespaceId"] == namespace["NamespaceId"]
     ]
     return {"Data": {"Secrets": secrets}}
@@ -199,7 +199,7 @@ def _with_message(name: str, problem: str) -> ApiError:
     )
 
 
-def _namespace(call: Call) -> Doc:
+def _namespace(call: Call) -> Namespace:
     namespace_id = call.params.text("NamespaceId")
     found = find_namespace(call.tx, call.caller.account, namespace_id, call.world)
     if found is None or found["RegionId"] != call.region():
@@ -209,7 +209,7 @@ def _namespace(call: Call) -> Doc:
     return found
 
 
-def _secret_or_404(call: Call, namespace: Doc) -> Doc:
+def _secret_or_404(call: Call, namespace: Namespace) -> Secret:
     secret_id = call.params.integer("SecretId")
     found = find_secret(call.tx, call.caller.account, namespace["NamespaceId"], secret_id)
     if found is None:
@@ -217,7 +217,7 @@ def _secret_or_404(call: Call, namespace: Doc) -> Doc:
             f"The specified secret {secret_id} does not exist in namespace "
             f"{namespace['NamespaceId']}."
         )
-    return found
+    return as_secret(found)
 
 
 def _allocate_id(tx: Tx, account: str) -> int:
@@ -323,7 +323,7 @@ def _host(registry: str) -> str:
 # -- views -----------------------------------------------------------------------------------------
 
 
-def _view(tx: Tx, account: str, secret: Doc, *, with_data: bool) -> dict[str, Any]:
+def _view(tx: Tx, account: str, secret: Secret, *, with_data: bool) -> dict[str, Any]:
     region = str(secret["NamespaceId"]).partition(":")[0]
     view: dict[str, Any] = {
         k: secret[k]
