@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 from sandbox.call import Call
 from sandbox.services import cr, sts
-from sandbox.services.sae import apps
+from sandbox.services.sae import lifecycle
 from sandbox.store import Scope
 
 ALL = "*"
@@ -136,7 +136,7 @@ def _sae(call: Call) -> tuple[str, ...]:
         return (ALL,)
     region, account = _region(call), call.caller.account
     app_id = call.params.text("AppId")
-    app = apps.find_app(call.tx, Scope(account, region), app_id)
+    app = lifecycle.find_app(call.tx, Scope(account, region), app_id)
     namespace = str(app["NamespaceId"]) if app else ""
     return (f"acs:sae:{region}:{account}:application/{namespace}/{app_id}",)
 
