@@ -42,8 +42,8 @@ from crossdeploy.spec import (
     NetworkSpec,
     RolloutSpec,
     SpecError,
-    _problems,
     lowercase_name,
+    validation_problems,
 )
 
 SHARED = ("accounts", "image", "access", "network", "rollout")
@@ -123,7 +123,7 @@ class FleetSpec(BaseModel):
             try:
                 spec = DeploySpec.model_validate(self._spec_data(self.app_data(index)))
             except ValidationError as exc:
-                problems += [self._where(index, p) for p in _problems(exc)]
+                problems += [self._where(index, p) for p in validation_problems(exc)]
                 continue
             key = (spec.app.namespace_id, spec.app.name)
             if key in seen:
@@ -167,7 +167,7 @@ def parse_fleet(data: Any, source: str = "fleet") -> FleetSpec:
     try:
         fleet = FleetSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(source, [_bracketed(p) for p in _problems(exc)]) from None
+        raise SpecError(source, [_bracketed(p) for p in validation_problems(exc)]) from None
     try:
         fleet.deploy_specs()
     except SpecError as exc:

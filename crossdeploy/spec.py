@@ -510,7 +510,8 @@ class SpecError(ValueError):
         )
 
 
-def _problems(error: ValidationError) -> list[str]:
+def validation_problems(error: ValidationError) -> list[str]:
+    """Pydantic's errors as `field.path: message` lines (the fleet spec words its own alike)."""
     out = []
     for item in error.errors():
         path = ".".join(str(part) for part in item["loc"]) or "(spec)"
@@ -532,7 +533,7 @@ def parse_spec(data: Any, source: str = "spec") -> DeploySpec:
     try:
         return DeploySpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(source, _problems(exc)) from None
+        raise SpecError(source, validation_problems(exc)) from None
 
 
 def load_spec(path: Path) -> DeploySpec:

@@ -45,7 +45,7 @@ from crossdeploy.fleet_spec import FleetSpec
 from crossdeploy.plan import Change, Plan, PlanRow
 from crossdeploy.planner import Accounts, Inspection, inspect_all, make_plan, resolve_accounts
 from crossdeploy.spec import DeploySpec
-from flows.cross_account_deploy import (
+from flows.cross_account_deploy import (  # private names: lead removes (issue 16 item 1)
     DeployError,
     _announce,
     _apply_policy,

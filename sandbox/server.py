@@ -6,9 +6,9 @@ import tempfile
 import threading
 from pathlib import Path
 
-from crossdeploy.serving import bind, exit_on_sigterm, run
 from sandbox.app import create_app
 from sandbox.dispatch import Sandbox
+from sandbox.serving import bind, exit_on_sigterm, run
 from sandbox.store import Store
 from sandbox.world import load_world
 

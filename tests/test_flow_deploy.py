@@ -23,11 +23,11 @@ from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_sae20190506 import models as sae_models
 from prefect import flow
 
+from cli.runner import RunOutcome, run_deploy
 from crossdeploy import ledger, ram_policy
 from crossdeploy.diagnosis import root_cause
 from crossdeploy.plan import BLOCKED, OK
 from crossdeploy.planner import resolve_accounts
-from crossdeploy.runner import RunOutcome, run_deploy
 from crossdeploy.spec import DeploySpec
 from flows.cross_account_deploy import DeployResult
 from sandbox.testing import SandboxAdmin, SandboxProcess

@@ -26,7 +26,7 @@ from crossdeploy import ram_policy
 from crossdeploy.spec import DeploySpec
 from sandbox.policy import Decision, PolicyDocument, Principal, evaluate, trust_allows
 from tasks.pull_policy import apply_pull_policy, inspect_pull_policy
-from tasks.pull_role import _decide, _Role, apply_pull_role, inspect_pull_role
+from tasks.pull_role import _decide, _Role, apply_pull_role, inspect_pull_role  # noqa: PLC2701 (lead removes, issue 16 item 1)
 from tests.conftest import UIDS, SdkFactory
 from tests.deploy_support import make_spec, personal_image
 
