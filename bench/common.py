@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 import yaml
 
-from crossdeploy.demo import demo_spec_path
-from crossdeploy.sandbox_blocks import save_sandbox_blocks
+from cli.demo import demo_spec_path
+from cli.sandbox_blocks import save_sandbox_blocks
 from crossdeploy.spec import DeploySpec, parse_spec
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from sandbox.world import load_world

@@ -9,9 +9,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from crossdeploy.serving import bind, exit_on_sigterm, run
 from sandbox.app import create_app
 from sandbox.dispatch import Sandbox
+from sandbox.serving import bind, exit_on_sigterm, run
 from sandbox.store import Store
 from sandbox.tls import serving_tls
 from sandbox.world import load_world

@@ -48,7 +48,7 @@ class SandboxProcess:
 
     def start(self) -> str:
         exe = shutil.which("crossdeploy", path=str(Path(sys.executable).parent))
-        command = [exe] if exe else [sys.executable, "-m", "crossdeploy.cli"]
+        command = [exe] if exe else [sys.executable, "-m", "cli.main"]
         command += ["sandbox", "serve", "--port", str(self.port)]
         if self.world is not None:
             command += ["--world", str(self.world)]

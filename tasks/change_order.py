@@ -240,99 +240,180 @@ def follow_change_order(
     With `confirm="auto"` a batch waiting to be confirmed (status 8) is confirmed at once; with
     `confirm="ask"` the follow returns there, naming the waiting batch.
     """
-    sae = creds_a.get_client("sae")
     url = CONSOLE.format(id=change_order_id, region=region or creds_a.region_id)
-    started = time.monotonic()
-    deadline = started + timeout_seconds
-    budget = _Budget(poll)
-    interval = poll.initial_seconds
-    last_move: tuple[Any, ...] | None = None
-    last_stamp: Any = None
-    pending, read_at = True, started
-    tasks_per_batch = 0
-    spot, spot_index = _Spot(), 0
-    pace = _Pace()
-    confirmed: list[int] = []
+    follower = _Follower(creds_a.get_client("sae"), change_order_id, poll, url)
+    deadline = follower.started + timeout_seconds
     while True:
-        order = budget.call(0, describe_order, sae, change_order_id)
+        seen = follower.observe()
+        progress = follower.progress(seen)
+        if on_progress is not None:
+            on_progress(progress)
+        ended = follower.ended(seen, progress, deadline, confirm)
+        if ended is not None:
+            return ended
+        if seen.status == WAIT_CONFIRM and confirm == "auto" and seen.pipeline_id:
+            follower.confirm(seen)
+            continue
+        due = follower.next_poll(seen)
+        if due >= deadline:
+            return follower.wait_out(seen, progress, deadline)
+        time.sleep(max(0.0, due - time.monotonic()))
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """One DescribeChangeOrder read, as the follow judges it."""
+
+    order: Any
+    status: int
+    abnormal: bool
+    pipelines: list[Any]
+    index: int
+    """The running batch, 0-based."""
+    moved: bool
+    """The status, the running batch or a batch's status changed since the last read."""
+    near: bool
+    """Within the tight polls around the running batch's estimated end."""
+    now: float
+
+    @property
+    def pipeline_id(self) -> str:
+        return str(self.order.current_pipeline_id or "")
+
+
+class _Follower:
+    """What a follow remembers between polls: what moved, where the batch stands, the budget."""
+
+    def __init__(self, sae: Any, change_order_id: str, poll: PollPolicy, url: str) -> None:
+        self.sae, self.change_order_id, self.poll, self.url = sae, change_order_id, poll, url
+        self.started = time.monotonic()
+        self.budget = _Budget(poll)
+        self.interval = poll.initial_seconds
+        self.last_move: tuple[Any, ...] | None = None
+        self.last_stamp: Any = None
+        self.pending, self.read_at = True, self.started
+        self.tasks_per_batch = 0
+        self.spot, self.spot_index = _Spot(), 0
+        self.pace = _Pace()
+        self.confirmed: list[int] = []
+
+    def observe(self) -> _Seen:
+        """Read the order, then its running pipeline when that is worth a call."""
+        order = self.budget.call(0, describe_order, self.sae, self.change_order_id)
         status = int(order.status or 0)
-        abnormal = int(order.sub_status or 0) == ABNORMAL and status != SUCCESS
         pipelines = list(order.pipelines or [])
-        batches = len(pipelines) or int(order.batch_count or 1)
         index = next(
             (i for i, p in enumerate(pipelines) if p.pipeline_id == order.current_pipeline_id), 0
         )
-        done_batches = sum(1 for p in pipelines if p.status == SUCCESS)
         current = pipelines[index] if pipelines else None
         move = (status, order.current_pipeline_id, tuple(p.status for p in pipelines))
         stamp = current.update_time if current is not None else None
-        moved = move != last_move
-        pending = pending or moved or stamp != last_stamp
-        last_move, last_stamp = move, stamp
+        moved = move != self.last_move
+        self.pending = self.pending or moved or stamp != self.last_stamp
+        self.last_move, self.last_stamp = move, stamp
         now = time.monotonic()
-        near = pace.near(now, poll) and status == RUNNING
-        if status == RUNNING and order.current_pipeline_id:
-            wanted = pending or now - read_at >= poll.pipeline_seconds
-            if wanted and budget.ready(near):
-                pipeline = budget.call(0, _describe_pipeline, sae, str(order.current_pipeline_id))
-                spot, read_at, pending = _locate(pipeline), now, False
-                tasks_per_batch = spot.tasks or tasks_per_batch
-                if current is not None:
-                    pace.update(current, spot)
-                if pipelines and pipelines[index].status == SUCCESS:
-                    spot = replace(spot, done=0)  # already counted as a finished batch
-        elif index != spot_index:
-            spot = _Spot()
-        spot_index = index
-        elapsed = now - started
-        progress = Progress(
-            change_order_id=change_order_id,
+        seen = _Seen(
+            order=order,
             status=status,
-            state=ABNORMAL_STATE if abnormal else STATES.get(status, f"in status {status}"),
-            batch=index + 1,
+            abnormal=int(order.sub_status or 0) == ABNORMAL and status != SUCCESS,
+            pipelines=pipelines,
+            index=index,
+            moved=moved,
+            near=self.pace.near(now, self.poll) and status == RUNNING,
+            now=now,
+        )
+        self._locate(seen)
+        return seen
+
+    def _locate(self, seen: _Seen) -> None:
+        """DescribePipeline (stage, task, the batch's pace) when the batch moved or every
+        `pipeline_seconds`, if the budget allows; a new batch not read yet starts blank."""
+        if seen.status == RUNNING and seen.pipeline_id:
+            wanted = self.pending or seen.now - self.read_at >= self.poll.pipeline_seconds
+            if wanted and self.budget.ready(seen.near):
+                pipeline = self.budget.call(0, _describe_pipeline, self.sae, seen.pipeline_id)
+                self.spot, self.read_at, self.pending = _locate(pipeline), seen.now, False
+                self.tasks_per_batch = self.spot.tasks or self.tasks_per_batch
+                if seen.pipelines:
+                    self.pace.update(seen.pipelines[seen.index], self.spot)
+                if seen.pipelines and seen.pipelines[seen.index].status == SUCCESS:
+                    self.spot = replace(self.spot, done=0)  # already counted as a finished batch
+        elif seen.index != self.spot_index:
+            self.spot = _Spot()
+        self.spot_index = seen.index
+
+    def progress(self, seen: _Seen) -> Progress:
+        batches = len(seen.pipelines) or int(seen.order.batch_count or 1)
+        done_batches = sum(1 for p in seen.pipelines if p.status == SUCCESS)
+        state = STATES.get(seen.status, f"in status {seen.status}")
+        return Progress(
+            change_order_id=self.change_order_id,
+            status=seen.status,
+            state=ABNORMAL_STATE if seen.abnormal else state,
+            batch=seen.index + 1,
             batches=batches,
-            stage=spot.stage,
-            task=spot.task,
-            tasks_done=done_batches * (tasks_per_batch or 1) + spot.done,
-            tasks_total=batches * (tasks_per_batch or 1),
-            elapsed_seconds=elapsed,
-            console_url=url,
+            stage=self.spot.stage,
+            task=self.spot.task,
+            tasks_done=done_batches * (self.tasks_per_batch or 1) + self.spot.done,
+            tasks_total=batches * (self.tasks_per_batch or 1),
+            elapsed_seconds=seen.now - self.started,
+            console_url=self.url,
             batches_done=done_batches,
         )
-        if on_progress is not None:
-            on_progress(progress)
-        if status == SUCCESS or status in FAILURES or abnormal:
-            outcome = _outcome(sae, budget, order, progress, pipelines, abnormal=abnormal)
-            return replace(outcome, confirmed_batches=(*confirmed,))
-        if now >= deadline:
-            outcome = _outcome(sae, budget, order, progress, pipelines, timed_out=True)
-            return replace(outcome, confirmed_batches=(*confirmed,))
-        if status == WAIT_CONFIRM and confirm == "ask" and order.current_pipeline_id:
-            outcome = _outcome(sae, budget, order, progress, pipelines)
+
+    def ended(
+        self, seen: _Seen, progress: Progress, deadline: float, confirm: Confirm
+    ) -> ChangeOrderOutcome | None:
+        """The outcome when the follow ends here: the order ended (or is abnormal), the time is
+        up, or a batch waits for a person (`confirm="ask"`); None to poll on."""
+        if seen.status == SUCCESS or seen.status in FAILURES or seen.abnormal:
+            return self.outcome(seen, progress, abnormal=seen.abnormal)
+        if seen.now >= deadline:
+            return self.outcome(seen, progress, timed_out=True)
+        if seen.status == WAIT_CONFIRM and confirm == "ask" and seen.pipeline_id:
             return replace(
-                outcome,
-                confirmed_batches=(*confirmed,),
-                waiting_pipeline_id=str(order.current_pipeline_id),
-                waiting_batch=index + 1,
+                self.outcome(seen, progress),
+                waiting_pipeline_id=seen.pipeline_id,
+                waiting_batch=seen.index + 1,
             )
-        if status == WAIT_CONFIRM and confirm == "auto" and order.current_pipeline_id:
-            if _confirm_batch(sae, budget, change_order_id, str(order.current_pipeline_id)):
-                confirmed.append(index + 1)
-            interval = poll.initial_seconds
-            continue
-        if moved or near:
-            interval = poll.initial_seconds
+        return None
+
+    def outcome(
+        self, seen: _Seen, progress: Progress, *, timed_out: bool = False, abnormal: bool = False
+    ) -> ChangeOrderOutcome:
+        outcome = _outcome(
+            self.sae,
+            self.budget,
+            seen.order,
+            progress,
+            seen.pipelines,
+            timed_out=timed_out,
+            abnormal=abnormal,
+        )
+        return replace(outcome, confirmed_batches=(*self.confirmed,))
+
+    def confirm(self, seen: _Seen) -> None:
+        """`confirm="auto"`: start the waiting batch, then poll again at once."""
+        if _confirm_batch(self.sae, self.budget, self.change_order_id, seen.pipeline_id):
+            self.confirmed.append(seen.index + 1)
+        self.interval = self.poll.initial_seconds
+
+    def next_poll(self, seen: _Seen) -> float:
+        """When to read the order next: soon after a move or near the batch's end, later and
+        later while nothing moves, always within the budget."""
+        if seen.moved or seen.near:
+            self.interval = self.poll.initial_seconds
         else:
-            interval = min(interval * poll.factor, poll.max_seconds)
-        window = pace.window(poll) if status == RUNNING else None
-        wanted = pace.next_near(now, poll) if near else now + interval
-        due = budget.due(now, wanted, window)
-        if due >= deadline:
-            time.sleep(max(0.0, deadline - time.monotonic()))
-            progress = replace(progress, elapsed_seconds=time.monotonic() - started)
-            outcome = _outcome(sae, budget, order, progress, pipelines, timed_out=True)
-            return replace(outcome, confirmed_batches=(*confirmed,))
-        time.sleep(max(0.0, due - time.monotonic()))
+            self.interval = min(self.interval * self.poll.factor, self.poll.max_seconds)
+        window = self.pace.window(self.poll) if seen.status == RUNNING else None
+        wanted = self.pace.next_near(seen.now, self.poll) if seen.near else seen.now + self.interval
+        return self.budget.due(seen.now, wanted, window)
+
+    def wait_out(self, seen: _Seen, progress: Progress, deadline: float) -> ChangeOrderOutcome:
+        """No poll fits before the deadline: wait for it and end as timed out."""
+        time.sleep(max(0.0, deadline - time.monotonic()))
+        progress = replace(progress, elapsed_seconds=time.monotonic() - self.started)
+        return self.outcome(seen, progress, timed_out=True)
 
 
 @task(name="follow-change-order", cache_policy=NO_CACHE)

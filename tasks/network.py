@@ -111,7 +111,27 @@ def inspect_network(creds_a: AlibabaCloudCredentials, spec: DeploySpec) -> Netwo
     namespace is bound to a VPC by its first app: until then `app.vpc_id` and `app.vswitch_id`
     say which network that will be.
     """
-    region, namespace_id = spec.app.region, spec.app.namespace_id
+    placement = _placement(spec, _region_namespaces(creds_a, spec.app.region))
+    if isinstance(placement, NetworkState):
+        return placement
+    vpc = creds_a.get_client("vpc")
+    vswitch = _vswitch_in_vpc(vpc, spec, placement)
+    if isinstance(vswitch, NetworkState):
+        return vswitch
+    return _with_egress(vpc, spec, placement, vswitch)
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """Where the app's instances run: the namespace's network, or the one the spec names."""
+
+    vpc_id: str
+    vswitch_id: str
+    security_group_id: str
+
+
+def _region_namespaces(creds_a: AlibabaCloudCredentials, region: str) -> list[Any]:
+    """Account A's SAE namespaces in the region (a listing without a region counts as in it)."""
     sae = creds_a.get_client("sae")
     listing = call(
         "sae:DescribeNamespaceList",
@@ -119,9 +139,13 @@ def inspect_network(creds_a: AlibabaCloudCredentials, spec: DeploySpec) -> Netwo
         # Custom namespaces are listed only when asked for; the default is not documented.
         sae_models.DescribeNamespaceListRequest(contain_custom=True),
     ).body.data
-    namespaces = [n for n in listing or [] if not n.region_id or n.region_id == region]
+    return [n for n in listing or [] if not n.region_id or n.region_id == region]
+
+
+def _placement(spec: DeploySpec, namespaces: list[Any]) -> _Placement | NetworkState:
+    """The namespace's VPC and vSwitch (`app.vswitch_id` may pick another); BLOCKED without."""
+    app, region, namespace_id = spec.app, spec.app.region, spec.app.namespace_id
     namespace = next((n for n in namespaces if n.namespace_id == namespace_id), None)
-    app = spec.app
     if namespace is None and not app.default_namespace:
         known = ", ".join(sorted(str(n.namespace_id) for n in namespaces)) or "none"
         return _unresolved(
@@ -136,47 +160,60 @@ def inspect_network(creds_a: AlibabaCloudCredentials, spec: DeploySpec) -> Netwo
         )
     bound = str(namespace.vpc_id or "") if namespace is not None else ""
     if not bound or namespace is None or not namespace.v_switch_id:
-        if app.vpc_id and app.vswitch_id:
-            vpc_id, vswitch_id = app.vpc_id, app.vswitch_id
-            group = app.security_group_id or ""
-        elif app.default_namespace:
-            return _unresolved(
-                spec,
-                resource=namespace_id,
-                now="default namespace, no VPC yet",
-                reason=(
-                    f"The default namespace {namespace_id} is bound to a VPC when its first app "
-                    "is created, and none has been. Set app.vpc_id and app.vswitch_id (and "
-                    "app.security_group_id) to the network the app should run in."
-                ),
-            )
-        else:
-            return _unresolved(
-                spec,
-                resource=namespace_id,
-                now="no VPC bound",
-                reason=(
-                    f"SAE namespace {namespace_id} has no VPC and vSwitch yet, so its egress "
-                    "cannot be checked. Bind one in the SAE console, set app.vpc_id and "
-                    "app.vswitch_id, or use a namespace that has one."
-                ),
-            )
-    else:
-        if app.vpc_id and app.vpc_id != bound:
-            return _unresolved(
-                spec,
-                resource=namespace_id,
-                now=f"bound to {bound}",
-                reason=(
-                    f"SAE namespace {namespace_id} is bound to {bound}, and a namespace keeps "
-                    f"its VPC; app.vpc_id says {app.vpc_id}. Remove app.vpc_id, set it to "
-                    f"{bound}, or use another namespace."
-                ),
-            )
-        vpc_id = bound
-        vswitch_id = app.vswitch_id or str(namespace.v_switch_id)
-        group = app.security_group_id or str(namespace.security_group_id or "")
-    vpc = creds_a.get_client("vpc")
+        return _unbound_placement(spec)
+    if app.vpc_id and app.vpc_id != bound:
+        return _unresolved(
+            spec,
+            resource=namespace_id,
+            now=f"bound to {bound}",
+            reason=(
+                f"SAE namespace {namespace_id} is bound to {bound}, and a namespace keeps "
+                f"its VPC; app.vpc_id says {app.vpc_id}. Remove app.vpc_id, set it to "
+                f"{bound}, or use another namespace."
+            ),
+        )
+    return _Placement(
+        vpc_id=bound,
+        vswitch_id=app.vswitch_id or str(namespace.v_switch_id),
+        security_group_id=app.security_group_id or str(namespace.security_group_id or ""),
+    )
+
+
+def _unbound_placement(spec: DeploySpec) -> _Placement | NetworkState:
+    """A namespace with no VPC yet: the network the spec names, else BLOCKED."""
+    app, namespace_id = spec.app, spec.app.namespace_id
+    if app.vpc_id and app.vswitch_id:
+        return _Placement(
+            vpc_id=app.vpc_id,
+            vswitch_id=app.vswitch_id,
+            security_group_id=app.security_group_id or "",
+        )
+    if app.default_namespace:
+        return _unresolved(
+            spec,
+            resource=namespace_id,
+            now="default namespace, no VPC yet",
+            reason=(
+                f"The default namespace {namespace_id} is bound to a VPC when its first app "
+                "is created, and none has been. Set app.vpc_id and app.vswitch_id (and "
+                "app.security_group_id) to the network the app should run in."
+            ),
+        )
+    return _unresolved(
+        spec,
+        resource=namespace_id,
+        now="no VPC bound",
+        reason=(
+            f"SAE namespace {namespace_id} has no VPC and vSwitch yet, so its egress "
+            "cannot be checked. Bind one in the SAE console, set app.vpc_id and "
+            "app.vswitch_id, or use a namespace that has one."
+        ),
+    )
+
+
+def _vswitch_in_vpc(vpc: Any, spec: DeploySpec, placement: _Placement) -> Any:
+    """The vSwitch's attributes, or a BLOCKED state when it is missing or in another VPC."""
+    region, vpc_id, vswitch_id = spec.app.region, placement.vpc_id, placement.vswitch_id
     try:
         vswitch = call(
             "vpc:DescribeVSwitchAttributes",
@@ -198,6 +235,12 @@ def inspect_network(creds_a: AlibabaCloudCredentials, spec: DeploySpec) -> Netwo
                 "app.vswitch_id to one of its vSwitches."
             ),
         )
+    return vswitch
+
+
+def _with_egress(vpc: Any, spec: DeploySpec, placement: _Placement, vswitch: Any) -> NetworkState:
+    """The state with the VPC's CIDR and CEN links and the SNAT entry covering the vSwitch."""
+    region, vpc_id, vswitch_id = spec.app.region, placement.vpc_id, placement.vswitch_id
     attributes = call(
         "vpc:DescribeVpcAttribute",
         vpc.describe_vpc_attribute,
@@ -208,13 +251,13 @@ def inspect_network(creds_a: AlibabaCloudCredentials, spec: DeploySpec) -> Netwo
     entries = [entry for nat_id in nat_ids for entry in _snat_entries(vpc, region, nat_id)]
     egress = covering_entry(entries, vswitch_id, str(vswitch.cidr_block))
     base = NetworkState(
-        namespace_id=namespace_id,
+        namespace_id=spec.app.namespace_id,
         region=region,
         vpc_id=vpc_id,
         vpc_cidr=str(attributes.cidr_block or ""),
         vswitch_id=vswitch_id,
         vswitch_cidr=str(vswitch.cidr_block or ""),
-        security_group_id=group,
+        security_group_id=placement.security_group_id,
         egress_ip=egress.ips[0] if egress else None,
         nat_gateway_id=egress.nat_gateway_id if egress else None,
         cen_ids=tuple(str(c.cen_id) for c in cens or []),

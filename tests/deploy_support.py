@@ -38,9 +38,9 @@ from prefect.logging.handlers import APILogWorker
 from pydantic import SecretStr
 
 from blocks import AcrRegistryLogin
+from cli.sandbox_blocks import save_sandbox_blocks
 from crossdeploy import ledger
 from crossdeploy.quota import Quota, limit_name, set_limit
-from crossdeploy.sandbox_blocks import save_sandbox_blocks
 from crossdeploy.spec import DeploySpec, parse_spec
 from flows.cross_account_deploy import cross_account_deploy
 from flows.landing import DeployError, DeployResult

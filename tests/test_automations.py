@@ -14,8 +14,8 @@ from prefect.blocks.notifications import CustomWebhookNotificationBlock
 from prefect.client.orchestration import get_client
 from typer.testing import CliRunner
 
-from crossdeploy.automations import load
-from crossdeploy.cli import app
+from cli.automations import load
+from cli.main import app
 
 REPO = Path(__file__).resolve().parents[1]
 FILE = REPO / "automations.yaml"

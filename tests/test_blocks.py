@@ -21,7 +21,7 @@ from prefect.testing.standard_test_suites.blocks import BlockStandardTestSuite
 from pydantic import SecretStr
 
 from blocks import AcrRegistryLogin, AlibabaCloudCredentials
-from crossdeploy.sandbox_blocks import save_sandbox_blocks
+from cli.sandbox_blocks import save_sandbox_blocks
 from sandbox.testing import SandboxProcess
 from tests.conftest import UIDS
 

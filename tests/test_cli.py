@@ -19,7 +19,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from crossdeploy.cli import app
+from cli.main import app
 from sandbox.routes import PRODUCTS, ROUTES
 from sandbox.world import bundled_world_path
 
@@ -28,7 +28,7 @@ LISTENING = re.compile(r"sandbox listening on http://127\.0\.0\.1:(\d+)\n")
 
 def crossdeploy(*args: str) -> list[str]:
     exe = shutil.which("crossdeploy", path=str(Path(sys.executable).parent))
-    return [exe, *args] if exe else [sys.executable, "-m", "crossdeploy.cli", *args]
+    return [exe, *args] if exe else [sys.executable, "-m", "cli.main", *args]
 
 
 def first_line(stream: IO[str] | None, timeout: float = 30.0) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from crossdeploy.cli import app
+from cli.main import app
 from sandbox.testing import SandboxAdmin
 from tests.conftest import DEMO_SPEC
 from tests.deploy_support import (

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from crossdeploy.demo import run_demo
+from cli.demo import run_demo
 
 
 def test_demo_deploys_and_a_rerun_changes_nothing(prefect_harness: None) -> None:

@@ -69,7 +69,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.events import Event
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from crossdeploy.sandbox_blocks import save_sandbox_blocks
+from cli.sandbox_blocks import save_sandbox_blocks
 from sandbox.testing import SandboxProcess
 from tests.conftest import SdkFactory, demo_world_data, write_world
 from tests.deploy_support import open_sae_quota

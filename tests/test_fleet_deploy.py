@@ -26,8 +26,8 @@ from prefect.client.schemas.responses import GlobalConcurrencyLimitResponse
 from prefect.runtime import flow_run
 from typer.testing import CliRunner
 
+from cli.main import app as cli
 from crossdeploy.app_lock import app_lock, lock_name
-from crossdeploy.cli import app as cli
 from crossdeploy.fleet_spec import FleetSpec, fleet_from_files, parse_fleet
 from crossdeploy.quota import Quota, limit_name
 from crossdeploy.spec import DeploySpec, SpecError

@@ -23,9 +23,9 @@ from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_sae20190506 import models as sae_models
 from prefect import flow
 
+from cli.runner import RunOutcome, run_deploy
 from crossdeploy import ram_policy
 from crossdeploy.plan import BLOCKED, OK
-from crossdeploy.runner import RunOutcome, run_deploy
 from crossdeploy.spec import DeploySpec
 from flows.diagnosis import root_cause
 from flows.inspection import resolve_accounts

@@ -26,8 +26,8 @@ from prefect.events import Event
 from prefect.events.clients import AssertingEventsClient
 from prefect.events.worker import EventsWorker
 
+from cli.sandbox_blocks import save_sandbox_blocks
 from crossdeploy.audit import DRIFT_EVENT
-from crossdeploy.sandbox_blocks import save_sandbox_blocks
 from crossdeploy.spec import DeploySpec, parse_spec
 from flows.reconcile import ARTIFACT_KEY, ReconcileError, ReconcileResult, reconcile
 from sandbox.testing import SandboxAdmin, SandboxProcess

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from crossdeploy.cli import app
+from cli.main import app
 from flows.cross_account_deploy import cross_account_deploy
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from tests.conftest import DEMO_SPEC, UIDS, sandbox_credentials

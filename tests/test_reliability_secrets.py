@@ -35,7 +35,7 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from blocks import AlibabaCloudCredentials
-from crossdeploy.cli import app
+from cli.main import app
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from tests.conftest import DEMO_SPEC, KEYS, UIDS, SdkFactory
 from tests.deploy_support import (

@@ -34,8 +34,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 
-from crossdeploy import webhook
-from crossdeploy.webhook import (
+from cli import webhook
+from cli.webhook import (
     EVENT_NAME,
     DeliveryError,
     PayloadError,
@@ -482,7 +482,7 @@ LISTENING = re.compile(r"webhook listening on http://127\.0\.0\.1:(\d+)\n")
 
 def crossdeploy(*args: str) -> list[str]:
     exe = shutil.which("crossdeploy", path=str(Path(sys.executable).parent))
-    return [exe, *args] if exe else [sys.executable, "-m", "crossdeploy.cli", *args]
+    return [exe, *args] if exe else [sys.executable, "-m", "cli.main", *args]
 
 
 class Bridge:

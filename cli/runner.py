@@ -8,10 +8,10 @@ from pathlib import Path
 
 from rich.console import Console
 
+from cli.render import print_plan
 from crossdeploy.cloud import CloudError
 from crossdeploy.fleet_spec import FleetSpec, fleet_from_files, is_fleet_file
 from crossdeploy.plan import Plan
-from crossdeploy.render import print_plan
 from crossdeploy.spec import DeploySpec, SpecError, load_spec
 
 

@@ -26,7 +26,7 @@ SpecArg = Annotated[Path, typer.Argument(help="Deploy spec (YAML).", exists=Fals
 
 def _spec_or_exit(out: Console, path: Path) -> DeploySpec:
     """The spec, or every problem printed and exit code 2 (before any API call)."""
-    from crossdeploy.runner import read_spec
+    from cli.runner import read_spec
 
     spec = read_spec(out, path)
     if spec is None:
@@ -67,8 +67,8 @@ def _run(
     paths: list[Path], fleet_name: str | None, dry_run: bool, calls: int, parallel: int | None
 ) -> int:
     """One spec: the cross-account deploy; several or a fleet file: the fleet deploy."""
-    from crossdeploy.render import console
-    from crossdeploy.runner import read_specs, report, run_deploy, run_fleet
+    from cli.render import console
+    from cli.runner import read_specs, report, run_deploy, run_fleet
     from crossdeploy.spec import DeploySpec
 
     out = console()
@@ -107,8 +107,8 @@ def deploy(
 @app.command("teardown")
 def teardown(spec_path: SpecArg) -> None:
     """Remove what deploy created for the spec (app, secret, whitelist entries, role, policy)."""
-    from crossdeploy.render import console
-    from crossdeploy.runner import report, run_teardown
+    from cli.render import console
+    from cli.runner import report, run_teardown
 
     out = console()
     spec = _spec_or_exit(out, spec_path)
@@ -118,7 +118,7 @@ def teardown(spec_path: SpecArg) -> None:
 @app.command("demo")
 def demo() -> None:
     """Start a sandbox cloud, register its blocks and deploy the demo app across two accounts."""
-    from crossdeploy.demo import run_demo
+    from cli.demo import run_demo
 
     raise typer.Exit(run_demo())
 
@@ -168,7 +168,7 @@ def sandbox_blocks(
     ] = None,
 ) -> None:
     """Save one AlibabaCloudCredentials block per world account, named sandbox-<account>."""
-    from crossdeploy.sandbox_blocks import save_sandbox_blocks
+    from cli.sandbox_blocks import save_sandbox_blocks
 
     for name in save_sandbox_blocks(url, world):
         typer.echo(f"saved block alibaba-cloud-credentials/{name}")
@@ -200,7 +200,7 @@ def automations_apply(
     file: Annotated[Path, typer.Option(help="The automations file.")] = Path("automations.yaml"),
 ) -> None:
     """Create or update (by name) the automations of automations.yaml on PREFECT_API_URL."""
-    from crossdeploy.automations import AutomationsError, apply
+    from cli.automations import AutomationsError, apply
 
     try:
         done = apply(file, notify)
@@ -230,7 +230,7 @@ def webhook_serve(
     """
     import os
 
-    from crossdeploy.webhook import TOKEN_ENV, serve
+    from cli.webhook import TOKEN_ENV, serve
 
     secret = token if token is not None else os.environ.get(TOKEN_ENV, "")
     if not secret:

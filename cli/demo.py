@@ -13,9 +13,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from crossdeploy.render import console as default_console
-from crossdeploy.runner import report, run_deploy
-from crossdeploy.sandbox_blocks import save_sandbox_blocks
+from cli.render import console as default_console
+from cli.runner import report, run_deploy
+from cli.sandbox_blocks import save_sandbox_blocks
 from crossdeploy.spec import DeploySpec, load_spec
 from sandbox.testing import SandboxProcess
 

@@ -508,7 +508,7 @@ def serve(*, host: str, port: int, token: str) -> None:
     """Run the bridge until SIGINT/SIGTERM. Raises ValueError (bad setup) or OSError (bind)."""
     from prefect.settings import PREFECT_API_URL
 
-    from crossdeploy.serving import bind, exit_on_sigterm, run
+    from sandbox.serving import bind, exit_on_sigterm, run
 
     if not token:
         raise ValueError(f"no token: pass --token or set {TOKEN_ENV}")
