@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from crossdeploy.automations import load
 from crossdeploy.cli import app
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FILE = REPO / "automations.yaml"
 NAMES = [a["name"] for a in yaml.safe_load(FILE.read_text())["automations"]]
 

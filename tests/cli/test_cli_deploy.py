@@ -13,13 +13,8 @@ from typer.testing import CliRunner, Result
 
 from crossdeploy.cli import app
 from sandbox.testing import SandboxAdmin
-from tests.conftest import DEMO_SPEC
-from tests.deploy_support import (
-    EIP,
-    flow_runs_since,
-    normalized,
-    write_spec,
-)
+from tests.support.deploy_support import EIP, flow_runs_since, normalized, write_spec
+from tests.support.specs import DEMO_SPEC
 
 
 def crossdeploy(*args: str) -> Result:

@@ -747,7 +747,7 @@ def test_the_readme_cloud_webhook_template_makes_the_same_event() -> None:
     """The Prefect Cloud alternative in the README yields what the bridge emits."""
     from jinja2.sandbox import SandboxedEnvironment
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     (template,) = re.findall(r"```jinja\n(.*?)```", readme, re.DOTALL)
     rendered = json.loads(SandboxedEnvironment().from_string(template).render(body=DOCUMENTED))
     bridged = parse_push(encode(DOCUMENTED))

@@ -27,8 +27,9 @@ from prefect.runtime import flow_run
 
 from crossdeploy.app_lock import app_lock, lock_name
 from crossdeploy.spec import DeploySpec
-from tests.deploy_support import APP_UID, logs_of, make_spec
-from tests.prefect_server import PrefectServer
+from tests.support.deploy_support import APP_UID, logs_of
+from tests.support.prefect_server import PrefectServer
+from tests.support.specs import make_spec
 
 pytestmark = pytest.mark.timeout(180)
 

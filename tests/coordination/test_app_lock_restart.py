@@ -28,8 +28,9 @@ from crossdeploy.app_lock import lock_name
 from crossdeploy.prefect_api import patiently
 from crossdeploy.quota import occupy_slots
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.deploy_support import APP_UID, deploy, logs_of, make_spec, open_sae_quota, save_blocks
-from tests.prefect_server import PrefectServer
+from tests.support.deploy_support import APP_UID, deploy, logs_of, open_sae_quota, save_blocks
+from tests.support.prefect_server import PrefectServer
+from tests.support.specs import make_spec
 
 pytestmark = pytest.mark.timeout(180)
 

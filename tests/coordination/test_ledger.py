@@ -29,17 +29,17 @@ from crossdeploy.planner import inspect_all, make_plan, resolve_accounts
 from crossdeploy.spec import DeploySpec, with_image_tag
 from flows.cross_account_deploy import DeployResult, land_app
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.conftest import demo_world_data, write_world
-from tests.deploy_support import (
+from tests.support.deploy_support import (
     APP_UID,
     deploy,
     forget_ledgers,
     ledgers,
-    make_spec,
     normalized,
     save_blocks,
     tear_down,
 )
+from tests.support.specs import make_spec
+from tests.support.worlds import demo_world_data, write_world
 
 DEPLOYS = 200
 TAGS = ("1.0", "1.1")

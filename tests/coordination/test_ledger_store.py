@@ -27,16 +27,16 @@ from crossdeploy.ledger import Intent, LedgerEntryTooLargeError
 from crossdeploy.plan import Change
 from crossdeploy.spec import DeploySpec, with_image_tag
 from sandbox.testing import SandboxAdmin
-from tests.conftest import SdkFactory
-from tests.deploy_support import (
+from tests.support.clients import SdkFactory
+from tests.support.deploy_support import (
     APP_UID,
     deploy,
     forget_ledgers,
     ledgers,
-    make_spec,
     normalized,
     tear_down,
 )
+from tests.support.specs import make_spec
 
 OTHER_UID = "3333333333333333"
 OLD_NAME = "crossdeploy-cn-hangzhou-demo-shop-web"

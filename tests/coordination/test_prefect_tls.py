@@ -23,8 +23,9 @@ from prefect.settings import (
 from crossdeploy.app_lock import app_lock, lock_name
 from crossdeploy.prefect_api import patiently, quick_client, read_variable, write_variable
 from crossdeploy.quota import occupy_slots
-from tests.deploy_support import APP_UID, make_spec
-from tests.prefect_server import PrefectServer
+from tests.support.deploy_support import APP_UID
+from tests.support.prefect_server import PrefectServer
+from tests.support.specs import make_spec
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -30,16 +30,15 @@ from crossdeploy.quota import SAE_QUOTA, Quota, limit_name
 from flows.fleet_deploy import FleetResult, fleet_deploy
 from flows.reconcile import ReconcileResult, reconcile
 from sandbox.testing import SandboxAdmin
-from tests.conftest import DEMO_SPEC
-from tests.deploy_support import (
+from tests.support.deploy_support import (
     APP_UID,
     deploy,
-    make_spec,
     open_sae_quota,
     sae_quota,
     tear_down,
     write_spec,
 )
+from tests.support.specs import DEMO_SPEC, make_spec
 
 REGION = "cn-hangzhou"
 LIMIT = limit_name(APP_UID, REGION)

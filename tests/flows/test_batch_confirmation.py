@@ -30,8 +30,9 @@ from prefect.flow_runs import resume_flow_run
 
 from crossdeploy.spec import DeploySpec
 from sandbox.testing import SandboxAdmin
-from tests.conftest import SdkFactory
-from tests.deploy_support import Run, app_status, as_read_back, deploy, make_spec
+from tests.support.clients import SdkFactory
+from tests.support.deploy_support import Run, app_status, as_read_back, deploy
+from tests.support.specs import make_spec
 
 pytestmark = pytest.mark.timeout(120)
 

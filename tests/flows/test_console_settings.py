@@ -31,8 +31,8 @@ from crossdeploy.spec import SpecError, parse_spec
 from sandbox.services.sae import apps as sandbox_apps
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from tasks.change_order import PollPolicy, Progress, follow_change_order
-from tests.conftest import DEMO_SPEC, SdkFactory
-from tests.deploy_support import (
+from tests.support.clients import SdkFactory
+from tests.support.deploy_support import (
     Run,
     artifacts_of,
     deploy,
@@ -41,9 +41,10 @@ from tests.deploy_support import (
     logs_of,
     save_blocks,
 )
-from tests.sae_setup import IMAGE, create_app, ready_cross_account, wait_for
+from tests.support.sae_setup import IMAGE, create_app, ready_cross_account, wait_for
+from tests.support.specs import DEMO_SPEC
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 FAST_POLL = PollPolicy(initial_seconds=0.05, factor=1.6, max_seconds=0.2, minute_seconds=0.6)
 OSS_SECRET = "oss-secret-value-42"
 LIVENESS = {"httpGet": {"path": "/health", "port": 8080}, "initialDelaySeconds": 5}

@@ -71,12 +71,13 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from crossdeploy.sandbox_blocks import save_sandbox_blocks
 from sandbox.testing import SandboxProcess
-from tests.conftest import SdkFactory, demo_world_data, write_world
-from tests.deploy_support import open_sae_quota
+from tests.support.clients import SdkFactory
+from tests.support.deploy_support import open_sae_quota
+from tests.support.worlds import demo_world_data, write_world
 
 pytestmark = pytest.mark.timeout(240)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

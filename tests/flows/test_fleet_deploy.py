@@ -34,8 +34,8 @@ from crossdeploy.spec import DeploySpec, SpecError
 from flows.fleet_deploy import FleetError, FleetResult, fleet_deploy
 from flows.results import RunError
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.conftest import DEMO_SPEC, FAST_TIMING, UIDS, SdkFactory, demo_world_data, write_world
-from tests.deploy_support import (
+from tests.support.clients import UIDS, SdkFactory
+from tests.support.deploy_support import (
     as_read_back,
     forget_ledgers,
     ledgers,
@@ -45,6 +45,8 @@ from tests.deploy_support import (
     tear_down,
     write_spec,
 )
+from tests.support.specs import DEMO_SPEC
+from tests.support.worlds import FAST_TIMING, demo_world_data, write_world
 
 ACCOUNTS = {"app": "fleet-app", "registry": "fleet-registry"}
 IMAGE = {"url": "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1", "instance_id": "cri-demo"}

@@ -31,8 +31,8 @@ from crossdeploy.runner import RunOutcome, run_deploy
 from crossdeploy.spec import DeploySpec
 from flows.cross_account_deploy import DeployResult
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.conftest import FAST_TIMING, SdkFactory, demo_world_data, write_world
-from tests.deploy_support import (
+from tests.support.clients import SdkFactory
+from tests.support.deploy_support import (
     APP_UID,
     EIP,
     PERSONAL_IMAGE,
@@ -50,7 +50,6 @@ from tests.deploy_support import (
     leaked,
     ledgers,
     logs_of,
-    make_spec,
     normalized,
     personal_image,
     save_blocks,
@@ -59,8 +58,10 @@ from tests.deploy_support import (
     tear_down,
     unwhitelist_eip,
 )
-from tests.pull_worlds import instance_scoped_pull_policy
-from tests.sae_setup import status, wait_for, whitelist
+from tests.support.pull_worlds import instance_scoped_pull_policy
+from tests.support.sae_setup import status, wait_for, whitelist
+from tests.support.specs import make_spec
+from tests.support.worlds import FAST_TIMING, demo_world_data, write_world
 
 ROLE = "sae-pull-shop-web"
 EE_IMAGE = "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1"

@@ -31,8 +31,9 @@ from crossdeploy.sandbox_blocks import save_sandbox_blocks
 from crossdeploy.spec import DeploySpec, parse_spec
 from flows.reconcile import ARTIFACT_KEY, ReconcileError, ReconcileResult, reconcile
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.conftest import DEMO_SPEC, SdkFactory
-from tests.deploy_support import as_read_back
+from tests.support.clients import SdkFactory
+from tests.support.deploy_support import as_read_back
+from tests.support.specs import DEMO_SPEC
 
 TABLE_HEADER = "| spec / app | step | account | now | wanted | action |"
 

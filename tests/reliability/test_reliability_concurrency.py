@@ -12,17 +12,17 @@ from prefect.client.orchestration import get_client
 
 from crossdeploy.app_lock import lock_name
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.deploy_support import (
+from tests.support.deploy_support import (
     APP_UID,
     Run,
     deploy,
     forget_ledgers,
-    make_spec,
     normalized,
     save_blocks,
     tear_down,
 )
-from tests.reliability_support import RAM_ROLE_ADDS, added, statuses
+from tests.support.reliability_support import RAM_ROLE_ADDS, added, statuses
+from tests.support.specs import make_spec
 
 
 @pytest.fixture

@@ -25,24 +25,23 @@ from prefect.states import Crashed
 from crossdeploy import ledger
 from crossdeploy.app_lock import lock_name
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.conftest import DEMO_SPEC
-from tests.deploy_support import (
+from tests.support.deploy_support import (
     APP_UID,
     deploy,
     forget_ledgers,
-    make_spec,
     normalized,
     save_blocks,
     secret_access,
     tear_down,
 )
-from tests.reliability_support import (
+from tests.support.reliability_support import (
     RAM_ROLE_ADDS,
     SECRET_ADDS,
     DeployDriver,
     added,
     wait_for,
 )
+from tests.support.specs import DEMO_SPEC, make_spec
 
 HOLD = {"error": "ServiceUnavailable", "status": 503}
 """Answer the held write 503 every time: the child retries it until it is killed."""

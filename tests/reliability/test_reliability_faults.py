@@ -22,19 +22,18 @@ from alibabacloud_sae20190506 import models as sae_models
 from crossdeploy import ram_policy
 from crossdeploy.spec import DeploySpec
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.conftest import FAST_TIMING, SdkFactory, demo_world_data, write_world
-from tests.deploy_support import (
+from tests.support.clients import SdkFactory
+from tests.support.deploy_support import (
     APP_UID,
     EE_LOGIN,
     REGISTRY_UID,
     Run,
     deploy,
-    make_spec,
     save_blocks,
     secret_access,
     unwhitelist_eip,
 )
-from tests.reliability_support import (
+from tests.support.reliability_support import (
     RAM_ROLE_ADDS,
     SECRET_ADDS,
     added,
@@ -44,6 +43,8 @@ from tests.reliability_support import (
     statuses,
     wait_for,
 )
+from tests.support.specs import make_spec
+from tests.support.worlds import FAST_TIMING, demo_world_data, write_world
 
 ROLE = "sae-pull-shop-web"
 OLD_IMAGE = {"url": "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.0"}

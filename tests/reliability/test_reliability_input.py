@@ -24,8 +24,9 @@ from typer.testing import CliRunner
 from crossdeploy.cli import app
 from flows.cross_account_deploy import cross_account_deploy
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.conftest import DEMO_SPEC, UIDS, sandbox_credentials
-from tests.deploy_support import flow_runs_since, forget_ledgers, make_spec, save_blocks
+from tests.support.clients import UIDS, sandbox_credentials
+from tests.support.deploy_support import flow_runs_since, forget_ledgers, save_blocks
+from tests.support.specs import DEMO_SPEC, make_spec
 
 HOST = "demo-registry.cn-hangzhou.cr.aliyuncs.com"
 Edit = Callable[[dict[str, Any]], object]

@@ -27,8 +27,9 @@ from crossdeploy.spec import DeploySpec
 from sandbox.policy import Decision, PolicyDocument, Principal, evaluate, trust_allows
 from tasks.pull_policy import apply_pull_policy, inspect_pull_policy
 from tasks.pull_role import _decide, _Role, apply_pull_role, inspect_pull_role
-from tests.conftest import UIDS, SdkFactory
-from tests.deploy_support import make_spec, personal_image
+from tests.support.clients import UIDS, SdkFactory
+from tests.support.deploy_support import personal_image
+from tests.support.specs import make_spec
 
 A, B, OTHER = UIDS["app"], UIDS["registry"], "3333333333333333"
 SAE_A = Principal(A, "service", "sae.aliyuncs.com")

@@ -28,11 +28,11 @@ from hypothesis import strategies as st
 
 from sandbox import signing
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.conftest import KEYS, SdkFactory
-from tests.deploy_support import normalized
-from tests.raw_requests import signed_headers
-from tests.sae_setup import create_app, ready_cross_account
-from tests.test_sae_secrets import create as create_secret
+from tests.sandbox.test_sae_secrets import create as create_secret
+from tests.support.clients import KEYS, SdkFactory
+from tests.support.deploy_support import normalized
+from tests.support.raw_requests import signed_headers
+from tests.support.sae_setup import create_app, ready_cross_account
 
 Record = Callable[[str, Any], None]
 

@@ -37,8 +37,8 @@ from typer.testing import CliRunner
 from blocks import AlibabaCloudCredentials
 from crossdeploy.cli import app
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.conftest import DEMO_SPEC, KEYS, UIDS, SdkFactory
-from tests.deploy_support import (
+from tests.support.clients import KEYS, UIDS, SdkFactory
+from tests.support.deploy_support import (
     EE_LOGIN,
     PERSONAL_LOGIN,
     SECRETS,
@@ -48,12 +48,12 @@ from tests.deploy_support import (
     forget_ledgers,
     ledgers,
     logs_of,
-    make_spec,
     save_blocks,
     secret_access,
     unwhitelist_eip,
     write_spec,
 )
+from tests.support.specs import DEMO_SPEC, make_spec
 
 Record = Callable[[str, Any], None]
 BAD_SECRET = "wrong-secret-value-5f1c9e"

@@ -13,7 +13,7 @@ import pytest
 
 from sandbox import chosen_codes
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PRODUCT = ("crossdeploy", "tasks", "flows", "blocks")
 TABLE_FILE = ROOT / "sandbox" / "chosen_codes.py"
 

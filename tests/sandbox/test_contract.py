@@ -28,10 +28,10 @@ from sandbox.errors import ApiError
 from sandbox.routes import PRODUCTS, ROUTES
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from sandbox.wire import Identified, RawRequest
-from tests.conftest import SdkFactory
-from tests.raw_requests import send_acs3
+from tests.support.clients import SdkFactory
+from tests.support.raw_requests import send_acs3
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = Path("/work/shared/reference/api-meta")
 NS = "cn-hangzhou:demo"
 

@@ -1,6 +1,6 @@
 """The contract guard fails a test whose requests the contract stretched, unless it is marked.
 
-A child pytest session with the guard (`-p tests.contract_guard`) runs three tests against a
+A child pytest session with the guard (`-p tests.support.contract_guard`) runs three tests against a
 sandbox from `sandbox.harness`: one sends a parameter STS's contract does not know, one does the
 same marked `contract_breaches`, one sends nothing. Only the first may fail, in its teardown,
 naming the action and the parameter.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.child_python import run
+from tests.support.child_python import run
 
 CHILD_TESTS = """
 import pytest
@@ -47,13 +47,13 @@ def test_clean():
     pass
 """
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_an_unmarked_test_with_an_ignored_parameter_fails_in_teardown(tmp_path: Path) -> None:
     (tmp_path / "test_child.py").write_text(CHILD_TESTS)
     child = run(
-        ["-m", "pytest", "-p", "tests.contract_guard", "-q", "-rE", "test_child.py"],
+        ["-m", "pytest", "-p", "tests.support.contract_guard", "-q", "-rE", "test_child.py"],
         tmp_path,
         PYTHONPATH=str(REPO),
     )

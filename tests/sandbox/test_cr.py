@@ -23,7 +23,7 @@ from sandbox.services import cr
 from sandbox.store import Store
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from sandbox.world import World, bundled_world_path
-from tests.conftest import UIDS, SdkFactory
+from tests.support.clients import UIDS, SdkFactory
 
 INSTANCE = "cri-demo"
 PUBLIC_DOMAIN = "demo-registry.cn-hangzhou.cr.aliyuncs.com"

@@ -16,8 +16,8 @@ from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.conftest import UIDS, SdkFactory
-from tests.test_sts import trust
+from tests.sandbox.test_sts import trust
+from tests.support.clients import UIDS, SdkFactory
 
 LOG_FIELDS = ("account", "product", "action", "write", "status", "code")
 

@@ -22,7 +22,9 @@ from sandbox.services import cr
 from sandbox.services.sae.image_pull import REASONS, PullVerdict, judge_image_pull
 from sandbox.services.sae.namespaces import find_namespace
 from sandbox.store import Doc, Store
-from tests.pull_worlds import (
+from tests.sandbox.test_policy import document, merged, statement
+from tests.sandbox.test_sts import trust
+from tests.support.pull_worlds import (
     APP_UID,
     CASES,
     DIGESTS,
@@ -66,8 +68,6 @@ from tests.pull_worlds import (
     vpc_of,
     whitelist,
 )
-from tests.test_policy import document, merged, statement
-from tests.test_sts import trust
 
 Break = Callable[[PullCase], PullCase]
 

@@ -14,8 +14,8 @@ import pytest
 from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_tea_openapi.exceptions import ClientException
 
-from tests.conftest import UIDS, SdkFactory
-from tests.test_sts import assume, make_role, trust
+from tests.sandbox.test_sts import assume, make_role, trust
+from tests.support.clients import UIDS, SdkFactory
 
 SELF_TRUST = trust(ram=[UIDS["app"]])
 READ_ONLY = json.dumps(

@@ -17,8 +17,9 @@ from alibabacloud_sae20190506 import models as sae_models
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.conftest import FAST_TIMING, SdkFactory
-from tests.sae_setup import create_app, ready_cross_account, wait_for
+from tests.support.clients import SdkFactory
+from tests.support.sae_setup import create_app, ready_cross_account, wait_for
+from tests.support.worlds import FAST_TIMING
 
 
 def _order(admin: SandboxAdmin, change_order_id: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from sandbox.policy import (
     evaluate,
     trust_allows,
 )
-from tests.test_sts import trust
+from tests.sandbox.test_sts import trust
 
 ROLE_ACCOUNT = "2222222222222222"
 CALLER_ACCOUNT = "1111111111111111"

@@ -21,10 +21,12 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_vpc20160428 import models as vpc_models
 
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.conftest import FAST_TIMING, SdkFactory, demo_world_data, sandbox_credentials
-from tests.conftest import write_world as write_world_file
-from tests.deploy_support import deploy, forget_ledgers, make_spec, save_blocks
-from tests.raw_requests import signed_headers
+from tests.support.clients import SdkFactory, sandbox_credentials
+from tests.support.deploy_support import deploy, forget_ledgers, save_blocks
+from tests.support.raw_requests import signed_headers
+from tests.support.specs import make_spec
+from tests.support.worlds import FAST_TIMING, demo_world_data
+from tests.support.worlds import write_world as write_world_file
 
 SHANGHAI = "cn-shanghai"
 _LOGIN = {"username": "u", "password": "pw", "auth": base64.b64encode(b"u:pw").decode()}

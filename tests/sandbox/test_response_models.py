@@ -23,8 +23,8 @@ from alibabacloud_sts20150401 import models as sts_models
 from alibabacloud_vpc20160428 import models as vpc_models
 
 from sandbox.routes import ROUTES
-from tests.conftest import UIDS, SdkFactory
-from tests.sae_setup import IMAGE, create_app, ready_cross_account, wait_for
+from tests.support.clients import UIDS, SdkFactory
+from tests.support.sae_setup import IMAGE, create_app, ready_cross_account, wait_for
 
 ALLOWED_EXTRAS: dict[tuple[str, str], str] = {}
 """(product, dotted path of a field the SDK model lacks) -> the Alibaba document showing it."""

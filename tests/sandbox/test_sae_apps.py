@@ -11,8 +11,8 @@ from alibabacloud_sae20190506 import models as sae_models
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 from sandbox.testing import SandboxAdmin
-from tests.conftest import SdkFactory
-from tests.sae_setup import (
+from tests.support.clients import SdkFactory
+from tests.support.sae_setup import (
     IMAGE,
     abnormal_release,
     create_app,

@@ -6,7 +6,7 @@ import pytest
 from alibabacloud_sae20190506 import models as sae_models
 from alibabacloud_tea_openapi.exceptions import ClientException
 
-from tests.conftest import SdkFactory
+from tests.support.clients import SdkFactory
 
 
 @pytest.mark.parametrize("v2", [False, True], ids=["acs3", "roa-v1"])

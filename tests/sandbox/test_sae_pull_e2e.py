@@ -24,8 +24,29 @@ from alibabacloud_ram20150501 import models as ram_models
 
 from sandbox.services.sae.image_pull import REASONS
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.conftest import SdkFactory, fresh_admin
-from tests.pull_worlds import (
+from tests.sandbox.test_image_pull import (
+    FORBIDDEN,
+    NO_HOST,
+    NO_INSTANCE,
+    NO_ROLE,
+    NO_TOKEN,
+    NOT_FOUND,
+    NOT_TRUSTED,
+    SAE_DENY,
+    TIMEOUT,
+    UNAUTHORIZED,
+    Break,
+    config,
+    image,
+    no_credentials,
+    secret,
+)
+from tests.sandbox.test_policy import merged
+from tests.sandbox.test_sae_secrets import create as create_secret
+from tests.sandbox.test_sae_secrets import update as update_secret
+from tests.sandbox.test_sts import trust
+from tests.support.clients import SdkFactory
+from tests.support.pull_worlds import (
     APP_IMAGE,
     APP_REGISTRY_HOST,
     APP_UID,
@@ -47,7 +68,7 @@ from tests.pull_worlds import (
     pull_policy_without,
     sae_trust,
 )
-from tests.sae_setup import (
+from tests.support.sae_setup import (
     create_app,
     describe,
     instances,
@@ -56,27 +77,7 @@ from tests.sae_setup import (
     tasks,
     wait_for,
 )
-from tests.test_image_pull import (
-    FORBIDDEN,
-    NO_HOST,
-    NO_INSTANCE,
-    NO_ROLE,
-    NO_TOKEN,
-    NOT_FOUND,
-    NOT_TRUSTED,
-    SAE_DENY,
-    TIMEOUT,
-    UNAUTHORIZED,
-    Break,
-    config,
-    image,
-    no_credentials,
-    secret,
-)
-from tests.test_policy import merged
-from tests.test_sae_secrets import create as create_secret
-from tests.test_sae_secrets import update as update_secret
-from tests.test_sts import trust
+from tests.support.worlds import fresh_admin
 
 LAB_WORLD = Path(__file__).parent / "worlds" / "pull_lab.yaml"
 WRONG_PASSWORD = "not-the-password"

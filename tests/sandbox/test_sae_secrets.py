@@ -24,8 +24,8 @@ from sandbox.services.sae import secrets
 from sandbox.store import Scope, Store
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from sandbox.world import bundled_world_path
-from tests.conftest import UIDS, SdkFactory
-from tests.pull_worlds import docker_config
+from tests.support.clients import UIDS, SdkFactory
+from tests.support.pull_worlds import docker_config
 
 NS = "cn-hangzhou:demo"
 OTHER_NS = "cn-hangzhou:isolated"

@@ -21,9 +21,9 @@ from pydantic import ValidationError
 
 from sandbox.harness import SandboxCloud, alibaba_sandbox
 from sandbox.world import bundled_world_path, load_world
-from tests.child_python import run
+from tests.support.child_python import run
 
-README = Path(__file__).parent.parent / "README.md"
+README = Path(__file__).parents[2] / "README.md"
 SECTION = "## Testing your own code against the sandbox"
 
 

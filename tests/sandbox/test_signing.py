@@ -30,10 +30,10 @@ from darabonba.runtime import RuntimeOptions
 
 from sandbox import signing
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.conftest import KEYS, UIDS, SdkFactory
-from tests.raw_requests import legacy_roa_headers, signed_headers
-from tests.tampering_proxy import TamperingProxy, WireRequest
-from tests.test_sts import make_role, trust
+from tests.sandbox.test_sts import make_role, trust
+from tests.support.clients import KEYS, UIDS, SdkFactory
+from tests.support.raw_requests import legacy_roa_headers, signed_headers
+from tests.support.tampering_proxy import TamperingProxy, WireRequest
 
 SYSTEM_POLICY = "AliyunRAMReadOnlyAccess"
 

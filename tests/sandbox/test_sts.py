@@ -11,7 +11,7 @@ from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_sts20150401 import models as sts_models
 from alibabacloud_tea_openapi.exceptions import ClientException
 
-from tests.conftest import UIDS, SdkFactory
+from tests.support.clients import UIDS, SdkFactory
 
 
 def trust(

@@ -13,7 +13,7 @@ from alibabacloud_vpc20160428 import models as vpc_models
 
 from sandbox.testing import SandboxProcess
 from sandbox.world import bundled_world_path
-from tests.conftest import UIDS, SdkFactory
+from tests.support.clients import UIDS, SdkFactory
 
 REGION = "cn-hangzhou"
 

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from blocks import AcrRegistryLogin, AlibabaCloudCredentials
 from crossdeploy.sandbox_blocks import save_sandbox_blocks
 from sandbox.testing import SandboxProcess
-from tests.conftest import UIDS
+from tests.support.clients import UIDS
 
 
 @pytest.mark.parametrize("block", [AlibabaCloudCredentials, AcrRegistryLogin])
@@ -68,7 +68,7 @@ def test_secrets_are_masked() -> None:
 
 
 def test_assumes_a_role_before_use(creds: dict[str, Any], sdk: Any) -> None:
-    from tests.test_sts import make_role, trust
+    from tests.sandbox.test_sts import make_role, trust
 
     arn = make_role(
         sdk, "deployer", trust(ram=[f"acs:ram::{UIDS['app']}:root"]), "AdministratorAccess"

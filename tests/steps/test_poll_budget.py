@@ -12,8 +12,9 @@ from typing import Any
 from bench.polling import peak_per_minute
 from sandbox.testing import SandboxAdmin
 from tasks.change_order import DEFAULT_POLL, Progress, follow_change_order
-from tests.conftest import FAST_TIMING, SdkFactory
-from tests.sae_setup import create_app, ready_cross_account
+from tests.support.clients import SdkFactory
+from tests.support.sae_setup import create_app, ready_cross_account
+from tests.support.worlds import FAST_TIMING
 
 ORDER_SECONDS = 20.0
 

@@ -36,8 +36,8 @@ from tasks.registry_secret import (
     remove_registry_secret,
 )
 from tasks.verify import instance_statuses, verify_application
-from tests.conftest import DEMO_SPEC, SdkFactory
-from tests.sae_setup import (
+from tests.support.clients import SdkFactory
+from tests.support.sae_setup import (
     IMAGE,
     abnormal_release,
     grant_pull_role,
@@ -45,6 +45,7 @@ from tests.sae_setup import (
     wait_for,
     whitelist,
 )
+from tests.support.specs import DEMO_SPEC
 
 PASSWORD = "sandbox-registry-login"
 FAST_POLL = PollPolicy(initial_seconds=0.05, factor=1.6, max_seconds=0.2, minute_seconds=0.6)

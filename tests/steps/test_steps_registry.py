@@ -48,16 +48,11 @@ from tasks.whitelist import (
     inspect_whitelist,
     remove_whitelist,
 )
-from tests.conftest import (
-    DEMO_SPEC,
-    FAST_TIMING,
-    UIDS,
-    SdkFactory,
-    demo_world_data,
-    sandbox_credentials,
-)
-from tests.pull_worlds import connect_cen, instance_scoped_pull_policy, variant
-from tests.sae_setup import create_app, ready_cross_account, wait_for
+from tests.support.clients import UIDS, SdkFactory, sandbox_credentials
+from tests.support.pull_worlds import connect_cen, instance_scoped_pull_policy, variant
+from tests.support.sae_setup import create_app, ready_cross_account, wait_for
+from tests.support.specs import DEMO_SPEC
+from tests.support.worlds import FAST_TIMING, demo_world_data
 
 APP_UID, REGISTRY_UID = UIDS["app"], UIDS["registry"]
 SAE = ram_policy.sae_principal(APP_UID)

@@ -18,8 +18,9 @@ from crossdeploy.planner import Accounts
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from tasks.pull_policy import apply_pull_policy, inspect_pull_policy, remove_pull_policy
 from tasks.pull_role import apply_pull_role, inspect_pull_role, remove_pull_role
-from tests.conftest import UIDS, SdkFactory, sandbox_credentials
-from tests.deploy_support import make_spec, normalized
+from tests.support.clients import UIDS, SdkFactory, sandbox_credentials
+from tests.support.deploy_support import normalized
+from tests.support.specs import make_spec
 
 OTHER_TRUST = {
     "Version": "1",

@@ -8,7 +8,6 @@ change orders as records; no API removes them) and compares policy documents as 
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import time
@@ -41,11 +40,11 @@ from blocks import AcrRegistryLogin
 from crossdeploy import ledger
 from crossdeploy.quota import Quota, limit_name, set_limit
 from crossdeploy.sandbox_blocks import save_sandbox_blocks
-from crossdeploy.spec import DeploySpec, parse_spec
+from crossdeploy.spec import DeploySpec
 from flows.cross_account_deploy import DeployError, DeployResult, cross_account_deploy
 from flows.teardown import TeardownResult, teardown
-from tests.conftest import DEMO_SPEC, KEYS, SdkFactory, sandbox_credentials
-from tests.sae_setup import unwhitelist
+from tests.support.clients import KEYS, SdkFactory, sandbox_credentials
+from tests.support.sae_setup import unwhitelist
 
 APP_UID = "1111111111111111"
 REGISTRY_UID = "2222222222222222"
@@ -61,14 +60,6 @@ LOGIN_BLOCKS = {"acr-login": EE_LOGIN, "acr-personal-login": PERSONAL_LOGIN}
 
 
 # -- specs and blocks ------------------------------------------------------------------------------
-
-
-def make_spec(**sections: dict[str, Any]) -> DeploySpec:
-    """DEMO_SPEC with some fields of some sections replaced (`image={"url": ...}`)."""
-    data = copy.deepcopy(DEMO_SPEC)
-    for section, values in sections.items():
-        data.setdefault(section, {}).update(values)
-    return parse_spec(data)
 
 
 def secret_access(block: str = "acr-login") -> dict[str, Any]:
@@ -314,7 +305,7 @@ def app_status(sdk: SdkFactory, app_id: str) -> tuple[str, int, dict[str, int], 
     """(current status, running instances, instance statuses, image) of an app, via the SDK."""
     from alibabacloud_sae20190506 import models as sae_models
 
-    from tests.sae_setup import instances, status
+    from tests.support.sae_setup import instances, status
 
     now = status(sdk, app_id)
     counts: dict[str, int] = {}

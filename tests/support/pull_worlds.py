@@ -27,9 +27,9 @@ from sandbox.services import cr, ram
 from sandbox.services.sae import secrets
 from sandbox.store import Scope, Store, Tx
 from sandbox.world import World
-from tests.test_policy import document, permission, statement
-from tests.test_sts import trust
-from tests.test_world import demo_data
+from tests.sandbox.test_policy import document, permission, statement
+from tests.sandbox.test_sts import trust
+from tests.sandbox.test_world import demo_data
 
 Data = dict[str, Any]
 Edit = Callable[[Data], None]

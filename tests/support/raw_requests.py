@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx
 
 from sandbox import signing
-from tests.conftest import KEYS
+from tests.support.clients import KEYS
 
 
 def signed_headers(

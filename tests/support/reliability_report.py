@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-REPORT = Path(__file__).resolve().parent.parent / "docs" / "RELIABILITY.md"
+REPORT = Path(__file__).resolve().parents[2] / "docs" / "RELIABILITY.md"
 AREAS = (
     "faults",
     "crashes",

@@ -22,9 +22,9 @@ from prefect.settings import PREFECT_API_URL
 
 from sandbox.routes import ROUTES
 from sandbox.testing import SandboxAdmin
-from tests.deploy_support import EIP
+from tests.support.deploy_support import EIP
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 WRITE_ACTIONS = tuple(sorted({(r.product.code, r.action) for r in ROUTES if r.write}))
 """(product, action) of every write the sandbox serves: a rule per action covers whatever the

@@ -15,8 +15,8 @@ from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_sae20190506 import models as sae_models
 
 from sandbox.testing import SandboxAdmin
-from tests.conftest import SdkFactory
-from tests.pull_worlds import pull_policy, sae_trust
+from tests.support.clients import SdkFactory
+from tests.support.pull_worlds import pull_policy, sae_trust
 
 IMAGE = "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1"
 TERMINAL = {2, 3, 6, 10}
