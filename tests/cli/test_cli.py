@@ -7,9 +7,7 @@ stderr; `actions` is run in-process with Typer's runner.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,13 +20,9 @@ from typer.testing import CliRunner
 from crossdeploy.cli import app
 from sandbox.routes import PRODUCTS, ROUTES
 from sandbox.world import bundled_world_path
+from tests.support.processes import crossdeploy
 
 LISTENING = re.compile(r"sandbox listening on http://127\.0\.0\.1:(\d+)\n")
-
-
-def crossdeploy(*args: str) -> list[str]:
-    exe = shutil.which("crossdeploy", path=str(Path(sys.executable).parent))
-    return [exe, *args] if exe else [sys.executable, "-m", "crossdeploy.cli", *args]
 
 
 def first_line(stream: IO[str] | None, timeout: float = 30.0) -> str:

@@ -3,7 +3,6 @@ in-process with Typer's runner, against the fast sandbox and the session's Prefe
 
 from __future__ import annotations
 
-import copy
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typer.testing import CliRunner, Result
 from crossdeploy.cli import app
 from sandbox.testing import SandboxAdmin
 from tests.support.deploy_support import EIP, flow_runs_since, normalized, write_spec
-from tests.support.specs import DEMO_SPEC
+from tests.support.specs import spec_data
 
 
 def crossdeploy(*args: str) -> Result:
@@ -23,10 +22,7 @@ def crossdeploy(*args: str) -> Result:
 
 
 def spec_file(tmp_path: Path, **sections: dict[str, Any]) -> Path:
-    data = copy.deepcopy(DEMO_SPEC)
-    for section, values in sections.items():
-        data.setdefault(section, {}).update(values)
-    return write_spec(tmp_path / "shop-web.yaml", data)
+    return write_spec(tmp_path / "shop-web.yaml", spec_data(**sections))
 
 
 def words(text: str) -> str:

@@ -16,11 +16,9 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -43,6 +41,7 @@ from crossdeploy.webhook import (
     create_app,
     parse_push,
 )
+from tests.support.processes import crossdeploy
 
 if TYPE_CHECKING:
     from prefect.events import Event
@@ -478,11 +477,6 @@ def test_the_app_answers_202_or_400_never_500(
 # --- the command, against a Prefect server ----------------------------------------------------
 
 LISTENING = re.compile(r"webhook listening on http://127\.0\.0\.1:(\d+)\n")
-
-
-def crossdeploy(*args: str) -> list[str]:
-    exe = shutil.which("crossdeploy", path=str(Path(sys.executable).parent))
-    return [exe, *args] if exe else [sys.executable, "-m", "crossdeploy.cli", *args]
 
 
 class Bridge:

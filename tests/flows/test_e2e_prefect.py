@@ -73,6 +73,7 @@ from crossdeploy.sandbox_blocks import save_sandbox_blocks
 from sandbox.testing import SandboxProcess
 from tests.support.clients import SdkFactory
 from tests.support.deploy_support import open_sae_quota
+from tests.support.processes import stop_group
 from tests.support.worlds import demo_world_data, write_world
 
 pytestmark = pytest.mark.timeout(240)
@@ -140,18 +141,7 @@ class Proc:
         raise AssertionError(f"{self.name} did not print {prefix!r}\n{self.tail()}")
 
     def stop(self) -> None:
-        if self.popen.poll() is None:
-            _signal_group(self.popen.pid, signal.SIGTERM)
-            with suppress(subprocess.TimeoutExpired):
-                self.popen.wait(10)
-        _signal_group(self.popen.pid, signal.SIGKILL)
-        if self.popen.poll() is None:
-            self.popen.wait(5)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+        stop_group(self.popen)
 
 
 def _marked_pids(marker: str) -> list[int]:

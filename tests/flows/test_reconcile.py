@@ -7,7 +7,6 @@ Events are captured with Prefect's own asserting events client.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
@@ -28,21 +27,14 @@ from prefect.events.worker import EventsWorker
 
 from crossdeploy.audit import DRIFT_EVENT
 from crossdeploy.sandbox_blocks import save_sandbox_blocks
-from crossdeploy.spec import DeploySpec, parse_spec
+from crossdeploy.spec import DeploySpec
 from flows.reconcile import ARTIFACT_KEY, ReconcileError, ReconcileResult, reconcile
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from tests.support.clients import SdkFactory
 from tests.support.deploy_support import as_read_back
-from tests.support.specs import DEMO_SPEC
+from tests.support.specs import make_spec as spec
 
 TABLE_HEADER = "| spec / app | step | account | now | wanted | action |"
-
-
-def spec(**sections: dict[str, Any]) -> DeploySpec:
-    data = copy.deepcopy(DEMO_SPEC)
-    for section, values in sections.items():
-        data.setdefault(section, {}).update(values)
-    return parse_spec(data)
 
 
 DEMO = spec()

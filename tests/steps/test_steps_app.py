@@ -6,7 +6,6 @@ the sandbox and the steps under test.
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from typing import Any
@@ -18,7 +17,7 @@ from pydantic import SecretStr
 from blocks import AcrRegistryLogin
 from crossdeploy.cloud import CloudError
 from crossdeploy.plan import BLOCKED, OK
-from crossdeploy.spec import DeploySpec, parse_spec
+from crossdeploy.spec import DeploySpec
 from sandbox.testing import SandboxAdmin
 from tasks.application import (
     ApplicationResult,
@@ -45,18 +44,10 @@ from tests.support.sae_setup import (
     wait_for,
     whitelist,
 )
-from tests.support.specs import DEMO_SPEC
+from tests.support.specs import make_spec
 
 PASSWORD = "sandbox-registry-login"
 FAST_POLL = PollPolicy(initial_seconds=0.05, factor=1.6, max_seconds=0.2, minute_seconds=0.6)
-
-
-def make_spec(**sections: dict[str, Any]) -> DeploySpec:
-    """DEMO_SPEC with some fields of some sections replaced."""
-    data = copy.deepcopy(DEMO_SPEC)
-    for section, fields in sections.items():
-        data.setdefault(section, {}).update(fields)
-    return parse_spec(data)
 
 
 def registry_login(password: str = PASSWORD) -> AcrRegistryLogin:

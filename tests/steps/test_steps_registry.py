@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from crossdeploy import ram_policy
 from crossdeploy.cloud import CloudError, call
 from crossdeploy.plan import BLOCKED, OK, SKIP, Change
-from crossdeploy.spec import DeploySpec, parse_spec
+from crossdeploy.spec import DeploySpec
 from sandbox.policy import Decision, PolicyDocument, trust_allows
 from sandbox.policy import Principal as SandboxPrincipal
 from sandbox.testing import SandboxAdmin, SandboxProcess
@@ -51,7 +51,7 @@ from tasks.whitelist import (
 from tests.support.clients import UIDS, SdkFactory, sandbox_credentials
 from tests.support.pull_worlds import connect_cen, instance_scoped_pull_policy, variant
 from tests.support.sae_setup import create_app, ready_cross_account, wait_for
-from tests.support.specs import DEMO_SPEC
+from tests.support.specs import make_spec
 from tests.support.worlds import FAST_TIMING, demo_world_data
 
 APP_UID, REGISTRY_UID = UIDS["app"], UIDS["registry"]
@@ -82,19 +82,6 @@ OTHER_TRUST = {
         }
     ],
 }
-
-
-def make_spec(**sections: dict[str, Any]) -> DeploySpec:
-    """The demo spec with some sections' fields overridden (None removes a field)."""
-    data = copy.deepcopy(DEMO_SPEC)
-    for section, fields in sections.items():
-        target = data.setdefault(section, {})
-        for key, value in fields.items():
-            if value is None:
-                target.pop(key, None)
-            else:
-                target[key] = value
-    return parse_spec(data)
 
 
 SPEC = make_spec()

@@ -12,7 +12,6 @@ back, so flows run here report to this server and later tests' flows to theirs.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -28,6 +27,8 @@ import httpx
 from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_SSL_CERT_FILE, PREFECT_API_URL, temporary_settings
+
+from tests.support.processes import stop_group
 
 BIN = Path(sys.executable).parent
 STARTUP_SECONDS = 90.0
@@ -129,13 +130,7 @@ class PrefectServer:
         """SIGTERM the server's process group (SIGKILL after 10 s) and wait for it."""
         if self.popen is None:
             return
-        if self.popen.poll() is None:
-            _signal_group(self.popen.pid, signal.SIGTERM)
-            with suppress(subprocess.TimeoutExpired):
-                self.popen.wait(10)
-        _signal_group(self.popen.pid, signal.SIGKILL)
-        if self.popen.poll() is None:
-            self.popen.wait(5)
+        stop_group(self.popen)
         self.popen = None
 
     def restart(self) -> None:
@@ -178,8 +173,3 @@ class PrefectServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)

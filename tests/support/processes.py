@@ -1,0 +1,34 @@
+"""Child processes the tests start: the `crossdeploy` command line, and stopping a child that runs
+in a session of its own together with everything it started."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from contextlib import suppress
+from pathlib import Path
+
+
+def crossdeploy(*args: str) -> list[str]:
+    """The `crossdeploy` command installed beside this Python (else `python -m crossdeploy.cli`)."""
+    exe = shutil.which("crossdeploy", path=str(Path(sys.executable).parent))
+    return [exe, *args] if exe else [sys.executable, "-m", "crossdeploy.cli", *args]
+
+
+def stop_group(popen: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the child's process group (SIGKILL after 10 s) and wait for the child."""
+    if popen.poll() is None:
+        _signal_group(popen.pid, signal.SIGTERM)
+        with suppress(subprocess.TimeoutExpired):
+            popen.wait(10)
+    _signal_group(popen.pid, signal.SIGKILL)
+    if popen.poll() is None:
+        popen.wait(5)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
