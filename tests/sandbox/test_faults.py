@@ -16,26 +16,14 @@ from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.sandbox.test_sts import trust
 from tests.support.clients import UIDS, SdkFactory
+from tests.support.ram_setup import create_role, list_roles
 
 LOG_FIELDS = ("account", "product", "action", "write", "status", "code")
 
 
 def whoami(sdk: SdkFactory, account: str = "app") -> str:
     return str(sdk.sts(account).get_caller_identity().body.account_id)
-
-
-def list_roles(sdk: SdkFactory, account: str = "registry") -> list[str]:
-    body = sdk.ram(account).list_roles(ram_models.ListRolesRequest()).body
-    return [r.role_name for r in body.roles.role]
-
-
-def create_role(sdk: SdkFactory, name: str, account: str = "registry") -> Any:
-    request = ram_models.CreateRoleRequest(
-        role_name=name, assume_role_policy_document=trust(ram=[UIDS["app"]])
-    )
-    return sdk.ram(account).create_role(request)
 
 
 @pytest.fixture

@@ -22,8 +22,7 @@ from sandbox.services import cr
 from sandbox.services.sae.image_pull import REASONS, PullVerdict, judge_image_pull
 from sandbox.services.sae.namespaces import find_namespace
 from sandbox.store import Doc, Store
-from tests.sandbox.test_policy import document, merged, statement
-from tests.sandbox.test_sts import trust
+from tests.support.policies import document, merged, statement, trust
 from tests.support.pull_worlds import (
     APP_UID,
     CASES,

@@ -14,8 +14,9 @@ import pytest
 from alibabacloud_ram20150501 import models as ram_models
 from alibabacloud_tea_openapi.exceptions import ClientException
 
-from tests.sandbox.test_sts import assume, make_role, trust
 from tests.support.clients import UIDS, SdkFactory
+from tests.support.policies import trust
+from tests.support.ram_setup import assume, make_role
 
 SELF_TRUST = trust(ram=[UIDS["app"]])
 READ_ONLY = json.dumps(

@@ -18,9 +18,9 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from sandbox.world import World
-from tests.sandbox.test_faults import create_role, list_roles
-from tests.sandbox.test_sts import assume, make_role, trust
 from tests.support.clients import KEYS, UIDS, SdkFactory
+from tests.support.policies import trust
+from tests.support.ram_setup import assume, create_role, list_roles, make_role
 
 POLICY_V1 = json.dumps(
     {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "ram:Get*", "Resource": "*"}]}

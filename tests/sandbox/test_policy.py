@@ -23,7 +23,7 @@ from sandbox.policy import (
     evaluate,
     trust_allows,
 )
-from tests.sandbox.test_sts import trust
+from tests.support.policies import document, merged, permission, statement, trust
 
 ROLE_ACCOUNT = "2222222222222222"
 CALLER_ACCOUNT = "1111111111111111"
@@ -31,26 +31,6 @@ THIRD_ACCOUNT = "3333333333333333"
 REPO = f"acs:cr:cn-hangzhou:{ROLE_ACCOUNT}:repository/cri-demo/shop/web"
 
 ALLOW, DENY, IMPLICIT = Decision.ALLOW, Decision.DENY, Decision.IMPLICIT_DENY
-
-
-def statement(
-    action: str | list[str], resource: str | list[str] = "*", effect: str = "Allow", **extra: Any
-) -> dict[str, Any]:
-    return {"Effect": effect, "Action": action, "Resource": resource, **extra}
-
-
-def document(*statements: dict[str, Any], version: str = "1") -> str:
-    return json.dumps({"Version": version, "Statement": list(statements)})
-
-
-def permission(*actions: str, resource: str = "*", effect: str = "Allow") -> str:
-    """A one-statement permission policy."""
-    return document(statement(list(actions), resource, effect))
-
-
-def merged(*texts: str) -> str:
-    """One document holding the statements of several (e.g. `trust(...)` results), in order."""
-    return document(*(s for text in texts for s in json.loads(text)["Statement"]))
 
 
 def parsed(text: str, kind: PolicyKind = "permission") -> PolicyDocument:

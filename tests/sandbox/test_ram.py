@@ -23,9 +23,9 @@ from sandbox.services import ram as ram_service
 from sandbox.store import Store
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from sandbox.world import World
-from tests.sandbox.test_policy import permission
-from tests.sandbox.test_sts import make_role, trust
 from tests.support.clients import KEYS, UIDS, SdkFactory
+from tests.support.policies import permission, trust
+from tests.support.ram_setup import make_role
 
 OWNER = UIDS["registry"]
 ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

@@ -41,11 +41,10 @@ from tests.sandbox.test_image_pull import (
     no_credentials,
     secret,
 )
-from tests.sandbox.test_policy import merged
 from tests.sandbox.test_sae_secrets import create as create_secret
 from tests.sandbox.test_sae_secrets import update as update_secret
-from tests.sandbox.test_sts import trust
 from tests.support.clients import SdkFactory
+from tests.support.policies import merged, trust
 from tests.support.pull_worlds import (
     APP_IMAGE,
     APP_REGISTRY_HOST,

@@ -30,8 +30,9 @@ from darabonba.runtime import RuntimeOptions
 
 from sandbox import signing
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.sandbox.test_sts import make_role, trust
 from tests.support.clients import KEYS, UIDS, SdkFactory
+from tests.support.policies import trust
+from tests.support.ram_setup import make_role
 from tests.support.raw_requests import legacy_roa_headers, signed_headers
 from tests.support.tampering_proxy import TamperingProxy, WireRequest
 

@@ -12,41 +12,8 @@ from alibabacloud_sts20150401 import models as sts_models
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 from tests.support.clients import UIDS, SdkFactory
-
-
-def trust(
-    *,
-    ram: list[str] | None = None,
-    service: list[str] | None = None,
-    effect: str = "Allow",
-    **extra: Any,
-) -> str:
-    principal: dict[str, list[str]] = {}
-    if ram:
-        principal["RAM"] = ram
-    if service:
-        principal["Service"] = service
-    statement = {"Effect": effect, "Action": "sts:AssumeRole", "Principal": principal, **extra}
-    return json.dumps({"Version": "1", "Statement": [statement]})
-
-
-def make_role(sdk: SdkFactory, name: str, trust_policy: str, *attach: str) -> str:
-    ram = sdk.ram("registry")
-    role = ram.create_role(
-        ram_models.CreateRoleRequest(role_name=name, assume_role_policy_document=trust_policy)
-    )
-    for policy in attach:
-        ram.attach_policy_to_role(
-            ram_models.AttachPolicyToRoleRequest(
-                policy_type="System", policy_name=policy, role_name=name
-            )
-        )
-    return str(role.body.role.arn)
-
-
-def assume(sdk: SdkFactory, arn: str, account: str = "app", **kw: Any) -> Any:
-    request = sts_models.AssumeRoleRequest(role_arn=arn, role_session_name="tests", **kw)
-    return sdk.sts(account).assume_role(request).body
+from tests.support.policies import trust
+from tests.support.ram_setup import assume, make_role
 
 
 def test_caller_identity_of_each_account(sdk: SdkFactory) -> None:

@@ -5,15 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import yaml
 from pydantic import ValidationError
 
-from sandbox.world import World, bundled_world_path, load_world
-
-
-def demo_data() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(bundled_world_path().read_text())
-    return data
+from sandbox.world import World, load_world
+from tests.support.worlds import demo_world_data as demo_data
 
 
 def test_bundled_demo_world_matches_the_contract() -> None:

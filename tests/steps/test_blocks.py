@@ -68,7 +68,8 @@ def test_secrets_are_masked() -> None:
 
 
 def test_assumes_a_role_before_use(creds: dict[str, Any], sdk: Any) -> None:
-    from tests.sandbox.test_sts import make_role, trust
+    from tests.support.policies import trust
+    from tests.support.ram_setup import make_role
 
     arn = make_role(
         sdk, "deployer", trust(ram=[f"acs:ram::{UIDS['app']}:root"]), "AdministratorAccess"

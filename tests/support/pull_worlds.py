@@ -27,9 +27,8 @@ from sandbox.services import cr, ram
 from sandbox.services.sae import secrets
 from sandbox.store import Scope, Store, Tx
 from sandbox.world import World
-from tests.sandbox.test_policy import document, permission, statement
-from tests.sandbox.test_sts import trust
-from tests.sandbox.test_world import demo_data
+from tests.support.policies import document, permission, statement, trust
+from tests.support.worlds import demo_world_data
 
 Data = dict[str, Any]
 Edit = Callable[[Data], None]
@@ -250,7 +249,7 @@ def snat(data: Data, *entries: Data) -> None:
 
 def variant(*edits: Edit) -> Data:
     """A fresh copy of the demo world with the edits applied in order."""
-    data = demo_data()
+    data = demo_world_data()
     for edit in edits:
         edit(data)
     return data
