@@ -1,6 +1,6 @@
 """`crossdeploy automations apply` against the session's Prefect server: automations.yaml loads,
 each automation is created once and updated in place after, every notification goes to the block
-named; a wrong block is refused before anything is written. (tests/test_e2e_prefect.py checks
+named; a wrong block is refused before anything is written. (tests/flows/test_e2e_prefect.py checks
 that the automations then notify, on a server with its trigger services running.)"""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ crash; replayed nonces and bad dates are refused; one account's keys never reach
 
 Raw requests are built here (httpx, or a socket for a truncated body) because no SDK sends them;
 well-formed calls go through the official SDKs. The replay of an SDK's own request and dates 16
-minutes off are in tests/test_signing.py (test_replayed_request_is_refused,
+minutes off are in tests/sandbox/test_signing.py (test_replayed_request_is_refused,
 test_request_date_must_be_within_15_minutes); the cases below add what those do not cover.
 """
 
@@ -483,7 +483,7 @@ CROSS_ACCOUNT: dict[str, Callable[[SdkFactory, SandboxAdmin], list[str]]] = {
 
 @pytest.mark.reliability(
     "sandbox hardening",
-    "one account's keys against another's resources (RAM: tests/test_isolation.py)",
+    "one account's keys against another's resources (RAM: tests/sandbox/test_isolation.py)",
 )
 @pytest.mark.parametrize("product", list(CROSS_ACCOUNT))
 def test_keys_never_reach_another_accounts_resources(

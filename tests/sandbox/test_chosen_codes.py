@@ -1,8 +1,8 @@
 """The sandbox's undocumented error codes: written in one table, and never relied on by the product.
 
 The real cloud may answer those cases with other codes, so a product that branched on one would
-work only against the sandbox. It re-reads the resource instead (tests/test_steps_app.py and
-tests/test_steps_registry.py show it converging whatever code the cloud answers).
+work only against the sandbox. It re-reads the resource instead (tests/steps/test_steps_app.py and
+tests/steps/test_steps_registry.py show it converging whatever code the cloud answers).
 """
 
 from __future__ import annotations

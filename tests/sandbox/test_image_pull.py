@@ -1,8 +1,9 @@
 """The image-pull judgment without a server: every route a cross-account pull can take works, and
 each condition broken alone fails with its own reason and a message in the real pull's words.
 
-Each test seeds a fresh store from a world variant of `tests.pull_worlds`, so the judgment reads
-exactly the documents the services write, and the variants are the ones end-to-end tests reuse.
+Each test seeds a fresh store from a world variant of `tests.support.pull_worlds`, so the judgment
+reads exactly the documents the services write, and the variants are the ones end-to-end tests
+reuse.
 """
 
 from __future__ import annotations

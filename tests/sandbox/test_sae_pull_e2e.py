@@ -5,9 +5,9 @@ The setup is made where the real product makes it: account B's RAM role, trust a
 cri-demo's internet endpoint and whitelist, the link of B's VPC (and of A's VPC shared with B) to
 cri-demo's VPC endpoint, and account A's SAE secret. A condition with an API is broken through it;
 the others (NAT, SNAT, CEN, the DNS step over CEN, region) by deploying into a namespace of the
-lab world (`tests/worlds/pull_lab.yaml`) that differs from the good one in that condition alone.
-The deploy parameters and secrets are the good cases of `tests.pull_worlds`, changed with the same
-breaks the store-level tests (`tests.test_image_pull`) use.
+lab world (`tests/sandbox/worlds/pull_lab.yaml`) that differs from the good one in that condition
+alone. The deploy parameters and secrets are the good cases of `tests.support.pull_worlds`, changed
+with the same breaks the store-level tests (`tests.sandbox.test_image_pull`) use.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Request signatures: the reference vectors, each scheme end to end, and every refusal.
 
 End-to-end cases use the official SDKs unmodified. Tampering happens in a proxy between the SDK
-and the sandbox (`tests.tampering_proxy`), after the SDK has signed, as an attacker on the path
-would do it. Requests that no SDK would send (an old date, an unknown version) are signed here
+and the sandbox (`tests.support.tampering_proxy`), after the SDK has signed, as an attacker on the
+path would do it. Requests that no SDK would send (an old date, an unknown version) are signed here
 with `sandbox.signing` and sent raw.
 """
 

@@ -1,7 +1,7 @@
 """Account A's steps against the sandbox: network, pull secret, application, change order, verify.
 
-Account B is prepared through the SDK (tests.sae_setup), so these tests depend on nothing but
-the sandbox and the steps under test.
+Account B is prepared through the SDK (tests.support.sae_setup), so these tests depend on nothing
+but the sandbox and the steps under test.
 """
 
 from __future__ import annotations
