@@ -28,10 +28,10 @@ from hypothesis import strategies as st
 
 from sandbox import signing
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.sandbox.test_sae_secrets import create as create_secret
 from tests.support.clients import KEYS, SdkFactory
 from tests.support.deploy_support import normalized
 from tests.support.raw_requests import signed_headers
+from tests.support.sae_secrets import create as create_secret
 from tests.support.sae_setup import create_app, ready_cross_account
 
 Record = Callable[[str, Any], None]

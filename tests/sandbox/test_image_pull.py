@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,28 +31,42 @@ from tests.support.pull_worlds import (
     EE_IMAGE,
     EE_VPC_HOST,
     EGRESS_IP,
+    FORBIDDEN,
     GOOD_CASES,
     INSTANCE_ID,
     ISOLATED_NAMESPACE_ID,
     NAMESPACE_ID,
+    NO_HOST,
+    NO_INSTANCE,
+    NO_ROLE,
+    NO_TOKEN,
+    NOT_FOUND,
+    NOT_TRUSTED,
     OTHER_UID,
     PASSWORDS,
     PERSONAL_HOST,
     REGION,
     REGISTRY_UID,
+    SAE_DENY,
     SHANGHAI_HOST,
     SHANGHAI_INSTANCE_ID,
     SHANGHAI_VPC_HOST,
+    TIMEOUT,
+    UNAUTHORIZED,
+    Break,
     Data,
     Edit,
     PullCase,
     add_pull_role,
     add_shanghai_registry,
+    config,
     connect_cen,
     edit_instance,
+    image,
     instance_of,
     instance_scoped_pull_policy,
     link_vpc,
+    no_credentials,
     policy_of,
     pull_policy,
     pull_policy_without,
@@ -62,24 +75,13 @@ from tests.support.pull_worlds import (
     resolve_in,
     role_of,
     sae_trust,
+    secret,
     seeded_store,
     snat,
     variant,
     vpc_of,
     whitelist,
 )
-
-Break = Callable[[PullCase], PullCase]
-
-TIMEOUT = ":443: i/o timeout"
-NO_HOST = "no such host"
-UNAUTHORIZED = "]: 401 Unauthorized"
-FORBIDDEN = "]: 403 Forbidden"
-NOT_FOUND = ": not found"
-NO_ROLE = "assume role failed: EntityNotExist.Role"
-NOT_TRUSTED = "assume role failed: NoPermission"
-NO_TOKEN = "get authorization token failed: NoPrivilege"
-NO_INSTANCE = "get authorization token failed: INSTANCE_NOT_EXIST"
 
 
 def judge(store: Store, case: PullCase, now: float | None = None) -> PullVerdict:
@@ -107,24 +109,8 @@ def verdict_of(path: Path, case: PullCase) -> PullVerdict:
         store.close()
 
 
-def image(url: str) -> Break:
-    return lambda case: replace(case, image=url)
-
-
 def world(*edits: Edit) -> Break:
     return lambda case: case.edited(*edits)
-
-
-def config(**overrides: str | None) -> Break:
-    return lambda case: case.with_config(**overrides)
-
-
-def secret(**changes: object) -> Break:
-    return lambda case: case.with_secret(**changes)
-
-
-def no_credentials(case: PullCase) -> PullCase:
-    return replace(case, role=False, secret=None, overrides={})
 
 
 def set_trust(text: str) -> Edit:
@@ -182,7 +168,6 @@ def second_registry_instance(data: Data) -> None:
     data["regions"][REGION]["acr_instances"].append(other)
 
 
-SAE_DENY = trust(service=[f"{APP_UID}@sae.aliyuncs.com"], effect="Deny")
 PULL_ONLY_WORKER = document(
     statement(["cr:GetAuthorizationToken"]),
     statement(["cr:PullRepository"], f"acs:cr:*:*:repository/{INSTANCE_ID}/shop/worker"),

@@ -24,25 +24,6 @@ from alibabacloud_ram20150501 import models as ram_models
 
 from sandbox.services.sae.image_pull import REASONS
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.sandbox.test_image_pull import (
-    FORBIDDEN,
-    NO_HOST,
-    NO_INSTANCE,
-    NO_ROLE,
-    NO_TOKEN,
-    NOT_FOUND,
-    NOT_TRUSTED,
-    SAE_DENY,
-    TIMEOUT,
-    UNAUTHORIZED,
-    Break,
-    config,
-    image,
-    no_credentials,
-    secret,
-)
-from tests.sandbox.test_sae_secrets import create as create_secret
-from tests.sandbox.test_sae_secrets import update as update_secret
 from tests.support.clients import SdkFactory
 from tests.support.policies import merged, trust
 from tests.support.pull_worlds import (
@@ -53,20 +34,37 @@ from tests.support.pull_worlds import (
     EE_HOST,
     EE_VPC_HOST,
     EGRESS_IP,
+    FORBIDDEN,
     INSTANCE_ID,
     ISOLATED_NAMESPACE_ID,
     NAMESPACE_ID,
+    NO_HOST,
+    NO_INSTANCE,
+    NO_ROLE,
+    NO_TOKEN,
+    NOT_FOUND,
+    NOT_TRUSTED,
     OTHER_UID,
     PASSWORDS,
     REGISTRY_UID,
     ROLE_ARN,
     ROLE_NAME,
+    SAE_DENY,
+    TIMEOUT,
+    UNAUTHORIZED,
+    Break,
     PullCase,
+    config,
+    image,
     instance_scoped_pull_policy,
+    no_credentials,
     pull_policy,
     pull_policy_without,
     sae_trust,
+    secret,
 )
+from tests.support.sae_secrets import create as create_secret
+from tests.support.sae_secrets import update as update_secret
 from tests.support.sae_setup import (
     create_app,
     describe,

@@ -26,52 +26,23 @@ from sandbox.testing import SandboxAdmin, SandboxProcess
 from sandbox.world import bundled_world_path
 from tests.support.clients import UIDS, SdkFactory
 from tests.support.pull_worlds import docker_config
+from tests.support.sae_secrets import (
+    DOCKER,
+    NS,
+    PASSWORD,
+    PUBLIC,
+    USER,
+    VPC,
+    create,
+    pull_data,
+    update,
+)
 
-NS = "cn-hangzhou:demo"
 OTHER_NS = "cn-hangzhou:isolated"
-PUBLIC = "demo-registry.cn-hangzhou.cr.aliyuncs.com"
-VPC = "demo-registry-vpc.cn-hangzhou.cr.aliyuncs.com"
-USER = "registry@2222222222222222"
-PASSWORD = "sandbox-registry-login"
-DOCKER = "kubernetes.io/dockerconfigjson"
 
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
-
-
-def pull_data(user: str = USER, password: str = PASSWORD) -> dict[str, str]:
-    return {".dockerconfigjson": docker_config({PUBLIC: (user, password), VPC: (user, password)})}
-
-
-def create(
-    sae: Any,
-    name: str = "registry-auth",
-    data: dict[str, str] | None = None,
-    *,
-    secret_type: str = DOCKER,
-    namespace: str | None = NS,
-) -> Any:
-    return sae.create_secret(
-        sae_models.CreateSecretRequest(
-            namespace_id=namespace,
-            secret_name=name,
-            secret_type=secret_type,
-            secret_data=sae_models.CreateSecretRequestSecretData(
-                secret_data=json.dumps(pull_data() if data is None else data)
-            ),
-        )
-    )
-
-
-def update(sae: Any, secret_id: int, data: dict[str, str], namespace: str = NS) -> Any:
-    return sae.update_secret(
-        sae_models.UpdateSecretRequest(
-            namespace_id=namespace,
-            secret_id=secret_id,
-            secret_data=sae_models.UpdateSecretRequestSecretData(secret_data=json.dumps(data)),
-        )
-    )
 
 
 def describe(sae: Any, secret_id: Any, namespace: str | None = NS) -> Any:

@@ -454,3 +454,37 @@ def seeded_store(path: Path, case: PullCase) -> Store:
         if case.secret is not None:
             put_secret(tx, case.secret)
     return store
+
+
+# -- breaks: a case changed one way, and the real pull's words for each failure -------------------
+
+Break = Callable[[PullCase], PullCase]
+
+TIMEOUT = ":443: i/o timeout"
+NO_HOST = "no such host"
+UNAUTHORIZED = "]: 401 Unauthorized"
+FORBIDDEN = "]: 403 Forbidden"
+NOT_FOUND = ": not found"
+NO_ROLE = "assume role failed: EntityNotExist.Role"
+NOT_TRUSTED = "assume role failed: NoPermission"
+NO_TOKEN = "get authorization token failed: NoPrivilege"
+NO_INSTANCE = "get authorization token failed: INSTANCE_NOT_EXIST"
+
+SAE_DENY = trust(service=[f"{APP_UID}@sae.aliyuncs.com"], effect="Deny")
+"""A trust statement denying account A's SAE, to merge into a trust that allows it."""
+
+
+def image(url: str) -> Break:
+    return lambda case: replace(case, image=url)
+
+
+def config(**overrides: str | None) -> Break:
+    return lambda case: case.with_config(**overrides)
+
+
+def secret(**changes: object) -> Break:
+    return lambda case: case.with_secret(**changes)
+
+
+def no_credentials(case: PullCase) -> PullCase:
+    return replace(case, role=False, secret=None, overrides={})
