@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.child_python import run
+from tests.support.processes import run
 
 CHILD_TESTS = """
 import pytest

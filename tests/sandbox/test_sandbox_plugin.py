@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from sandbox.harness import SandboxCloud, alibaba_sandbox
 from sandbox.world import bundled_world_path, load_world
-from tests.support.child_python import run
+from tests.support.processes import run
 
 README = Path(__file__).parents[2] / "README.md"
 SECTION = "## Testing your own code against the sandbox"

@@ -1,5 +1,6 @@
-"""Child processes the tests start: the `crossdeploy` command line, and stopping a child that runs
-in a session of its own together with everything it started."""
+"""Child processes the tests start: a child Python run as a user's shell starts it, the
+`crossdeploy` command line, and stopping a child that runs in a session of its own together with
+everything it started."""
 
 from __future__ import annotations
 
@@ -10,6 +11,19 @@ import subprocess
 import sys
 from contextlib import suppress
 from pathlib import Path
+
+
+def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """A child Python as a user's shell starts it: no pytest settings of this session."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def crossdeploy(*args: str) -> list[str]:
