@@ -36,7 +36,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -73,7 +72,7 @@ from crossdeploy.sandbox_blocks import save_sandbox_blocks
 from sandbox.testing import SandboxProcess
 from tests.support.clients import SdkFactory
 from tests.support.deploy_support import open_sae_quota
-from tests.support.processes import stop_group
+from tests.support.processes import free_port, stop_group
 from tests.support.worlds import demo_world_data, write_world
 
 pytestmark = pytest.mark.timeout(240)
@@ -158,13 +157,6 @@ def _marked_pids(marker: str) -> list[int]:
         except OSError:
             continue
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait(what: str, check: Callable[[], T | None], timeout: float, on_fail: str = "") -> T:
@@ -266,7 +258,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = tmp / "logs"
     logs.mkdir()
     marker = uuid.uuid4().hex
-    port = _free_port()
+    port = free_port()
     ui_url = f"http://127.0.0.1:{port}"
     api_url = f"{ui_url}/api"
     env = _prefect_env(tmp / "prefect-home", api_url, marker)

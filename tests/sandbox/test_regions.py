@@ -17,11 +17,10 @@ import httpx
 import pytest
 from alibabacloud_cr20181201 import models as cr_models
 from alibabacloud_sae20190506 import models as sae_models
-from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_vpc20160428 import models as vpc_models
 
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tests.support.clients import SdkFactory, sandbox_credentials
+from tests.support.clients import SdkFactory, refused, sandbox_credentials
 from tests.support.deploy_support import deploy, forget_ledgers, save_blocks
 from tests.support.raw_requests import signed_headers
 from tests.support.specs import make_spec
@@ -74,12 +73,6 @@ def admin(regions_process: SandboxProcess) -> Iterator[SandboxAdmin]:
 @pytest.fixture
 def sdk(admin: SandboxAdmin, regions_process: SandboxProcess) -> SdkFactory:
     return SdkFactory(regions_process.endpoint)
-
-
-def refused(fn: Any) -> tuple[str, int]:
-    with pytest.raises(ClientException) as err:
-        fn()
-    return err.value.code, err.value.status_code
 
 
 def _namespaces(sae: Any) -> list[str]:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from alibabacloud_tea_openapi.exceptions import ClientException
 from alibabacloud_vpc20160428 import models as vpc_models
 
 from sandbox.testing import SandboxProcess
 from sandbox.world import bundled_world_path
-from tests.support.clients import UIDS, SdkFactory
+from tests.support.clients import UIDS, SdkFactory, refused
 
 REGION = "cn-hangzhou"
 
@@ -29,12 +28,6 @@ def call(sdk: SdkFactory, action: str, account: str = "app", *, v2: bool = False
 def _request_name(action: str) -> str:
     words = {"vswitches": "VSwitches", "vswitch": "VSwitch"}
     return "".join(words.get(w, w.capitalize()) for w in action.split("_")) + "Request"
-
-
-def refused(fn: Callable[[], Any]) -> tuple[str, int]:
-    with pytest.raises(ClientException) as err:
-        fn()
-    return err.value.code, err.value.status_code
 
 
 # -- happy paths -----------------------------------------------------------------------------------

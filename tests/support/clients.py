@@ -1,10 +1,14 @@
 """The demo world's accounts (keys, uids) and the official SDK clients and credential blocks a
-test builds for them, pointed at a sandbox."""
+test builds for them, pointed at a sandbox; what a refused SDK call raised."""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
+
+import pytest
+from alibabacloud_tea_openapi.exceptions import ClientException
 
 KEYS = {
     "app": ("LTAIsandboxApp0001", "sandbox-app-secret"),
@@ -87,3 +91,10 @@ def sandbox_credentials(url: str, account: str, **fields: Any) -> Any:
     return AlibabaCloudCredentials(
         access_key_id=key_id, access_key_secret=SecretStr(secret), endpoint=url, **fields
     )
+
+
+def refused(fn: Callable[[], Any]) -> tuple[str, int]:
+    """The error code and HTTP status of the ClientException a call must raise."""
+    with pytest.raises(ClientException) as err:
+        fn()
+    return err.value.code, err.value.status_code

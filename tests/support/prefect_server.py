@@ -12,7 +12,6 @@ back, so flows run here report to this server and later tests' flows to theirs.
 from __future__ import annotations
 
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -28,17 +27,10 @@ from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_SSL_CERT_FILE, PREFECT_API_URL, temporary_settings
 
-from tests.support.processes import stop_group
+from tests.support.processes import free_port, stop_group
 
 BIN = Path(sys.executable).parent
 STARTUP_SECONDS = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class PrefectServer:

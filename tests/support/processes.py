@@ -1,12 +1,13 @@
 """Child processes the tests start: a child Python run as a user's shell starts it, the
-`crossdeploy` command line, and stopping a child that runs in a session of its own together with
-everything it started."""
+`crossdeploy` command line, a free loopback port for a child to listen on, and stopping a child
+that runs in a session of its own together with everything it started."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from contextlib import suppress
@@ -30,6 +31,14 @@ def crossdeploy(*args: str) -> list[str]:
     """The `crossdeploy` command installed beside this Python (else `python -m crossdeploy.cli`)."""
     exe = shutil.which("crossdeploy", path=str(Path(sys.executable).parent))
     return [exe, *args] if exe else [sys.executable, "-m", "crossdeploy.cli", *args]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def stop_group(popen: subprocess.Popen[bytes]) -> None:
