@@ -2,7 +2,8 @@
 fast change orders), reset before every test that uses it; SDK clients and credential blocks
 for its accounts; the session's Prefect test server; the deploy tests' blocks and clean world.
 
-Builders and helpers live in tests/support/; so do the suite's plugins registered here.
+A fixture only one area uses is in that area's conftest.py. Builders and helpers live in
+tests/support/; so do the suite's plugins registered here.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 import pytest
 
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from sandbox.world import World, load_world
 from tests.support.clients import KEYS, SdkFactory, sandbox_credentials
 from tests.support.worlds import FAST_TIMING, demo_world_data, fresh_admin, write_world
 
@@ -38,11 +38,6 @@ def prefect_harness() -> Iterator[None]:
     with prefect_test_harness(server_startup_timeout=120):
         open_sae_quota()
         yield
-
-
-@pytest.fixture(scope="session")
-def demo_world() -> World:
-    return load_world()
 
 
 @pytest.fixture(scope="session")
@@ -80,12 +75,6 @@ def admin(sandbox_process: SandboxProcess) -> Iterator[SandboxAdmin]:
 def sdk(admin: SandboxAdmin, sandbox_process: SandboxProcess) -> SdkFactory:
     """SDK clients against a freshly reset sandbox."""
     return SdkFactory(sandbox_process.endpoint)
-
-
-@pytest.fixture
-def creds(admin: SandboxAdmin, sandbox_process: SandboxProcess) -> dict[str, Any]:
-    """Credential blocks of both demo accounts against a freshly reset sandbox."""
-    return {a: sandbox_credentials(sandbox_process.url, a) for a in KEYS}
 
 
 @pytest.fixture
