@@ -117,7 +117,7 @@ WRITER = """
 import sys, time
 from crossdeploy import ledger, ram_policy
 from crossdeploy.plan import Change
-from tests.deploy_support import make_spec
+from tests.support.specs import make_spec
 
 who, count, start = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[4])
 spec = make_spec()
