@@ -26,7 +26,7 @@ typecheck: $(STAMP)
 
 # Most tests wait on change orders rather than compute, so more workers than cores pay off; a
 # module's tests stay on one worker (--dist loadfile) so module fixtures start once, and the
-# longest modules start first (tests/schedule.py; --no-loadscope-reorder keeps that order).
+# longest modules start first (tests/support/schedule.py; --no-loadscope-reorder keeps that order).
 TEST_WORKERS ?= 4
 
 # Debian's Chromium for the browser test, installed when missing (scripts/ensure-chromium).

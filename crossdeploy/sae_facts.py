@@ -29,7 +29,8 @@ NOT_IN_API_CONTRACT = frozenset({"Labels", "LokiConfigs", "RaspConfig"})
 """CreateApplication/DeployApplication parameters of the SDK's request models that Alibaba's API
 metadata (sandbox/api_meta/sae-2019-05-06.json, acs-sdk-php @ 4ca78154) does not list: the
 gateway ignores a parameter its contract lacks, so setting one would never take effect (and the
-app would drift on every run). tests/test_contract.py keeps this set equal to the difference."""
+app would drift on every run). tests/sandbox/test_contract.py keeps this set equal to the
+difference."""
 APP_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{0,35}$")
 """SAE AppName: letters, digits, hyphens; starts with a letter; at most 36; no trailing hyphen."""
 

@@ -8,7 +8,7 @@ spells one out.
 
 The product never decides anything by one of these codes: it re-reads the resource instead (an
 app or secret by name, a tag or repository from the listing), so it works whatever the real cloud
-answers. `tests/test_chosen_codes.py` keeps both promises.
+answers. `tests/sandbox/test_chosen_codes.py` keeps both promises.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@ contract does not know, appended as a JSON line to the file named by CONTRACT_JO
 
 A test suite sets the variable before it starts sandboxes (the processes inherit it) and reads
 the lines its tests caused: our own `make test` fails a test whose requests the contract refused
-unless the test expects it (tests/contract_guard.py). Only names go in, never values: a value may
-be a secret.
+unless the test expects it (tests/support/contract_guard.py). Only names go in, never values: a
+value may be a secret.
 """
 
 from __future__ import annotations

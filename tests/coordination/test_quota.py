@@ -1,0 +1,221 @@
+"""SAE's quota binds every flow (crossdeploy/quota.py): one rate limit per account and region,
+one slot per SAE call, whichever flow makes it; the limit is the operator's once it exists.
+
+Against the fast sandbox and the session's Prefect test server. Slots are counted on a limit
+that (nearly) never decays, so what the flows took can be compared with the SAE calls the
+sandbox logged; the quota itself is checked by running a fleet and a single deploy of the same
+account at once (the single deploy in a process of its own, through the CLI) against a sandbox
+that throttles SAE as SAE does, scaled down.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+from prefect.client.schemas.responses import GlobalConcurrencyLimitResponse
+from prefect.settings import PREFECT_API_URL
+
+from crossdeploy.fleet_spec import parse_fleet
+from crossdeploy.quota import SAE_QUOTA, Quota, limit_name
+from flows.fleet_deploy import FleetResult, fleet_deploy
+from flows.reconcile import ReconcileResult, reconcile
+from sandbox.testing import SandboxAdmin
+from tests.support.deploy_support import (
+    APP_UID,
+    deploy,
+    open_sae_quota,
+    sae_quota,
+    tear_down,
+    write_spec,
+)
+from tests.support.specs import DEMO_SPEC, make_spec
+
+REGION = "cn-hangzhou"
+LIMIT = limit_name(APP_UID, REGION)
+BIN = Path(sys.executable).parent
+
+
+def _limit() -> GlobalConcurrencyLimitResponse:
+    with get_client(sync_client=True) as client:
+        return client.read_global_concurrency_limit_by_name(LIMIT)
+
+
+def _update(**fields: Any) -> None:
+    with get_client(sync_client=True) as client:
+        client.update_global_concurrency_limit(LIMIT, GlobalConcurrencyLimitUpdate(**fields))
+
+
+@pytest.fixture
+def own_limit(world: SandboxAdmin) -> Iterator[None]:
+    """The test changes the account's limit as an operator would; it is ample again after."""
+    yield
+    open_sae_quota(regions=(REGION,))
+
+
+def _sae_calls(admin: SandboxAdmin, since: int) -> list[dict[str, Any]]:
+    return [r for r in admin.requests()[since:] if r["product"] == "sae"]
+
+
+def test_every_flow_takes_one_slot_per_sae_call(world: SandboxAdmin, own_limit: None) -> None:
+    """Deploy, reconcile with apply (a deploy subflow under it) and teardown: each takes
+    exactly as many slots as it made SAE calls, no fewer (every call is counted) and no more (a
+    subflow never takes a second slot for its calls)."""
+    _update(limit=1_000_000, slot_decay_per_second=1e-6, active=True)  # a counter, in effect
+    changed = make_spec(app={"replicas": 3})
+    runs: dict[str, Callable[[], object]] = {
+        "deploy": lambda: deploy(make_spec()).result,
+        "reconcile apply": lambda: reconcile(specs=[changed], apply=True),
+        "teardown": lambda: tear_down(changed),
+    }
+    counted = {}
+    for name, run in runs.items():
+        _update(active_slots=0)
+        since = len(world.requests())
+        done = run()
+        if isinstance(done, ReconcileResult):
+            assert [s.applied for s in done.specs] == ["deployed"]
+        counted[name] = (len(_sae_calls(world, since)), _limit().active_slots)
+    assert all(calls > 0 for calls, _ in counted.values()), counted
+    assert {name: slots for name, (_, slots) in counted.items()} == {
+        name: calls for name, (calls, _) in counted.items()
+    }, f"SAE calls vs slots taken: {counted}"
+
+
+def test_the_limit_is_created_when_missing_and_then_left_as_the_operator_set_it(
+    world: SandboxAdmin, own_limit: None
+) -> None:
+    with get_client(sync_client=True) as client:
+        client.delete_global_concurrency_limit_by_name(LIMIT)
+    assert deploy(make_spec(), dry_run=True).result.outcome == "planned"
+    created = _limit()
+    assert (created.limit, created.active) == (SAE_QUOTA.burst, True) == (6, True)
+    assert created.slot_decay_per_second == pytest.approx(SAE_QUOTA.decay_per_second)
+
+    # The operator lowers it to one slot that never comes back, and deactivates it: a run keeps
+    # all three settings, and is not held by a limit that is off (Prefect grants at once).
+    _update(limit=1, slot_decay_per_second=1e-6, active=False)
+    assert deploy(make_spec(), dry_run=True).result.outcome == "planned"
+    kept = _limit()
+    assert (kept.limit, kept.slot_decay_per_second, kept.active) == (1, 1e-6, False)
+
+
+THROTTLE_CALLS = 8
+WINDOW_SECONDS = 2.0
+QUOTA = Quota(THROTTLE_CALLS, WINDOW_SECONDS)
+FLEET_APPS = [f"shop-q{i}" for i in range(6)]
+
+
+def _most_in_window(times: list[float], window: float) -> int:
+    """The most calls in any `window` seconds."""
+    times = sorted(times)
+    most, first = 0, 0
+    for last, at in enumerate(times):
+        while at - times[first] >= window:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
+def _span(calls: list[dict[str, Any]]) -> tuple[float, float]:
+    times = [float(c["received_at"]) for c in calls]
+    return min(times), max(times)
+
+
+def _wait_for(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_a_fleet_and_a_single_deploy_of_one_account_stay_within_its_quota(
+    world: SandboxAdmin, own_limit: None, tmp_path: Path
+) -> None:
+    """SAE throttles at 8 calls in any 2 s (a scaled-down 60 a minute) and the operator set the
+    account's limit to that quota. While a fleet of six apps lands, a deploy of another app
+    runs in a process of its own (`crossdeploy deploy`): not one Throttling.User, and the
+    busiest window stays within the quota."""
+    web = deploy(make_spec()).result  # its access in place first: the runs below share none
+    more = {**DEMO_SPEC, "app": {**DEMO_SPEC["app"], "replicas": 3}}
+    spec_path = write_spec(tmp_path / "web.yaml", more)
+    fleet = parse_fleet(
+        {
+            "name": "quota",
+            "accounts": DEMO_SPEC["accounts"],
+            "image": DEMO_SPEC["image"],
+            "defaults": {"region": REGION, "namespace": "cn-hangzhou:demo", "replicas": 1},
+            "apps": [{"name": name} for name in FLEET_APPS],
+        }
+    )
+    world.set_faults(
+        {"product": "sae", "throttle_per_minute": THROTTLE_CALLS, "window_seconds": WINDOW_SECONDS}
+    )
+    since = len(world.requests())
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
+    }
+    options = {"quota_calls": QUOTA.calls, "quota_window_seconds": QUOTA.window_seconds}
+    with sae_quota(QUOTA, REGION), ThreadPoolExecutor(1) as pool:
+        landing = pool.submit(fleet_deploy, fleet=fleet, return_state=True, **options)
+
+        def fleet_creating() -> bool:
+            return landing.done() or any(
+                r["action"] == "CreateApplication" for r in world.requests()[since:]
+            )
+
+        # The CLI's process takes seconds to start: the fleet has enough apps to outlast it.
+        _wait_for("the fleet's first app", fleet_creating)
+        single = subprocess.run(
+            [str(BIN / "crossdeploy"), "deploy", str(spec_path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        state = landing.result(timeout=120)
+    assert single.returncode == 0, single.stdout + single.stderr
+    assert state.is_completed(), state.result(raise_on_failure=False)
+    result = state.result()
+    assert isinstance(result, FleetResult)
+    assert {a.outcome for a in result.apps} == {"deployed"}
+
+    log = world.requests()[since:]
+    assert [r for r in log if r.get("code") == "Throttling.User"] == []
+    sae = [r for r in log if r["product"] == "sae"]
+    fleet_ids = {a.app_id for a in result.apps}
+    mine = [c for c in sae if c["params"].get("AppId") == web.app_id]
+    theirs = [
+        c
+        for c in sae
+        if c["params"].get("AppId") in fleet_ids or c["params"].get("AppName") in FLEET_APPS
+    ]
+    assert mine and theirs
+    (mine_first, mine_last), (theirs_first, theirs_last) = _span(mine), _span(theirs)
+    assert mine_first < theirs_last and theirs_first < mine_last, (
+        f"the two runs did not overlap: {_span(mine)} {_span(theirs)}"
+    )
+
+    times = [float(c["received_at"]) for c in sae]
+    busiest = _most_in_window(times, WINDOW_SECONDS)
+    span = max(times) - min(times)
+    rate = (len(times) - 1) / span
+    print(
+        f"\n{len(times)} SAE calls ({len(mine)} of the single deploy's app) in {span:.1f} s: "
+        f"{rate:.2f}/s against the quota's {QUOTA.calls_per_second:.2f}/s "
+        f"({rate / QUOTA.calls_per_second:.0%}); busiest {WINDOW_SECONDS:g} s: {busiest} calls "
+        f"(quota {THROTTLE_CALLS})"
+    )
+    assert busiest <= THROTTLE_CALLS
