@@ -32,6 +32,7 @@ shared/contracts/interfaces.md section 6; the real cloud ignores an unknown head
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from typing import Any, ClassVar, Literal, Self
 
@@ -230,6 +231,10 @@ sae = credentials.get_client("sae")
         from alibabacloud_credentials.models import Config as CredentialConfig
         from alibabacloud_credentials.provider.cli_profile import CLIProfileCredentialsProvider
 
+        # The library logs every failed refresh with a traceback to its own stderr handler (set
+        # up when it is imported), then raises; the raise reaches the caller as a CloudError
+        # with STS's code (crossdeploy/cloud.py), so the log lines would only repeat it.
+        logging.getLogger("credentials").setLevel(logging.CRITICAL)
         source = self.credential_source
         if source == "default":
             return CredentialClient()

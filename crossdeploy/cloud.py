@@ -21,7 +21,9 @@ caller's API quota allows another call (crossdeploy/quota.py); elsewhere nothing
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import socket
 import ssl
 from collections.abc import Callable, Iterator
@@ -32,6 +34,7 @@ from typing import Any, TypeVar
 
 import requests.exceptions
 import urllib3.exceptions
+from alibabacloud_credentials.exceptions import CredentialException
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException, ThrottlingException
 from darabonba.exceptions import UnretryableException
 from tenacity import (
@@ -195,20 +198,56 @@ def _failure_in_body(result: object) -> _BodyError | None:
     return _BodyError(code, status, str(getattr(body, "message", "") or code))
 
 
+@dataclass(frozen=True)
+class _CredentialRefusal:
+    """STS refused the block's credential source (a role it cannot assume, a bad key)."""
+
+    code: str
+    status: int | None
+    message: str
+
+
+def _credential_refusal(exc: BaseException) -> _CredentialRefusal | None:
+    """The STS answer behind a failure of the credentials library, when it got one.
+
+    The library keeps STS's answer only inside its exception's text ("..., http_code: 404,
+    result: {...}"), so the code is read from that JSON body, never from the wording."""
+    failure = next((e for e in _chain(exc) if isinstance(e, CredentialException)), None)
+    if failure is None:
+        return None
+    text = str(failure.message)
+    status = re.search(r"http_code: (\d+)", text)
+    try:
+        body = json.loads(text[text.index("{") :])
+    except ValueError:
+        return None  # no answer: the library could not reach STS (a network failure)
+    if not isinstance(body, dict) or not body.get("Code"):
+        return None
+    message = f"the block's credentials were refused: {body.get('Message') or body['Code']}"
+    return _CredentialRefusal(str(body["Code"]), int(status.group(1)) if status else None, message)
+
+
+def _retryable_code(code: str, status: int) -> bool:
+    return code.startswith("Throttling") or status >= 500 or code in RETRYABLE_CODES
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Throttling, server errors and network errors, judged by class, status and code."""
     if isinstance(exc, ThrottlingException):
         return True
     if isinstance(exc, AlibabaCloudException | _BodyError):
         code = str(getattr(exc, "code", "") or "")
-        status = int(getattr(exc, "status_code", 0) or 0)
-        return code.startswith("Throttling") or status >= 500 or code in RETRYABLE_CODES
+        return _retryable_code(code, int(getattr(exc, "status_code", 0) or 0))
+    if (refusal := _credential_refusal(exc)) is not None:
+        return _retryable_code(refusal.code, refusal.status or 0)
     return isinstance(exc, UnretryableException | ConnectionError | TimeoutError)
 
 
 def _describe(action: str, exc: BaseException) -> CloudError:
     if isinstance(exc, _BodyError):
         return CloudError(action, exc.code, exc.status_code, exc.message)
+    if (refusal := _credential_refusal(exc)) is not None:
+        return CloudError(action, refusal.code, refusal.status, refusal.message)
     if isinstance(exc, AlibabaCloudException):
         code = str(getattr(exc, "code", "") or "")
         status = getattr(exc, "status_code", None)
@@ -317,6 +356,7 @@ def call(action: str, fn: Callable[..., T], *args: Any, retry: RetryPolicy = DEF
         AlibabaCloudException,
         _BodyError,
         UnretryableException,
+        CredentialException,
         ConnectionError,
         TimeoutError,
     ) as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,17 +43,42 @@ def prefect_harness() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def sandbox_process() -> Iterator[SandboxProcess]:
-    with SandboxProcess() as process:
-        yield process
+def trusted_cas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's sandboxes' test CAs in one file, trusted through `SSL_CERT_FILE` (what the
+    credentials library's HTTPS-only STS sources read: tests/support/oidc.py)."""
+    bundle = tmp_path_factory.mktemp("trusted-cas") / "cas.pem"
+    bundle.write_text("")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SSL_CERT_FILE", str(bundle))
+        yield bundle
+
+
+def _serving_https(process: SandboxProcess, bundle: Path) -> SandboxProcess:
+    """The process, its test CA added to the trusted bundle (before anything connects to it)."""
+    assert process.tls_ca_out is not None
+    with bundle.open("a") as trusted:
+        trusted.write(process.tls_ca_out.read_text())
+    return process
 
 
 @pytest.fixture(scope="session")
-def fast_sandbox_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+def sandbox_process(
+    trusted_cas: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SandboxProcess]:
+    ca = tmp_path_factory.mktemp("sandbox-ca") / "ca.pem"
+    with SandboxProcess(tls_ca_out=ca) as process:
+        yield _serving_https(process, trusted_cas)
+
+
+@pytest.fixture(scope="session")
+def fast_sandbox_process(
+    trusted_cas: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SandboxProcess]:
     """The demo world with short change orders, for tests that run many of them."""
-    path = write_world(demo_world_data(**FAST_TIMING), tmp_path_factory.mktemp("fast-world"))
-    with SandboxProcess(world=path) as process:
-        yield process
+    directory = tmp_path_factory.mktemp("fast-world")
+    path = write_world(demo_world_data(**FAST_TIMING), directory)
+    with SandboxProcess(world=path, tls_ca_out=directory / "ca.pem") as process:
+        yield _serving_https(process, trusted_cas)
 
 
 @pytest.fixture

@@ -175,9 +175,12 @@ def blocks(prefect_harness: None, fast_sandbox_process: SandboxProcess) -> None:
     sandbox_credentials(url, "registry", role_arn="arn:aws:iam::1:role/x").save(
         "reg-bad-arn", overwrite=True
     )
-    sandbox_credentials(url, "registry", role_arn=f"acs:ram::{UIDS['app']}:role/deployer").save(
-        "reg-wrong-account", overwrite=True
-    )
+    sandbox_credentials(
+        url,
+        "registry",
+        role_arn=f"acs:ram::{UIDS['app']}:role/deployer",
+        endpoints={"sts": fast_sandbox_process.https_url},  # the library's STS is HTTPS only
+    ).save("reg-wrong-account", overwrite=True)
     sandbox_credentials(url, "app").save("app-as-registry", overwrite=True)
 
 

@@ -124,13 +124,16 @@ def _roles(sdk: SdkFactory) -> None:
             )
 
 
-def _blocks(url: str) -> None:
+def _blocks(url: str, https_url: str) -> None:
     save_blocks(url)
 
     def block(account: str, **fields: Any) -> AlibabaCloudCredentials:
         key_id, secret = KEYS[account]
         values: dict[str, Any] = {"access_key_id": key_id, "access_key_secret": SecretStr(secret)}
-        return AlibabaCloudCredentials(**{**values, **fields, "endpoint": url})
+        # a role is assumed over HTTPS (the credentials library's rule)
+        return AlibabaCloudCredentials(
+            **{**values, **fields, "endpoint": url, "endpoints": {"sts": https_url}}
+        )
 
     block("app", role_arn=f"acs:ram::{UIDS['registry']}:role/deployer").save(
         "registry-via-role", overwrite=True
@@ -171,7 +174,7 @@ def journey(
     forget_ledgers()
     sdk = SdkFactory(fast_sandbox_process.endpoint)
     _roles(sdk)
-    _blocks(url)
+    _blocks(url, fast_sandbox_process.https_url)
     directory = tmp_path_factory.mktemp("secrets")
     started = datetime.now(UTC)
     out = {name: Scenario() for name in SCENARIOS}

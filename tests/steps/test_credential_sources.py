@@ -20,6 +20,7 @@ from alibabacloud_sts20150401 import models as sts_models
 from pydantic import SecretStr, ValidationError
 
 from blocks import AlibabaCloudCredentials
+from crossdeploy.cloud import CloudError, call
 from sandbox.testing import SandboxProcess
 from tests.support.clients import KEYS, UIDS, SdkFactory
 from tests.support.oidc import KEY_ROLE_ARN, OIDC_ROLE_ARN, PROVIDER_ARN, oidc_token
@@ -139,6 +140,7 @@ def test_credentials_uri_takes_the_keys_the_uri_serves(
 CHILD = """
 import sys
 from blocks import AlibabaCloudCredentials
+from crossdeploy.cloud import CloudError, call
 block = AlibabaCloudCredentials(source="default", endpoint=sys.argv[1])
 print(block.get_client("sts").get_caller_identity().body.account_id)
 """
@@ -185,3 +187,18 @@ def test_an_sts_source_refuses_plain_http_for_sts(oidc_sandbox_process: SandboxP
     )
     with pytest.raises(ValueError, match="reaches STS over HTTPS only"):
         block.get_client("sts")
+
+
+def test_a_role_that_cannot_be_assumed_is_named_by_sts_code(
+    trust_test_ca: None, oidc_admin: Any, oidc_sandbox_process: SandboxProcess
+) -> None:
+    """The library keeps STS's refusal inside its exception's text; `call` raises it as a
+    CloudError with STS's code, once (a refusal is not retried)."""
+    missing = KEY_ROLE_ARN.replace("key-deployer", "nobody")
+    block = keyed(oidc_sandbox_process, "app", role_arn=missing)
+    with pytest.raises(CloudError) as caught:
+        call("sts:GetCallerIdentity", block.get_client("sts").get_caller_identity)
+    assert (caught.value.code, caught.value.status) == ("EntityNotExist.Role", 404)
+    assert caught.value.unreachable is None
+    assumed = [r for r in oidc_admin.requests() if r["action"] == "AssumeRole"]
+    assert len(assumed) == 1
