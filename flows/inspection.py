@@ -85,9 +85,19 @@ def resolve_accounts(spec: DeploySpec) -> Accounts:
     login = load(AcrRegistryLogin, login_name, "access.registry_login") if login_name else None
     if problems or app is None or registry is None:
         raise AccountError("\n".join(problems))
-    uid_a = account_uid.submit(app, "accounts.app", names.app)
-    uid_b = account_uid.submit(registry, "accounts.registry", names.registry)
-    app_uid, registry_uid = uid_a.result(), uid_b.result()
+    futures = {
+        "accounts.app": account_uid.submit(app, "accounts.app", names.app),
+        "accounts.registry": account_uid.submit(registry, "accounts.registry", names.registry),
+    }
+    uids: dict[str, str] = {}
+    for field, future in futures.items():  # both accounts' failures at once
+        try:
+            uids[field] = future.result()
+        except AccountError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise AccountError("\n".join(problems))
+    app_uid, registry_uid = uids["accounts.app"], uids["accounts.registry"]
     if app_uid == registry_uid:
         raise AccountError(
             f"accounts.registry: block {names.registry!r} acts in account {registry_uid}, the "

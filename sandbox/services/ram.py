@@ -121,7 +121,8 @@ def _attachment_count(tx: Tx, account: str, policy: tuple[str, str]) -> int:
     return len(_attachments(tx, account, policy=policy)) + len(_user_links(tx, account, policy))
 
 
-def _attachment_id(role: str, policy_type: str, policy: str) -> str:
+def attachment_id(role: str, policy_type: str, policy: str) -> str:
+    """The store key of a role's attachment (RAM compares role and policy names ignoring case)."""
     return f"{role.lower()}|{policy_type}|{policy.lower()}"
 
 
@@ -293,9 +294,10 @@ def _policy_view(policy: Doc, attachments: int) -> Doc:
 # -- roles -----------------------------------------------------------------------------------------
 
 
-def _new_role(
+def new_role(
     account: str, name: str, trust: str, description: str, max_session: int, now: float
 ) -> Doc:
+    """A role document as CreateRole stores it (the world file's roles are seeded with it)."""
     stamp = iso_time(now)
     return {
         "Account": account,
@@ -326,7 +328,7 @@ def create_role(call: Call) -> dict[str, Any]:
         raise ApiError(409, "EntityAlreadyExists.Role", "The role does already EXIST.")
     if len(call.tx.all(call.scope(), ROLE)) >= MAX_ROLES:
         raise ApiError(409, "LimitExceeded.Role", "The count of roles beyond the current limits.")
-    role = _new_role(call.caller.account, name, trust, description, max_session, call.now)
+    role = new_role(call.caller.account, name, trust, description, max_session, call.now)
     call.tx.put(call.scope(), ROLE, name.lower(), role)
     view = _role_view(role, principal=False)
     view.pop("UpdateDate", None)
@@ -415,7 +417,7 @@ def create_policy(call: Call) -> dict[str, Any]:
         raise ApiError(
             409, "LimitExceeded.Policy", "The count of policy beyond the current limits."
         )
-    policy = _new_policy(name, description, [document], call.now)
+    policy = new_policy(name, description, [document], call.now)
     call.tx.put(call.scope(), POLICY, name.lower(), policy)
     return {
         "Policy": {
@@ -428,7 +430,7 @@ def create_policy(call: Call) -> dict[str, Any]:
     }
 
 
-def _new_policy(name: str, description: str, documents: list[str], now: float) -> Doc:
+def new_policy(name: str, description: str, documents: list[str], now: float) -> Doc:
     """A custom policy whose versions are `documents` in order; the last one is the default."""
     stamp = iso_time(now)
     versions = [
@@ -622,7 +624,7 @@ def attach_policy_to_role(call: Call) -> dict[str, Any]:
     policy_type, policy_name, role_name = _policy_type(call), _policy_name(call), _role_name(call)
     role = _role_or_404(call, role_name)
     policy_name = _policy_exists(call, policy_type, policy_name)
-    key = _attachment_id(role["RoleName"], policy_type, policy_name)
+    key = attachment_id(role["RoleName"], policy_type, policy_name)
     if call.tx.get(call.scope(), ATTACHMENT, key) is not None:
         raise ApiError(
             409,
@@ -662,7 +664,7 @@ def detach_policy_from_role(call: Call) -> dict[str, Any]:
     role = _role_or_404(call, role_name)
     policy_name = _policy_exists(call, policy_type, policy_name)
     if not call.tx.delete(
-        call.scope(), ATTACHMENT, _attachment_id(role["RoleName"], policy_type, policy_name)
+        call.scope(), ATTACHMENT, attachment_id(role["RoleName"], policy_type, policy_name)
     ):
         raise ApiError(404, "EntityNotExist.Role.Policy", "The policy is not attached to the role.")
     return {}
@@ -730,7 +732,7 @@ def seed(tx: Tx, world: World) -> None:
                 )
             for text in (*spec.versions, spec.document):
                 PolicyDocument.parse(text, "permission")
-            policy = _new_policy(spec.name, spec.description, [*spec.versions, spec.document], now)
+            policy = new_policy(spec.name, spec.description, [*spec.versions, spec.document], now)
             tx.put(scope, POLICY, spec.name.lower(), policy)
         custom = {p.name.lower(): p.name for p in ram.policies}
         for user_spec in ram.users:
@@ -753,7 +755,7 @@ def seed(tx: Tx, world: World) -> None:
             )
         for role_spec in ram.roles:
             PolicyDocument.parse(role_spec.trust_policy, "trust")
-            role = _new_role(
+            role = new_role(
                 account,
                 role_spec.name,
                 role_spec.trust_policy,
@@ -772,7 +774,7 @@ def seed(tx: Tx, world: World) -> None:
                 tx.put(
                     scope,
                     ATTACHMENT,
-                    _attachment_id(role_spec.name, policy_type, canonical),
+                    attachment_id(role_spec.name, policy_type, canonical),
                     {
                         "RoleName": role_spec.name,
                         "PolicyName": canonical,

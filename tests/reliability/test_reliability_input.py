@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -123,6 +124,12 @@ CASES: dict[str, Case] = {
     "block-registry-role-in-wrong-account": Case(
         "accounts.registry", _set("accounts", registry="reg-wrong-account"), offline=False
     ),
+    "blocks-both-refused": Case(
+        "accounts.app",
+        _set("accounts", app="app-bad-secret", registry="reg-wrong-account"),
+        offline=False,
+        also=("accounts.registry",),
+    ),
     "blocks-both-one-account": Case(
         "accounts.registry", _set("accounts", registry="app-as-registry"), offline=False
     ),
@@ -182,6 +189,9 @@ def blocks(prefect_harness: None, fast_sandbox_process: SandboxProcess) -> None:
         endpoints={"sts": fast_sandbox_process.https_url},  # the library's STS is HTTPS only
     ).save("reg-wrong-account", overwrite=True)
     sandbox_credentials(url, "app").save("app-as-registry", overwrite=True)
+    sandbox_credentials(url, "app", access_key_secret=SecretStr("not-its-secret")).save(
+        "app-bad-secret", overwrite=True
+    )
 
 
 @pytest.fixture

@@ -424,12 +424,12 @@ def put_pull_role(
     now = time.time()
     scope = Scope(account)
     tx.put(
-        scope, ram.POLICY, name.lower(), ram._new_policy(name, "", [policy or pull_policy()], now)
+        scope, ram.POLICY, name.lower(), ram.new_policy(name, "", [policy or pull_policy()], now)
     )
-    role = ram._new_role(account, name, trust_policy or sae_trust(), "", 3600, now)
+    role = ram.new_role(account, name, trust_policy or sae_trust(), "", 3600, now)
     tx.put(scope, ram.ROLE, name.lower(), role)
     attachment = {"RoleName": name, "PolicyName": name, "PolicyType": "Custom", "AttachDate": ""}
-    tx.put(scope, ram.ATTACHMENT, ram._attachment_id(name, "Custom", name), attachment)
+    tx.put(scope, ram.ATTACHMENT, ram.attachment_id(name, "Custom", name), attachment)
 
 
 def edit_instance(
