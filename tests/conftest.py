@@ -17,7 +17,13 @@ import pytest
 
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from tests.support.clients import KEYS, SdkFactory, sandbox_credentials
-from tests.support.worlds import FAST_TIMING, demo_world_data, fresh_admin, write_world
+from tests.support.worlds import (
+    FAST_TIMING,
+    demo_world_data,
+    fresh_admin,
+    trusting,
+    write_world,
+)
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -53,21 +59,13 @@ def trusted_cas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield bundle
 
 
-def _serving_https(process: SandboxProcess, bundle: Path) -> SandboxProcess:
-    """The process, its test CA added to the trusted bundle (before anything connects to it)."""
-    assert process.tls_ca_out is not None
-    with bundle.open("a") as trusted:
-        trusted.write(process.tls_ca_out.read_text())
-    return process
-
-
 @pytest.fixture(scope="session")
 def sandbox_process(
     trusted_cas: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SandboxProcess]:
     ca = tmp_path_factory.mktemp("sandbox-ca") / "ca.pem"
     with SandboxProcess(tls_ca_out=ca) as process:
-        yield _serving_https(process, trusted_cas)
+        yield trusting(process, trusted_cas)
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +76,7 @@ def fast_sandbox_process(
     directory = tmp_path_factory.mktemp("fast-world")
     path = write_world(demo_world_data(**FAST_TIMING), directory)
     with SandboxProcess(world=path, tls_ca_out=directory / "ca.pem") as process:
-        yield _serving_https(process, trusted_cas)
+        yield trusting(process, trusted_cas)
 
 
 @pytest.fixture

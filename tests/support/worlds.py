@@ -35,3 +35,12 @@ def fresh_admin(process: SandboxProcess) -> Iterator[SandboxAdmin]:
     client.reset()
     yield client
     client.close()
+
+
+def trusting(process: SandboxProcess, bundle: Path) -> SandboxProcess:
+    """The process, its test CA added to the session's trusted bundle (`SSL_CERT_FILE`, the
+    conftest's `trusted_cas`) before anything connects to its HTTPS listener."""
+    assert process.tls_ca_out is not None
+    with bundle.open("a") as trusted:
+        trusted.write(process.tls_ca_out.read_text())
+    return process
