@@ -21,6 +21,7 @@ caller's API quota allows another call (crossdeploy/quota.py); elsewhere nothing
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -88,14 +89,52 @@ class CloudError(Exception):
         status: int | None,
         message: str,
         unreachable: Unreachable | None = None,
+        denied: Denied | None = None,
     ) -> None:
         self.action = action
         self.code = code
         self.status = status
         self.message = message
         self.unreachable = unreachable
+        self.denied = denied
         detail = f"{code} ({status})" if code else "network error"
         super().__init__(f"{action} failed: {detail}: {message}")
+
+
+@dataclass(frozen=True)
+class Denied:
+    """A refusal for want of a RAM permission, as RAM's AccessDeniedDetail tells it."""
+
+    action: str
+    """The RAM action that was missing (AuthAction), e.g. `ram:CreateRole`."""
+    resource: str
+    """The resource it was wanted on; '' when the cloud keeps it encoded (its
+    EncodedDiagnosticMessage is opaque outside RAM's DecodeDiagnosticMessage)."""
+    explicit: bool
+    """A Deny statement refused it (NoPermissionType ExplicitDeny), not a missing Allow."""
+
+
+NO_PERMISSION_CODES = frozenset({"NoPermission", "NoPrivilege"})
+"""RAM's and STS's, and ACR's, codes for a missing permission; SAE's and VPC's are `Forbidden.*`."""
+
+
+def denial(exc: BaseException) -> Denied | None:
+    """What permission a refusal says was missing, when it is one."""
+    code = str(getattr(exc, "code", "") or "")
+    data = getattr(exc, "data", None) or {}
+    detail = getattr(exc, "access_denied_detail", None) or data.get("AccessDeniedDetail")
+    if not isinstance(detail, dict):
+        detail = {}
+    if not detail and code not in NO_PERMISSION_CODES and not code.startswith("Forbidden"):
+        return None
+    action = str(detail.get("AuthAction") or "")
+    resource = ""
+    try:
+        decoded = json.loads(base64.b64decode(str(detail.get("EncodedDiagnosticMessage", ""))))
+        resource = str(decoded.get("AuthResource") or "")
+    except (ValueError, TypeError, AttributeError):
+        pass  # the cloud's encoding: readable through RAM only
+    return Denied(action, resource, detail.get("NoPermissionType") == "ExplicitDeny")
 
 
 @dataclass(frozen=True)
@@ -253,7 +292,8 @@ def _describe(action: str, exc: BaseException) -> CloudError:
         status = getattr(exc, "status_code", None)
         data = getattr(exc, "data", None) or {}
         message = str(data.get("Message") or getattr(exc, "message", "") or code)
-        return CloudError(action, code, int(status) if status else None, message)
+        status_code = int(status) if status else None
+        return CloudError(action, code, status_code, message, denied=denial(exc))
     where = unreachable(exc)
     return CloudError(action, "", None, str(where), where)
 

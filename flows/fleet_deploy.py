@@ -156,7 +156,7 @@ def _inspect_app(
 def _reinspect(spec: DeploySpec, accounts: Accounts, shared: Inspection) -> Inspection:
     """The namespace's inspection with this app's own state."""
     app = application.STEP
-    return shared.with_state(app, app.inspect(accounts, spec, shared))
+    return shared.with_state(app, app.inspect_task(accounts, spec, shared))
 
 
 @task(name="fleet-app", task_run_name="deploy {label}", cache_policy=NO_CACHE)

@@ -28,9 +28,11 @@ class AccountError(ValueError):
 
 
 @task(name="identity", cache_policy=NO_CACHE)
-def account_uid(creds: AlibabaCloudCredentials, field: str = "", name: str = "") -> str:
-    """The account a credentials block acts in (after any role it assumes); a block that cannot
-    act is an AccountError naming the spec `field` that gave block `name`."""
+def account_identity(
+    creds: AlibabaCloudCredentials, field: str = "", name: str = ""
+) -> tuple[str, str]:
+    """(account uid, identity ARN) a credentials block acts as (after any role it assumes); a
+    block that cannot act is an AccountError naming the spec `field` that gave block `name`."""
     try:
         identity = call("sts:GetCallerIdentity", creds.get_client("sts").get_caller_identity)
     except CloudError as exc:
@@ -39,7 +41,7 @@ def account_uid(creds: AlibabaCloudCredentials, field: str = "", name: str = "")
         if exc.unreachable is not None:
             raise AccountError(f"{field}: block {name!r}: STS {exc.unreachable}") from None
         raise AccountError(f"{field}: block {name!r} cannot act in its account: {exc}") from None
-    return str(identity.body.account_id)
+    return str(identity.body.account_id), str(identity.body.arn or "")
 
 
 _ROLE_ARN = re.compile(r"^acs:ram::\d+:role/[A-Za-z0-9.-]{1,64}$")
@@ -86,18 +88,19 @@ def resolve_accounts(spec: DeploySpec) -> Accounts:
     if problems or app is None or registry is None:
         raise AccountError("\n".join(problems))
     futures = {
-        "accounts.app": account_uid.submit(app, "accounts.app", names.app),
-        "accounts.registry": account_uid.submit(registry, "accounts.registry", names.registry),
+        "accounts.app": account_identity.submit(app, "accounts.app", names.app),
+        "accounts.registry": account_identity.submit(registry, "accounts.registry", names.registry),
     }
-    uids: dict[str, str] = {}
+    identities: dict[str, tuple[str, str]] = {}
     for field, future in futures.items():  # both accounts' failures at once
         try:
-            uids[field] = future.result()
+            identities[field] = future.result()
         except AccountError as exc:
             problems.append(str(exc))
     if problems:
         raise AccountError("\n".join(problems))
-    app_uid, registry_uid = uids["accounts.app"], uids["accounts.registry"]
+    app_uid, app_arn = identities["accounts.app"]
+    registry_uid, registry_arn = identities["accounts.registry"]
     if app_uid == registry_uid:
         raise AccountError(
             f"accounts.registry: block {names.registry!r} acts in account {registry_uid}, the "
@@ -112,6 +115,8 @@ def resolve_accounts(spec: DeploySpec) -> Accounts:
         app_uid,
         registry_uid,
         login,
+        app_arn=app_arn,
+        registry_arn=registry_arn,
     )
 
 

@@ -102,7 +102,7 @@ def with_landed(
     app = application.STEP
     if not any(name in app.needs for name in changed):
         return merged
-    return merged.with_state(app, app.inspect(accounts, spec, merged))
+    return merged.with_state(app, app.inspect_task(accounts, spec, merged))
 
 
 def announce(

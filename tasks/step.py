@@ -16,14 +16,16 @@ ordered list a flow walks (flows/steps.py), and what the ledger asks which chang
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, Self, TypeVar
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 
 from blocks import AcrRegistryLogin, AlibabaCloudCredentials
+from crossdeploy.cloud import CloudError
 from crossdeploy.ledger import Intent
 from crossdeploy.plan import Change, PlanRow
 from crossdeploy.spec import DeploySpec
@@ -39,10 +41,40 @@ class Accounts:
     app_uid: str
     registry_uid: str
     login: AcrRegistryLogin | None = None
+    app_arn: str = ""
+    """The identity account A's block acts as (GetCallerIdentity's Arn)."""
+    registry_arn: str = ""
 
     @property
     def uids(self) -> dict[str, str]:
         return {"A": self.app_uid, "B": self.registry_uid}
+
+    @property
+    def arns(self) -> dict[str, str]:
+        return {"A": self.app_arn, "B": self.registry_arn}
+
+
+class PermissionDeniedError(Exception):
+    """A step's call refused for want of a RAM permission, in words: which account, which
+    identity, which action on which resource, and that granting it is the fix. (One message
+    argument, so a finished run's result rebuilds it.)"""
+
+    @classmethod
+    def of(cls, step: str, account: str, accounts: Accounts, error: CloudError) -> Self:
+        denied = error.denied
+        assert denied is not None
+        action = denied.action or error.action
+        who = accounts.arns[account] or f"the identity of account {account}'s block"
+        on = f" on {denied.resource}" if denied.resource else ""
+        why = "a Deny statement refuses it" if denied.explicit else "no policy of it allows it"
+        return cls(
+            f"{step}: account {account} ({accounts.uids[account]}) refused {who} the action "
+            f"{action}{on} ({error.code}: {why}). Grant {who} {action}{on} in account "
+            f"{account}'s RAM console, then run again: nothing after this step was written."
+        )
+
+
+R = TypeVar("R")
 
 
 class Inspected(Protocol):
@@ -118,10 +150,26 @@ class Step(Generic[StateT, ResultT]):
 
     def __init__(self) -> None:
         self.inspect_task = task(name=f"inspect-{self.task_name}", cache_policy=NO_CACHE)(
-            self.inspect
+            self._worded(self.inspect)
         )
-        self.apply_task = task(name=self.task_name, cache_policy=NO_CACHE)(self.apply)
-        self.remove_task = task(name=f"remove-{self.task_name}", cache_policy=NO_CACHE)(self.remove)
+        self.apply_task = task(name=self.task_name, cache_policy=NO_CACHE)(self._worded(self.apply))
+        self.remove_task = task(name=f"remove-{self.task_name}", cache_policy=NO_CACHE)(
+            self._worded(self.remove)
+        )
+
+    def _worded(self, fn: Callable[..., R]) -> Callable[..., R]:
+        """`fn`, with a refusal for want of a permission told in words (PermissionDeniedError)."""
+
+        @functools.wraps(fn)
+        def run(accounts: Accounts, *args: Any, **kwargs: Any) -> R:
+            try:
+                return fn(accounts, *args, **kwargs)
+            except CloudError as exc:
+                if exc.denied is None:
+                    raise
+                raise PermissionDeniedError.of(self.name, self.account, accounts, exc) from None
+
+        return run
 
     def __repr__(self) -> str:
         return f"<step {self.name}>"
