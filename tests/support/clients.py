@@ -82,15 +82,15 @@ class SdkFactory:
 
 
 def sandbox_credentials(url: str, account: str, **fields: Any) -> Any:
-    """An AlibabaCloudCredentials block for a world account, pointed at a sandbox."""
+    """An AlibabaCloudCredentials block for a world account, pointed at a sandbox (`fields`
+    override any of its own, a wrong secret for example)."""
     from pydantic import SecretStr
 
     from blocks import AlibabaCloudCredentials
 
     key_id, secret = KEYS[account]
-    return AlibabaCloudCredentials(
-        access_key_id=key_id, access_key_secret=SecretStr(secret), endpoint=url, **fields
-    )
+    keys: dict[str, Any] = {"access_key_id": key_id, "access_key_secret": SecretStr(secret)}
+    return AlibabaCloudCredentials(**{**keys, "endpoint": url, **fields})
 
 
 def refused(fn: Callable[[], Any]) -> tuple[str, int]:
