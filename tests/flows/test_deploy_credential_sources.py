@@ -11,7 +11,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from pydantic import SecretStr
 from blocks import AlibabaCloudCredentials
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from tests.support.clients import KEYS, UIDS, SdkFactory
+from tests.support.credentials_uri import serving
 from tests.support.deploy_support import Run, deploy, forget_ledgers, save_blocks, write_spec
 from tests.support.oidc import AUDIENCE, ISSUER, ISSUER_KEY, PROVIDER_ARN, SUBJECT, oidc_token
 from tests.support.processes import crossdeploy
@@ -129,42 +129,15 @@ def test_an_oidc_token_and_a_cli_profile_deploy_the_demo(
     assert any(r["action"] == "AssumeRoleWithOIDC" for r in admin.requests())
 
 
-class _Serves(BaseHTTPRequestHandler):
-    body = b""
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def test_a_credentials_uri_deploys_the_demo(admin: SandboxAdmin, process: SandboxProcess) -> None:
     request = sts_models.AssumeRoleRequest(role_arn=B_KEYS, role_session_name="uri")
     creds = SdkFactory(process.endpoint).sts("registry").assume_role(request).body.credentials
-    served = {
-        "Code": "Success",
-        "AccessKeyId": creds.access_key_id,
-        "AccessKeySecret": creds.access_key_secret,
-        "SecurityToken": creds.security_token,
-        "Expiration": creds.expiration,
-    }
-    _Serves.body = json.dumps(served).encode()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Serves)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        uri = f"http://127.0.0.1:{server.server_address[1]}/credentials"
+    with serving(creds) as uri:
         registry = AlibabaCloudCredentials(
             source="credentials_uri", credentials_uri=uri, endpoint=process.url
         )
         _save(_keys(process, "app"), registry)
         _deployed(deploy(SPEC))
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_the_environment_deploys_the_demo_through_the_default_chain(

@@ -9,9 +9,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from blocks import AlibabaCloudCredentials
 from crossdeploy.cloud import CloudError, call
 from sandbox.testing import SandboxProcess
 from tests.support.clients import KEYS, UIDS, SdkFactory
+from tests.support.credentials_uri import serving
 from tests.support.oidc import KEY_ROLE_ARN, OIDC_ROLE_ARN, PROVIDER_ARN, oidc_token
 
 
@@ -90,41 +89,12 @@ def test_cli_profile_reads_the_aliyun_config_file(
     assert identity(block).account_id == UIDS["registry"]
 
 
-class _Serves(BaseHTTPRequestHandler):
-    """A credentials URI: temporary keys as the library expects them."""
-
-    body = b""
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def credentials_uri(oidc_admin: Any, oidc_sdk: SdkFactory) -> Iterator[str]:
     """A local URI serving a role's temporary keys, assumed from the sandbox's STS."""
     request = sts_models.AssumeRoleRequest(role_arn=KEY_ROLE_ARN, role_session_name="uri")
-    creds = oidc_sdk.sts("app").assume_role(request).body.credentials
-    _Serves.body = json.dumps(
-        {
-            "Code": "Success",
-            "AccessKeyId": creds.access_key_id,
-            "AccessKeySecret": creds.access_key_secret,
-            "SecurityToken": creds.security_token,
-            "Expiration": creds.expiration,
-        }
-    ).encode()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Serves)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/credentials"
-    server.shutdown()
-    server.server_close()
+    with serving(oidc_sdk.sts("app").assume_role(request).body.credentials) as uri:
+        yield uri
 
 
 def test_credentials_uri_takes_the_keys_the_uri_serves(
