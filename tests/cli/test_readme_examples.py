@@ -245,3 +245,12 @@ def test_the_readme_runs_as_written(
     said = "\n".join(outputs)
     assert "saved block alibaba-cloud-credentials/sandbox-app" in said
     assert '"resource_id":"acr.repo.cn-hangzhou.shop/web","tag":"1.1"' in said
+
+
+def test_help_names_only_files_in_the_repository() -> None:
+    """`crossdeploy --help` once named a contract file that is not in the repository."""
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    named = re.findall(r"[\w/.-]+\.(?:md|py|yaml)\b", result.output)
+    assert named, result.output
+    assert [name for name in named if not (ROOT / name).exists()] == []
