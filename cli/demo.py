@@ -50,6 +50,18 @@ def _status_line(spec: DeploySpec) -> str:
     )
 
 
+# Printed when the demo ends: the demo's sandbox stops with it, so the next steps are by hand.
+NEXT_STEPS = """
+Done. This demo's sandbox cloud and temporary Prefect server stop now, and its app with them.
+Try it by hand next (README.md, "Try it by hand"):
+  source .venv/bin/activate
+  crossdeploy sandbox serve --port 8100                      # in one terminal
+  crossdeploy sandbox blocks --url http://127.0.0.1:8100     # in another
+  crossdeploy plan crossdeploy/specs/demo.yaml               # then deploy, and teardown
+  change the spec (the image tag to 1.0, replicas: 3) and plan it again: the plan shows what changes
+"""
+
+
 def run_demo(out: Console | None = None) -> int:
     # Prefect's temporary server otherwise records a telemetry session in SQLite while starting,
     # racing its own migrations ("database is locked" tracebacks that mean nothing to a user).
@@ -70,4 +82,7 @@ def run_demo(out: Console | None = None) -> int:
         out.print("\nRunning the same spec again (an identical spec must change nothing)...\n")
         again = run_deploy(spec, dry_run=False)
         out.print(again.message, markup=False)
-        return 0 if again.ok else 1
+        if not again.ok:
+            return 1
+        out.print(NEXT_STEPS, markup=False)
+        return 0

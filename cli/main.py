@@ -1,4 +1,5 @@
-"""The `crossdeploy` command line (contract: shared/contracts/interfaces.md section 1)."""
+"""Deploy an SAE app in one Alibaba Cloud account from a private ACR image in another, with
+Prefect; and the local sandbox cloud to try it on (README.md: "Try it by hand")."""
 
 from __future__ import annotations
 
