@@ -33,7 +33,7 @@ def interruptible(out: Console, afterwards: str) -> Iterator[None]:
     `Interrupted by <signal> <afterwards>` and exit 130 or 143."""
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        with prefect_api():
+        with prefect_api(lambda line: out.print(line, markup=False, style="dim")):
             yield
     except (KeyboardInterrupt, TerminationSignal) as exc:
         signum = exc.signal if isinstance(exc, TerminationSignal) else signal.SIGINT

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
@@ -37,8 +37,9 @@ STOP_SECONDS = 5.0
 
 
 @contextmanager
-def prefect_api() -> Iterator[None]:
-    """PREFECT_API_URL as set, or a temporary server of this process's own for the block."""
+def prefect_api(say: Callable[[str], None]) -> Iterator[None]:
+    """PREFECT_API_URL as set, or a temporary server of this process's own for the block (`say`
+    tells where)."""
     if PREFECT_API_URL.value():
         yield
         return
@@ -47,6 +48,7 @@ def prefect_api() -> Iterator[None]:
     try:
         url = f"http://127.0.0.1:{port}/api"
         _wait_healthy(server, url)
+        say(f"Started a temporary Prefect server on {url}; it stops when this command ends.")
         with temporary_settings(updates={PREFECT_API_URL: url}):
             try:
                 yield
