@@ -75,7 +75,7 @@ def test_interrupted_deploy_stops_at_once_and_the_next_one_converges(
     assert ended.seconds_after_signal is not None, ended.output
     assert ended.seconds_after_signal < STOPPED_WITHIN, ended.output
     assert ended.exit_code == (130 if how == "ctrl-c" else 143), ended.output
-    assert "Traceback" not in ended.output
+    assert "Traceback" not in ended.output, ended.output
     interrupted = [line for line in ended.output.splitlines() if line.startswith("Interrupted")]
     assert interrupted == [
         f"Interrupted by {cause} while deploying shop-web: the run stopped, its flow run is "
@@ -83,7 +83,7 @@ def test_interrupted_deploy_stops_at_once_and_the_next_one_converges(
         f"after it was done. Run `crossdeploy deploy {spec}` again to finish, or `crossdeploy "
         "teardown` to undo."
     ], ended.output
-    assert group_is_gone(ended.group)
+    assert group_is_gone(ended.group), ended.output
     reason = "an interrupt" if how == "ctrl-c" else "a termination"
     assert crashed_reasons(since) == [f"Crashed: Execution was aborted by {reason} signal."]
 
@@ -115,12 +115,12 @@ def test_ctrl_c_leaves_no_temporary_server_behind(tmp_path: Path) -> None:
     assert ended.seconds_after_signal is not None, ended.output
     assert ended.seconds_after_signal < STOPPED_WITHIN, ended.output
     assert ended.exit_code == 130, ended.output
-    assert "Traceback" not in ended.output
+    assert "Traceback" not in ended.output, ended.output
     assert [line for line in ended.output.splitlines() if line.startswith("Interrupted")] == [
         "Interrupted by Ctrl-C while planning: nothing was changed."
     ], ended.output
-    assert group_is_gone(ended.group)
-    assert processes_with(f"PREFECT_HOME={home}") == []
+    assert group_is_gone(ended.group), ended.output
+    assert processes_with(f"PREFECT_HOME={home}") == [], ended.output
 
 
 def processes_with(variable: str) -> list[int]:
