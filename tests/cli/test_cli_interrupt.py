@@ -48,7 +48,7 @@ CASES = [
     # (where, what the output shows when the signal is sent, how)
     ("inspection", "Beginning flow run", "ctrl-c"),
     ("apply", "changes (3 in account B, 1 in account A)", "sigterm"),
-    ("following the change order", "following change order", "ctrl-c"),
+    ("following the change order", "batch 1 of 1", "ctrl-c"),
 ]
 
 
