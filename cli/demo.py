@@ -7,7 +7,6 @@ application running, and re-runs the same spec to show that nothing changes the 
 
 from __future__ import annotations
 
-import os
 from importlib import resources
 from pathlib import Path
 
@@ -63,9 +62,6 @@ Try it by hand next (README.md, "Try it by hand"):
 
 
 def run_demo(out: Console | None = None) -> int:
-    # Prefect's temporary server otherwise records a telemetry session in SQLite while starting,
-    # racing its own migrations ("database is locked" tracebacks that mean nothing to a user).
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     out = out or default_console()
     spec = load_spec(demo_spec_path())
     with SandboxProcess() as sandbox:

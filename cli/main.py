@@ -3,6 +3,7 @@ Prefect; and the local sandbox cloud to try it on (README.md: "Try it by hand").
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,6 +13,11 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from crossdeploy.spec import DeploySpec
+
+# Telemetry off for every temporary Prefect server a command starts (Prefect's own, for `sandbox
+# blocks` and the demo, and the CLI's, cli/temporary_server.py): it would record a session in
+# SQLite while the server migrates ("database is locked" tracebacks that mean nothing to a user).
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 sandbox_app = typer.Typer(no_args_is_help=True, help="The local sandbox cloud.")
@@ -68,6 +74,7 @@ def _run(
     paths: list[Path], fleet_name: str | None, dry_run: bool, calls: int, parallel: int | None
 ) -> int:
     """One spec: the cross-account deploy; several or a fleet file: the fleet deploy."""
+    from cli.interrupt import after_deploy, after_plan, interruptible
     from cli.render import console
     from cli.runner import read_specs, report, run_deploy, run_fleet
     from crossdeploy.spec import DeploySpec
@@ -76,10 +83,13 @@ def _run(
     target = read_specs(out, paths, fleet_name)
     if target is None:
         return 2
-    if isinstance(target, DeploySpec):
-        return report(out, run_deploy(target, dry_run=dry_run))
-    outcome = run_fleet(target, dry_run=dry_run, calls_per_minute=calls, max_parallel=parallel)
-    return report(out, outcome)
+    name = target.app.name if isinstance(target, DeploySpec) else f"fleet {target.name}"
+    again = " ".join(["deploy", *map(str, paths), *(["--fleet", fleet_name] if fleet_name else [])])
+    with interruptible(out, after_plan() if dry_run else after_deploy(name, again)):
+        if isinstance(target, DeploySpec):
+            return report(out, run_deploy(target, dry_run=dry_run))
+        outcome = run_fleet(target, dry_run=dry_run, calls_per_minute=calls, max_parallel=parallel)
+        return report(out, outcome)
 
 
 @app.command("plan")
@@ -108,12 +118,15 @@ def deploy(
 @app.command("teardown")
 def teardown(spec_path: SpecArg) -> None:
     """Remove what deploy created for the spec (app, secret, whitelist entries, role, policy)."""
+    from cli.interrupt import after_teardown, interruptible
     from cli.render import console
     from cli.runner import report, run_teardown
 
     out = console()
     spec = _spec_or_exit(out, spec_path)
-    raise typer.Exit(report(out, run_teardown(spec)))
+    with interruptible(out, after_teardown(spec.app.name, f"teardown {spec_path}")):
+        code = report(out, run_teardown(spec))
+    raise typer.Exit(code)
 
 
 @app.command("demo")

@@ -44,10 +44,10 @@ def read_specs(
 
 
 class _NoTraceback(logging.Filter):
-    """Prefect logs a flow's exception with its traceback. A DeployError (blocked plan, failed
-    change order), an AccountError (a block missing or unusable) or a SpecError (a bad
-    image_tag) is an expected failure whose message says it all: keep the record, drop the
-    traceback, so the CLI shows none (interfaces.md section 1)."""
+    """Prefect logs a task's exception with its traceback. An AccountError raised in a task (a
+    block unusable: the identity check) is an expected failure whose message says it all: keep
+    the record, drop the traceback, so the CLI shows none (interfaces.md section 1). The flows
+    end expected failures without raising (flows/results.py's `expected_failures`)."""
 
     def __init__(self, *expected: type[BaseException]) -> None:
         super().__init__()

@@ -25,10 +25,10 @@ from prefect.runtime import flow_run
 from crossdeploy import ledger, quota
 from crossdeploy.app_lock import app_lock
 from crossdeploy.plan import Plan
-from crossdeploy.spec import DeploySpec, with_image_tag
-from flows.inspection import inspect_all, make_plan, resolve_accounts
+from crossdeploy.spec import DeploySpec, SpecError, with_image_tag
+from flows.inspection import AccountError, inspect_all, make_plan, resolve_accounts
 from flows.landing import DeployError, DeployResult, apply_access, land_app
-from flows.results import RESULT_SERIALIZER
+from flows.results import RESULT_SERIALIZER, expected_failures
 from flows.run_names import deploy_run_name
 from flows.steps import STEPS
 from tasks import application, image
@@ -47,6 +47,7 @@ def _publish_plan(spec: DeploySpec, plan: Plan) -> None:
     persist_result=True,
     result_serializer=RESULT_SERIALIZER,
 )
+@expected_failures(DeployError, AccountError, SpecError)
 def cross_account_deploy(
     spec: DeploySpec,
     dry_run: bool = False,

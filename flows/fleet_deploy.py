@@ -43,10 +43,10 @@ from crossdeploy import ledger, quota
 from crossdeploy.app_lock import app_lock
 from crossdeploy.fleet_spec import FleetSpec
 from crossdeploy.plan import Change, Plan, PlanRow
-from crossdeploy.spec import DeploySpec
-from flows.inspection import inspect_all, make_plan, resolve_accounts
+from crossdeploy.spec import DeploySpec, SpecError
+from flows.inspection import AccountError, inspect_all, make_plan, resolve_accounts
 from flows.landing import ACCESS, DeployError, apply_steps, land_app, with_landed
-from flows.results import RESULT_SERIALIZER
+from flows.results import RESULT_SERIALIZER, expected_failures
 from flows.run_names import fleet_run_name
 from flows.steps import STEPS
 from tasks import application, network
@@ -203,6 +203,7 @@ def _land(
     persist_result=True,
     result_serializer=RESULT_SERIALIZER,
 )
+@expected_failures(FleetError, AccountError, SpecError)
 def fleet_deploy(
     fleet: FleetSpec,
     dry_run: bool = False,

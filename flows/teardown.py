@@ -21,8 +21,8 @@ from crossdeploy import audit, ledger, quota
 from crossdeploy.app_lock import app_lock
 from crossdeploy.plan import Change
 from crossdeploy.spec import DeploySpec
-from flows.inspection import resolve_accounts
-from flows.results import RESULT_SERIALIZER
+from flows.inspection import AccountError, resolve_accounts
+from flows.results import RESULT_SERIALIZER, expected_failures
 from flows.run_names import teardown_run_name
 from flows.steps import STEPS
 
@@ -39,6 +39,7 @@ class TeardownResult:
     persist_result=True,
     result_serializer=RESULT_SERIALIZER,
 )
+@expected_failures(AccountError)
 def teardown(spec: DeploySpec) -> TeardownResult:
     """Undo the recorded changes of the deploy of `spec`, newest resources first."""
     logger = get_run_logger()

@@ -149,13 +149,24 @@ class Step(Generic[StateT, ResultT]):
     remove_task: Task[[Accounts, DeploySpec, list[Change]], list[Change]]
 
     def __init__(self) -> None:
-        self.inspect_task = task(name=f"inspect-{self.task_name}", cache_policy=NO_CACHE)(
-            self._worded(self.inspect)
-        )
-        self.apply_task = task(name=self.task_name, cache_policy=NO_CACHE)(self._worded(self.apply))
-        self.remove_task = task(name=f"remove-{self.task_name}", cache_policy=NO_CACHE)(
-            self._worded(self.remove)
-        )
+        # Run names say the step and what it acts on, so each log line names both
+        # (format fields are the tasks' parameters).
+        uid = "{accounts.app_uid}" if self.account == "A" else "{accounts.registry_uid}"
+        self.inspect_task = task(
+            name=f"inspect-{self.task_name}",
+            task_run_name=f"inspect {self.name} of {{spec.app.name}} in account {uid}",
+            cache_policy=NO_CACHE,
+        )(self._worded(self.inspect))
+        self.apply_task = task(
+            name=self.task_name,
+            task_run_name=f"apply {self.name} in account {uid}",
+            cache_policy=NO_CACHE,
+        )(self._worded(self.apply))
+        self.remove_task = task(
+            name=f"remove-{self.task_name}",
+            task_run_name=f"remove {self.name} of {{spec.app.name}} in account {uid}",
+            cache_policy=NO_CACHE,
+        )(self._worded(self.remove))
 
     def _worded(self, fn: Callable[..., R]) -> Callable[..., R]:
         """`fn`, with a refusal for want of a permission told in words (PermissionDeniedError)."""

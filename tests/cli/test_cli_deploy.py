@@ -3,6 +3,7 @@ in-process with Typer's runner, against the fast sandbox and the session's Prefe
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from cli.main import app
 from sandbox.testing import SandboxAdmin
 from tests.support.deploy_support import EIP, flow_runs_since, normalized, write_spec
 from tests.support.specs import spec_data
+from tests.support.terminal import crossdeploy_in_terminal
 
 
 def crossdeploy(*args: str) -> Result:
@@ -68,6 +70,25 @@ def test_plan_exits_1_when_blocked(
     )
     assert "The plan is blocked; nothing was changed." in result.output
     assert world.writes() == []
+
+
+def test_a_blocked_plan_in_a_terminal_prints_its_reason_once_without_traceback(
+    world: SandboxAdmin, tmp_path: Path
+) -> None:
+    """All the terminal shows (Prefect's log lines too): no traceback, the reason once, as the
+    last lines."""
+    from prefect.settings import PREFECT_API_URL
+
+    path = spec_file(tmp_path, app={"namespace": "cn-hangzhou:isolated"})
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "COLUMNS": "200"}
+    ended = crossdeploy_in_terminal(["plan", str(path)], env=env)
+    assert ended.exit_code == 1, ended.output
+    assert "Traceback" not in ended.output
+    assert "unexpected exception" not in ended.output
+    printed = words(ended.output.split("\nThe plan is blocked; nothing was changed.\n")[-1])
+    assert printed.startswith("network: vsw-app-b (172.16.2.0/24) has no way to the internet")
+    assert printed.endswith("Fix the NAT gateway / SNAT entry, or pull over the VPC domain.")
+    assert ended.output.count("\nThe plan is blocked; nothing was changed.\n") == 1
 
 
 INVALID = """\

@@ -740,6 +740,16 @@ def failed_deploy(blocks: None, fast_sandbox_process: SandboxProcess) -> Iterato
     admin.close()
 
 
+def test_a_failed_change_order_ends_failed_with_its_diagnosis_and_no_traceback(
+    failed_deploy: Failure,
+) -> None:
+    """The diagnosis is the failed run's state message; no line of its log has a traceback."""
+    runs = failed_deploy.flow_run_ids  # the good deploy's, and the failed one's
+    assert failed_deploy.outcome.message in state_messages(runs)
+    lines = [log.message for log in logs_of(runs)]
+    assert [line for line in lines if "Traceback" in line or "unexpected exception" in line] == []
+
+
 def test_a_failed_change_order_is_diagnosed(failed_deploy: Failure) -> None:
     """Where it failed, SAE's reason, the instances, the root cause found by re-checking, and
     the rollback (which fails too: the whitelist is still missing)."""
@@ -935,3 +945,25 @@ def test_no_secret_appears_in_results_artifacts_ledger_logs_or_events(
     texts += [as_read_back(run)[2] for run in runs]  # the persisted results, as stored
     assert leaked(texts) == []
     assert leaked([*texts, "x sandbox-registry-login"]) == ["sandbox-registry-login"]
+
+
+def test_a_blocked_plan_ends_failed_with_its_reason_and_no_traceback(world: SandboxAdmin) -> None:
+    """An expected failure, as a worker runs it: the flow run ends Failed with the reason as its
+    state message and its error as its result; no line of the run's log carries a traceback."""
+    from flows.cross_account_deploy import cross_account_deploy
+    from flows.landing import DeployError
+
+    since = datetime.now(UTC)
+    spec = make_spec(app={"namespace": "cn-hangzhou:isolated"})
+    state = cross_account_deploy(spec=spec, return_state=True)
+
+    assert state.is_failed()
+    error = state.result(raise_on_failure=False)
+    assert isinstance(error, DeployError)
+    assert state.message == error.message
+    assert error.message.startswith("The plan is blocked; nothing was changed.\n  network: ")
+    run_ids = flow_runs_since(since)
+    assert state_messages(run_ids) == [error.message]
+    lines = [log.message for log in logs_of(run_ids)]
+    assert [line for line in lines if "Traceback" in line or "unexpected exception" in line] == []
+    assert world.writes() == []

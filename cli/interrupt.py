@@ -1,0 +1,64 @@
+"""Ctrl-C and SIGTERM during a CLI run: the run stops within seconds and says so in one line.
+
+The flow engine turns the interrupt into a Crashed flow run (its reason as the state message)
+and the app lock is released on the way out; the CLI's own temporary Prefect server, which the
+terminal's signal does not reach, is stopped after that (cli/temporary_server.py). Nothing is
+left running, and the line says what to run next: every step writes only what differs and the
+ledger holds what was written ahead, so running the same command again converges.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+import typer
+from prefect.exceptions import TerminationSignal
+from rich.console import Console
+
+from cli.temporary_server import prefect_api
+
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise TerminationSignal(signum)
+
+
+@contextmanager
+def interruptible(out: Console, afterwards: str) -> Iterator[None]:
+    """Run the block against the CLI's Prefect API; on Ctrl-C or SIGTERM print
+    `Interrupted by <signal> <afterwards>` and exit 130 or 143."""
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        with prefect_api(lambda line: out.print(line, markup=False, style="dim")):
+            yield
+    except (KeyboardInterrupt, TerminationSignal) as exc:
+        signum = exc.signal if isinstance(exc, TerminationSignal) else signal.SIGINT
+        cause = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        out.print(f"Interrupted by {cause} {afterwards}", markup=False, soft_wrap=True, style="red")
+        raise typer.Exit(EXIT_CODES.get(signal.Signals(signum), 130)) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def after_deploy(name: str, command: str) -> str:
+    return (
+        f"while deploying {name}: the run stopped, its flow run is marked Crashed and its app "
+        "lock released; what it wrote is in the ledger and nothing after it was done. Run "
+        f"`crossdeploy {command}` again to finish, or `crossdeploy teardown` to undo."
+    )
+
+
+def after_plan() -> str:
+    return "while planning: nothing was changed."
+
+
+def after_teardown(name: str, command: str) -> str:
+    return (
+        f"while tearing down {name}: the run stopped, its flow run is marked Crashed and its app "
+        "lock released; what it removed is off the ledger, the rest is still there. Run "
+        f"`crossdeploy {command}` again to finish."
+    )
