@@ -21,6 +21,7 @@ MODULE_SECONDS = {
     "flows/test_e2e_prefect.py": 210,
     "sandbox/test_sae_pull_e2e.py": 135,
     "reliability/test_reliability_crashes.py": 115,
+    "cli/test_cli_interrupt.py": 110,
     "reliability/test_reliability_faults.py": 100,
     "coordination/test_app_lock_renewal.py": 90,
     "coordination/test_quota.py": 75,
