@@ -23,25 +23,44 @@ from cli.temporary_server import prefect_api
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise TerminationSignal(signum)
+class _Received:
+    """The signal that interrupted the run, remembered when it arrives: the exception it raises
+    can surface wrapped in another (pydantic turns a KeyboardInterrupt raised while Prefect
+    serialises its settings into a PydanticSerializationError), so the exception type alone
+    does not say whether the run was interrupted."""
+
+    def __init__(self) -> None:
+        self.signum: signal.Signals | None = None
+
+    def interrupt(self, signum: int, frame: FrameType | None) -> None:
+        self.signum = signal.Signals(signum)
+        raise KeyboardInterrupt
+
+    def terminate(self, signum: int, frame: FrameType | None) -> None:
+        self.signum = signal.Signals(signum)
+        raise TerminationSignal(signum)
 
 
 @contextmanager
 def interruptible(out: Console, afterwards: str) -> Iterator[None]:
     """Run the block against the CLI's Prefect API; on Ctrl-C or SIGTERM print
     `Interrupted by <signal> <afterwards>` and exit 130 or 143."""
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    received = _Received()
+    previous_int = signal.signal(signal.SIGINT, received.interrupt)
+    previous_term = signal.signal(signal.SIGTERM, received.terminate)
     try:
         with prefect_api(lambda line: out.print(line, markup=False, style="dim")):
             yield
-    except (KeyboardInterrupt, TerminationSignal) as exc:
-        signum = exc.signal if isinstance(exc, TerminationSignal) else signal.SIGINT
-        cause = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    except (KeyboardInterrupt, TerminationSignal, Exception):
+        if received.signum is None:
+            raise
+        signum = received.signum
+        cause = "Ctrl-C" if signum == signal.SIGINT else signum.name
         out.print(f"Interrupted by {cause} {afterwards}", markup=False, soft_wrap=True, style="red")
-        raise typer.Exit(EXIT_CODES.get(signal.Signals(signum), 130)) from None
+        raise typer.Exit(EXIT_CODES.get(signum, 130)) from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+        signal.signal(signal.SIGTERM, previous_term)
 
 
 def after_deploy(name: str, command: str) -> str:

@@ -7,14 +7,20 @@ and teardown afterwards leaves the world as it was."""
 
 from __future__ import annotations
 
+import io
 import os
+import signal
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import typer
 from prefect import get_client
 from prefect.settings import PREFECT_API_URL
+from rich.console import Console
 
+from cli.interrupt import after_plan, interruptible
 from sandbox.testing import SandboxAdmin
 from tests.support.deploy_support import flow_runs_since, normalized, write_spec
 from tests.support.specs import spec_data
@@ -134,3 +140,34 @@ def processes_with(variable: str) -> list[int]:
         if variable.encode() in environ:
             found.append(int(entry.name))
     return found
+
+
+def _interrupted_while_serialising() -> None:
+    """What pydantic does with a KeyboardInterrupt raised while Prefect serialises its settings:
+    it surfaces wrapped in another exception."""
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+    except KeyboardInterrupt as exc:
+        raise RuntimeError("Error calling function `_ser_model`: KeyboardInterrupt") from exc
+
+
+def test_an_interrupt_wrapped_in_another_error_still_ends_in_one_line(
+    prefect_harness: None,
+) -> None:
+    out = Console(file=io.StringIO(), width=200)
+
+    with pytest.raises(typer.Exit) as ended, interruptible(out, after_plan()):
+        _interrupted_while_serialising()
+
+    assert ended.value.exit_code == 130
+    assert out.file.getvalue() == "Interrupted by Ctrl-C while planning: nothing was changed.\n"
+
+
+def test_an_error_without_an_interrupt_is_not_taken_for_one(prefect_harness: None) -> None:
+    out = Console(file=io.StringIO(), width=200)
+
+    with pytest.raises(RuntimeError, match="not an interrupt"), interruptible(out, after_plan()):
+        raise RuntimeError("not an interrupt")
+
+    assert out.file.getvalue() == ""
