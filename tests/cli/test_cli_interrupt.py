@@ -155,19 +155,21 @@ def _interrupted_while_serialising() -> None:
 def test_an_interrupt_wrapped_in_another_error_still_ends_in_one_line(
     prefect_harness: None,
 ) -> None:
-    out = Console(file=io.StringIO(), width=200)
+    written = io.StringIO()
+    out = Console(file=written, width=200)
 
     with pytest.raises(typer.Exit) as ended, interruptible(out, after_plan()):
         _interrupted_while_serialising()
 
     assert ended.value.exit_code == 130
-    assert out.file.getvalue() == "Interrupted by Ctrl-C while planning: nothing was changed.\n"
+    assert written.getvalue() == "Interrupted by Ctrl-C while planning: nothing was changed.\n"
 
 
 def test_an_error_without_an_interrupt_is_not_taken_for_one(prefect_harness: None) -> None:
-    out = Console(file=io.StringIO(), width=200)
+    written = io.StringIO()
+    out = Console(file=written, width=200)
 
     with pytest.raises(RuntimeError, match="not an interrupt"), interruptible(out, after_plan()):
         raise RuntimeError("not an interrupt")
 
-    assert out.file.getvalue() == ""
+    assert written.getvalue() == ""
