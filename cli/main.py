@@ -129,6 +129,49 @@ def teardown(spec_path: SpecArg) -> None:
     raise typer.Exit(code)
 
 
+@app.command("permissions")
+def permissions(
+    spec_path: SpecArg,
+    plan_only: Annotated[
+        bool, typer.Option("--plan-only", help="Only what `plan` needs (reads).")
+    ] = False,
+    for_teardown: Annotated[
+        bool, typer.Option("--teardown", help="What `teardown` needs instead.")
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help='Print only {"app": <policy>, "registry": <policy>}.'),
+    ] = False,
+) -> None:
+    """Print the least-privilege RAM policy each account's identity needs for the spec (deploy,
+    or --plan-only, or --teardown), made from what each step calls; changes nothing."""
+    import json
+
+    from rich.console import Console
+
+    from cli.interrupt import after_plan, interruptible
+    from cli.render import console, print_permissions
+    from cli.runner import run_permissions
+    from crossdeploy.permissions import Phase
+
+    if plan_only and for_teardown:
+        raise typer.BadParameter("--plan-only and --teardown exclude each other")
+    # With --json, stdout carries the JSON alone: everything else goes to stderr.
+    out = Console(stderr=True, emoji=False, highlight=False) if as_json else console()
+    spec = _spec_or_exit(out, spec_path)
+    phase: Phase = "plan" if plan_only else "teardown" if for_teardown else "deploy"
+    with interruptible(out, after_plan()):
+        required = run_permissions(spec, phase)
+    if isinstance(required, str):
+        out.print(required, markup=False, style="red")
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps(required.policies, indent=2))
+    else:
+        print_permissions(out, required, spec)
+    raise typer.Exit(0)
+
+
 @app.command("demo")
 def demo() -> None:
     """Start a sandbox cloud, register its blocks and deploy the demo app across two accounts."""

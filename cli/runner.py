@@ -5,14 +5,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from cli.render import print_plan
 from crossdeploy.cloud import CloudError
 from crossdeploy.fleet_spec import FleetSpec, fleet_from_files, is_fleet_file
+from crossdeploy.permissions import Phase
 from crossdeploy.plan import Plan
 from crossdeploy.spec import DeploySpec, SpecError, load_spec
+
+if TYPE_CHECKING:
+    from flows.permissions import RequiredPermissions
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,20 @@ def run_teardown(spec: DeploySpec) -> RunOutcome:
         ]
         return RunOutcome(True, "\n".join(lines))
     return RunOutcome(False, f"teardown ended {state.name}: {state.result(raise_on_failure=False)}")
+
+
+def run_permissions(spec: DeploySpec, phase: Phase) -> RequiredPermissions | str:
+    """The policies `crossdeploy permissions` prints, or why they could not be made."""
+    from flows.permissions import required_permissions
+
+    state = required_permissions(spec=spec, phase=phase, return_state=True)
+    if state.is_completed():
+        result: RequiredPermissions = state.result()
+        return result
+    error = state.result(raise_on_failure=False)
+    if isinstance(error, CloudError | ValueError):
+        return str(error)
+    return f"the permissions flow ended {state.name}: {error}"
 
 
 def report(out: Console, outcome: RunOutcome) -> int:

@@ -15,6 +15,8 @@ Account = Literal["A", "B"]
 OK = "ok"
 BLOCKED = "BLOCKED"
 SKIP = "not managed"
+WARNING = "warning"
+"""Not a change and not blocking: something a later run would need (a plan's permissions)."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class PlanRow:
 
     @property
     def changes(self) -> bool:
-        return self.action not in (OK, BLOCKED, SKIP)
+        return self.action not in (OK, BLOCKED, SKIP, WARNING)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,9 @@ class Plan:
         )
         if self.blocked:
             text += f" {len(self.blocked)} blocked: the deploy cannot proceed until fixed."
+        warnings = sum(1 for r in self.rows if r.action == WARNING)
+        if warnings:
+            text += f" {warnings} warning{'s' if warnings != 1 else ''}."
         return text
 
     def to_markdown(self) -> str:

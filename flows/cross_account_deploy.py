@@ -28,10 +28,12 @@ from crossdeploy.plan import Plan
 from crossdeploy.spec import DeploySpec, SpecError, with_image_tag
 from flows.inspection import AccountError, inspect_all, make_plan, resolve_accounts
 from flows.landing import DeployError, DeployResult, apply_access, land_app
+from flows.permissions import check_permissions, refusal
 from flows.results import RESULT_SERIALIZER, expected_failures
 from flows.run_names import deploy_run_name
 from flows.steps import STEPS
 from tasks import application, image
+from tasks.step import Inspection
 
 
 def _publish_plan(spec: DeploySpec, plan: Plan) -> None:
@@ -71,6 +73,11 @@ def cross_account_deploy(
     if image_tag:
         spec = with_image_tag(spec, image_tag)
     accounts = resolve_accounts(spec)
+    access = check_permissions([spec], accounts, "plan" if dry_run else "deploy")
+    if any(row.blocked for row in access):
+        plan = make_plan(spec, accounts, Inspection(), access)
+        _publish_plan(spec, plan)
+        raise DeployError(refusal(access), plan)
     # One run per app at a time, from inspection to the verified app (dry runs only read).
     run_id = flow_run.get_id()
     lock = app_lock(
@@ -81,7 +88,7 @@ def cross_account_deploy(
     )
     with quota.paced(accounts.app_uid, spec.app.region), nullcontext() if dry_run else lock:
         found = inspect_all(spec, accounts)
-        plan = make_plan(spec, accounts, found)
+        plan = make_plan(spec, accounts, found, access)
         running = found.of(application.STEP).current.get("ImageUrl")
         pushed = found.of(image.STEP)
         if skip_older and (later := image.pushed_later(accounts.registry, spec, pushed, running)):

@@ -28,7 +28,7 @@ Entry points (also what benchmarks call):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from uuid import UUID
@@ -46,6 +46,7 @@ from crossdeploy.plan import Change, Plan, PlanRow
 from crossdeploy.spec import DeploySpec, SpecError
 from flows.inspection import AccountError, inspect_all, make_plan, resolve_accounts
 from flows.landing import ACCESS, DeployError, apply_steps, land_app, with_landed
+from flows.permissions import check_permissions, refusal
 from flows.results import RESULT_SERIALIZER, expected_failures
 from flows.run_names import fleet_run_name
 from flows.steps import STEPS
@@ -225,6 +226,10 @@ def fleet_deploy(
     logger = get_run_logger()
     specs = fleet.deploy_specs()
     accounts = resolve_accounts(specs[0])
+    access = check_permissions(specs, accounts, "plan" if dry_run else "deploy")
+    if any(row.blocked for row in access):
+        plan = _fleet_plan(fleet, specs, accounts, {}, {}, access)
+        raise FleetError(refusal(access), plan=plan)
     budget = quota.Quota(quota_calls, quota_window_seconds)
     limits = {
         region: quota.ensure_limit(quota.limit_name(accounts.app_uid, region), budget)
@@ -235,7 +240,7 @@ def fleet_deploy(
     with pool:
         namespaces = _inspect_namespaces(pool, fleet, specs, accounts, limits)
         found = _inspect_apps(pool, specs, accounts, namespaces, limits)
-        plan = _fleet_plan(fleet, specs, accounts, namespaces, found)
+        plan = _fleet_plan(fleet, specs, accounts, namespaces, found, access)
         create_markdown_artifact(
             plan.to_markdown(), key=f"fleet-plan-{fleet.name}", description=plan.summary()
         )
@@ -387,9 +392,11 @@ def _fleet_plan(
     accounts: Accounts,
     namespaces: dict[str, _Namespace],
     found: dict[tuple[str, str], Inspection | str],
+    first: Sequence[PlanRow] = (),
 ) -> Plan:
-    """Shared rows once (identical rows of several namespaces merged), then one row per app."""
-    rows: list[PlanRow] = []
+    """The `first` rows (the permissions), shared rows once (identical rows of several
+    namespaces merged), then one row per app."""
+    rows: list[PlanRow] = list(first)
     for ns in namespaces.values():
         if ns.found is not None:
             rows += [r for r in ns.found.rows if r.step != application.STEP.name]

@@ -17,7 +17,7 @@ from prefect.futures import PrefectFuture
 
 from blocks import AcrRegistryLogin, AlibabaCloudCredentials
 from crossdeploy.cloud import CloudError, call
-from crossdeploy.plan import Plan
+from crossdeploy.plan import Plan, PlanRow
 from crossdeploy.spec import DeploySpec
 from flows.steps import STEPS
 from tasks.step import Accounts, Inspected, Inspection, Step
@@ -135,10 +135,12 @@ def inspect_all(
     return Inspection({name: future.result() for name, future in futures.items()})
 
 
-def make_plan(spec: DeploySpec, accounts: Accounts, inspection: Inspection) -> Plan:
+def make_plan(
+    spec: DeploySpec, accounts: Accounts, inspection: Inspection, first: Sequence[PlanRow] = ()
+) -> Plan:
     title = f"Deploy {spec.app.name} ({spec.app.namespace_id}) from {spec.image.url}"
     subtitle = (
         f"account A {accounts.app_uid} ({spec.accounts.app})  ·  "
         f"account B {accounts.registry_uid} ({spec.accounts.registry})"
     )
-    return Plan(title, subtitle, inspection.rows)
+    return Plan(title, subtitle, [*first, *inspection.rows])

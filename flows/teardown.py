@@ -22,6 +22,7 @@ from crossdeploy.app_lock import app_lock
 from crossdeploy.plan import Change
 from crossdeploy.spec import DeploySpec
 from flows.inspection import AccountError, resolve_accounts
+from flows.permissions import PermissionsError, check_permissions, refusal
 from flows.results import RESULT_SERIALIZER, expected_failures
 from flows.run_names import teardown_run_name
 from flows.steps import STEPS
@@ -39,11 +40,14 @@ class TeardownResult:
     persist_result=True,
     result_serializer=RESULT_SERIALIZER,
 )
-@expected_failures(AccountError)
+@expected_failures(AccountError, PermissionsError)
 def teardown(spec: DeploySpec) -> TeardownResult:
     """Undo the recorded changes of the deploy of `spec`, newest resources first."""
     logger = get_run_logger()
     accounts = resolve_accounts(spec)  # the ledger is account A's
+    access = check_permissions([spec], accounts, "teardown")
+    if any(row.blocked for row in access):
+        raise PermissionsError(refusal(access))
     run_id = flow_run.get_id()
     with (
         app_lock(

@@ -36,6 +36,7 @@ from blocks import AlibabaCloudCredentials
 from crossdeploy import sae_params
 from crossdeploy.cloud import CloudError, call, write_once
 from crossdeploy.ledger import UNASSIGNED, Intent
+from crossdeploy.permissions import ALL, Arns, Needs, grant
 from crossdeploy.plan import BLOCKED, OK, Change, PlanRow
 from crossdeploy.spec import DeploySpec, advanced_wire
 from tasks import image, network, pull_role, registry_secret
@@ -588,6 +589,37 @@ class ApplicationStep(Step[ApplicationState, ApplicationResult]):
     account = "A"
     needs = (network.STEP.name, image.NAME, pull_role.NAME, registry_secret.STEP.name)
     reverses = frozenset({(RESOURCE_TYPE, "created")})
+
+    def permissions(self, spec: DeploySpec, arns: Arns) -> Needs:
+        """SAE's actions are "All Resources" (or undocumented: then `*` too, the stricter
+        reading). Besides create or deploy: following the change order, verifying the app and
+        the failure diagnosis (flows/diagnosis.py); a batch that waits is confirmed when
+        batches are set, a refused one aborted when confirm is manual, and a failure rolled back
+        when rollback_on_failure is on."""
+        rollout = spec.rollout
+        order = ("sae:DescribeChangeOrder", "sae:DescribePipeline", "sae:DescribeApplicationStatus")
+        deploying = (
+            "sae:CreateApplication",
+            "sae:DeployApplication",
+            "sae:ListChangeOrders",
+            "sae:DescribeApplicationGroups",
+            "sae:DescribeApplicationInstances",
+        )
+        batched = rollout.batches is not None or "UpdateStrategy" in spec.app.advanced
+        rollback = (
+            "sae:ListAppVersions",
+            "sae:RollbackApplication",
+            "sae:AbortAndRollbackChangeOrder",
+        )
+        aborts_only = rollout.confirm == "manual" and not rollout.rollback_on_failure
+        return Needs(
+            reads=grant(ALL, "sae:ListApplications", "sae:DescribeApplicationConfig"),
+            writes=grant(ALL, *order, *deploying)
+            + (grant(ALL, "sae:ConfirmPipelineBatch") if batched else ())
+            + (grant(ALL, *rollback) if rollout.rollback_on_failure else ())
+            + (grant(ALL, "sae:AbortChangeOrder") if aborts_only else ()),
+            removes=grant(ALL, "sae:ListApplications", "sae:DeleteApplication", *order),
+        )
 
     def inspect(self, accounts: Accounts, spec: DeploySpec, found: Inspection) -> ApplicationState:
         net, role = found.of(network.STEP), found.get(pull_role.STEP)

@@ -15,6 +15,7 @@ from alibabacloud_cr20181201 import models as cr_models
 
 from crossdeploy.cloud import CloudError, call
 from crossdeploy.image_ref import ImageRef, parse_image
+from crossdeploy.permissions import ALL, Arns, Needs, grant
 from crossdeploy.plan import BLOCKED, OK, PlanRow
 from crossdeploy.spec import DeploySpec
 from tasks.step import Accounts, Applied, Inspection, Step
@@ -300,6 +301,20 @@ class ImageStep(Step[ImageState, Applied]):
     account = "B"
     writes = False
     fleet_wide = True
+
+    def permissions(self, spec: DeploySpec, arns: Arns) -> Needs:
+        """Personal Edition is not read (the API cannot see it). Without image.instance_id the
+        instance is found by name, so its ARNs cover every instance."""
+        ref, instance_id = spec.image.ref, spec.image.instance_id
+        if ref.edition == "personal":
+            return Needs()
+        finding = grant(ALL, "cr:ListInstance") if instance_id is None else ()
+        repository = arns.cr_repository(instance_id, ref.namespace, ref.repo)
+        return Needs(
+            reads=finding
+            + grant(arns.cr_instance(instance_id), "cr:GetInstance", "cr:ListRepository")
+            + grant(repository, "cr:GetRepository", "cr:ListRepositoryTag")
+        )
 
     def inspect(self, accounts: Accounts, spec: DeploySpec, found: Inspection) -> ImageState:
         return inspect_image(accounts.registry, spec)

@@ -19,6 +19,7 @@ from alibabacloud_vpc20160428 import models as vpc_models
 
 from blocks import AlibabaCloudCredentials
 from crossdeploy.cloud import CloudError, call
+from crossdeploy.permissions import ALL, Arns, Needs, grant
 from crossdeploy.plan import BLOCKED, OK, PlanRow
 from crossdeploy.spec import DeploySpec
 from tasks.step import Accounts, Applied, Inspection, Step
@@ -378,6 +379,14 @@ class NetworkStep(Step[NetworkState, Applied]):
     name = task_name = "network"
     account = "A"
     writes = False
+
+    def permissions(self, spec: DeploySpec, arns: Arns) -> Needs:
+        return Needs(
+            reads=grant(ALL, "sae:DescribeNamespaceList", "vpc:DescribeNatGateways")
+            + grant(ALL, "vpc:DescribeSnatTableEntries")
+            + grant(arns.vpc("vswitch"), "vpc:DescribeVSwitchAttributes")
+            + grant(arns.vpc("vpc"), "vpc:DescribeVpcAttribute")
+        )
 
     def inspect(self, accounts: Accounts, spec: DeploySpec, found: Inspection) -> NetworkState:
         return inspect_network(accounts.app, spec)

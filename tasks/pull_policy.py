@@ -20,6 +20,7 @@ from alibabacloud_ram20150501 import models as ram_models
 from crossdeploy import ram_policy
 from crossdeploy.cloud import CloudError, call, write_once
 from crossdeploy.ledger import UNASSIGNED, Intent
+from crossdeploy.permissions import Arns, Needs, grant
 from crossdeploy.plan import BLOCKED, OK, Change, PlanRow
 from crossdeploy.spec import DeploySpec
 from tasks import image, pull_role
@@ -346,6 +347,19 @@ class PullPolicyStep(Step[PullPolicyState, Applied]):
 
     def wanted(self, spec: DeploySpec, accounts: Accounts) -> bool:
         return spec.access.method == "ram-role"
+
+    def permissions(self, spec: DeploySpec, arns: Arns) -> Needs:
+        """Attaching and detaching are checked on the role and on the policy (RAM)."""
+        role, policy = arns.ram_role(spec.role_name), arns.ram_policy(spec.policy_name)
+        versions = ("ram:SetDefaultPolicyVersion", "ram:DeletePolicyVersion", "ram:DeletePolicy")
+        return Needs(
+            reads=grant(policy, "ram:GetPolicy") + grant(role, "ram:ListPoliciesForRole"),
+            writes=grant(policy, "ram:CreatePolicy", "ram:CreatePolicyVersion")
+            + grant(role, "ram:AttachPolicyToRole")
+            + grant(policy, "ram:AttachPolicyToRole"),
+            removes=grant(policy, "ram:GetPolicy", "ram:DetachPolicyFromRole", *versions)
+            + grant(role, "ram:DetachPolicyFromRole"),
+        )
 
     def inspect(self, accounts: Accounts, spec: DeploySpec, found: Inspection) -> PullPolicyState:
         return inspect_pull_policy(

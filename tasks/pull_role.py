@@ -22,6 +22,7 @@ from alibabacloud_ram20150501 import models as ram_models
 from crossdeploy import ram_policy
 from crossdeploy.cloud import CloudError, call
 from crossdeploy.ledger import Intent
+from crossdeploy.permissions import Arns, Needs, grant
 from crossdeploy.plan import BLOCKED, OK, Change, PlanRow
 from crossdeploy.spec import DeploySpec
 from tasks.step import Accounts, Applied, Inspection, Step
@@ -311,6 +312,14 @@ class PullRoleStep(Step[PullRoleState, Applied]):
 
     def wanted(self, spec: DeploySpec, accounts: Accounts) -> bool:
         return spec.access.method == "ram-role"
+
+    def permissions(self, spec: DeploySpec, arns: Arns) -> Needs:
+        role = arns.ram_role(spec.role_name)
+        return Needs(
+            reads=grant(role, "ram:GetRole"),
+            writes=grant(role, "ram:CreateRole", "ram:UpdateRole"),
+            removes=grant(role, "ram:GetRole", "ram:UpdateRole", "ram:DeleteRole"),
+        )
 
     def inspect(self, accounts: Accounts, spec: DeploySpec, found: Inspection) -> PullRoleState:
         return inspect_pull_role(

@@ -27,6 +27,7 @@ from alibabacloud_sae20190506 import models as sae_models
 from blocks import AcrRegistryLogin, AlibabaCloudCredentials
 from crossdeploy.cloud import CloudError, call
 from crossdeploy.ledger import UNASSIGNED, Intent
+from crossdeploy.permissions import ALL, Arns, Needs, grant
 from crossdeploy.plan import BLOCKED, OK, Change, PlanRow
 from crossdeploy.spec import DeploySpec
 from tasks import network
@@ -302,6 +303,14 @@ class RegistrySecretStep(Step[RegistrySecretState, RegistrySecretResult]):
 
     def wanted(self, spec: DeploySpec, accounts: Accounts) -> bool:
         return accounts.login is not None
+
+    def permissions(self, spec: DeploySpec, arns: Arns) -> Needs:
+        reading = ("sae:ListSecrets", "sae:DescribeSecret")
+        return Needs(
+            reads=grant(ALL, *reading),
+            writes=grant(ALL, "sae:CreateSecret", "sae:UpdateSecret"),
+            removes=grant(ALL, "sae:ListSecrets", "sae:DeleteSecret"),
+        )
 
     def inspect(
         self, accounts: Accounts, spec: DeploySpec, found: Inspection

@@ -2,6 +2,7 @@
 
 A step is one module of `tasks/` with one `Step` object, `STEP`, that knows its own resources:
 
+    permissions  the RAM actions it calls and their resources, per phase (crossdeploy/permissions)
     inspect   read the accounts and decide (a state with plan rows); writes nothing
     apply     write only what the state says differs (a result with the Changes made)
     intents   the writes `apply` is about to make, for the write-ahead ledger (ledger.Intent)
@@ -27,6 +28,7 @@ from prefect.cache_policies import NO_CACHE
 from blocks import AcrRegistryLogin, AlibabaCloudCredentials
 from crossdeploy.cloud import CloudError
 from crossdeploy.ledger import Intent
+from crossdeploy.permissions import Arns, Needs
 from crossdeploy.plan import Change, PlanRow
 from crossdeploy.spec import DeploySpec
 
@@ -49,6 +51,13 @@ class Accounts:
     def uids(self) -> dict[str, str]:
         return {"A": self.app_uid, "B": self.registry_uid}
 
+    def resources(self, spec: DeploySpec) -> dict[str, Arns]:
+        """Each account's ARNs, in the region its steps act in (as `resolve_accounts` sets)."""
+        return {
+            "A": Arns(self.app_uid, spec.app.region),
+            "B": Arns(self.registry_uid, spec.image.ref.region),
+        }
+
     @property
     def arns(self) -> dict[str, str]:
         return {"A": self.app_arn, "B": self.registry_arn}
@@ -70,7 +79,8 @@ class PermissionDeniedError(Exception):
         return cls(
             f"{step}: account {account} ({accounts.uids[account]}) refused {who} the action "
             f"{action}{on} ({error.code}: {why}). Grant {who} {action}{on} in account "
-            f"{account}'s RAM console, then run again: nothing after this step was written."
+            f"{account}'s RAM console (`crossdeploy permissions SPEC` prints every permission "
+            "the run needs), then run again: nothing after this step was written."
         )
 
 
@@ -188,6 +198,12 @@ class Step(Generic[StateT, ResultT]):
     def wanted(self, spec: DeploySpec, accounts: Accounts) -> bool:
         """Whether this deploy has the step at all (the access method decides some)."""
         return True
+
+    def permissions(self, spec: DeploySpec, arns: Arns) -> Needs:
+        """The RAM permissions its calls need in its account (`arns`), per phase: every call it
+        may make for this spec, each on the resource RAM checks. `crossdeploy permissions`
+        prints them and the preflight checks them before anything is written."""
+        return Needs()
 
     def inspect(self, accounts: Accounts, spec: DeploySpec, found: Inspection) -> StateT:
         raise NotImplementedError

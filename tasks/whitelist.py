@@ -39,6 +39,7 @@ from alibabacloud_vpc20160428 import models as vpc_models
 
 from crossdeploy.cloud import CloudError, call
 from crossdeploy.ledger import Intent
+from crossdeploy.permissions import ALL, Arns, Needs, Permission, grant
 from crossdeploy.plan import BLOCKED, OK, SKIP, Change, PlanRow
 from crossdeploy.spec import DeploySpec
 from tasks import image, network
@@ -579,6 +580,33 @@ class WhitelistStep(Step[WhitelistState, Applied]):
     account = "B"
     needs = (image.NAME, network.STEP.name)
     reverses = frozenset({(ENDPOINT, "enabled"), (ENTRY, "added")})
+
+    def permissions(self, spec: DeploySpec, arns: Arns) -> Needs:
+        """Personal Edition has no whitelist. Over the VPC domain the links are only read (the
+        run links no VPC; B sees A's VPC when A shares it, and CEN peers are B's VPCs in the
+        image's region); over the Internet the endpoint is switched on and its ACL written, and
+        teardown undoes both. With `whitelist: none` only a failed deploy's diagnosis reads it
+        (it is still on the pull path)."""
+        ref = spec.image.ref
+        if ref.edition == "personal":
+            return Needs()
+        instance = arns.cr_instance(spec.image.instance_id)
+        if ref.over_vpc:
+            reads = (
+                grant(instance, "cr:GetInstanceVpcEndpoint")
+                + grant(ALL, "vpc:DescribeVSwitches")
+                + grant(arns.vpc("vpc"), "vpc:DescribeVpcAttribute")
+            )
+            writes: tuple[Permission, ...] = ()
+            removes: tuple[Permission, ...] = ()
+        else:
+            endpoint = ("cr:GetInstanceEndpoint", "cr:UpdateInstanceEndpointStatus")
+            reads = grant(instance, "cr:GetInstanceEndpoint")
+            writes = grant(instance, *endpoint, "cr:CreateInstanceEndpointAclPolicy")
+            removes = grant(instance, *endpoint, "cr:DeleteInstanceEndpointAclPolicy")
+        if spec.network.whitelist == "none":
+            return Needs(writes=reads)
+        return Needs(reads, writes, removes)
 
     def inspect(self, accounts: Accounts, spec: DeploySpec, found: Inspection) -> WhitelistState:
         net = found.of(network.STEP)
