@@ -52,10 +52,15 @@ REQUIRED_BY_REFERENCE: dict[tuple[str, str], frozenset[str]] = {
         "DetachPolicyFromRole": "PolicyType PolicyName RoleName",
         "ListPoliciesForRole": "RoleName",
         "ListEntitiesForPolicy": "PolicyName PolicyType",
+        "ListPoliciesForUser": "UserName",
+        "ListGroupsForUser": "UserName",
+        "ListPoliciesForGroup": "GroupName",
     }.items()
 }
 """RAM's metadata marks every parameter optional (api-meta README); its required parameters are
-those of the API reference and the SDK models (reference 3.2, sources S5 and S12)."""
+those of the API reference and the SDK models (reference 3.2, sources S5 and S12; the user and
+group reads' "必填: 是" on https://help.aliyun.com/document_detail/28732.html, .../28733.html and
+https://help.aliyun.com/zh/ram/developer-reference/api-ram-2015-05-01-listgroupsforuser)."""
 
 _INT_BOUNDS = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 _INTEGER = re.compile(r"-?\d{1,19}")

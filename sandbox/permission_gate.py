@@ -1,9 +1,10 @@
 """The RAM permission gate: a RAM user or an assumed role may do only what its policies allow.
 
 The account's root keys may do everything, as on the cloud. A RAM user is judged by the policies
-attached to it; an assumed role by the role's attached policies, then by the session policy given
-to AssumeRole, which can only narrow them. Each route's action (`Route.ram_action`) must be
-allowed on every resource `ram_resources.resources` names; an explicit Deny beats any Allow.
+attached to it and to the user groups it is in; an assumed role by the role's attached policies,
+then by the session policy given to AssumeRole, which can only narrow them. Each route's action
+(`Route.ram_action`) must be allowed on every resource `ram_resources.resources` names; an explicit
+Deny beats any Allow.
 GetCallerIdentity needs no permission (STS: "No authorization is required"), nor does an action
 served unsigned (`Route.anonymous`: AssumeRoleWithOIDC, judged by the role's trust policy alone).
 

@@ -2,7 +2,12 @@
 them; a RAM user or an assumed role needs the route's action on every one.
 
 Sources: RAM (`acs:ram:*:<uid>:role/<name>`, `...:policy/<name>`, system policies owned by
-`system`; the RAM authorization page https://www.alibabacloud.com/help/doc-detail/317677.htm),
+`system`; the RAM authorization page https://www.alibabacloud.com/help/doc-detail/317677.htm;
+ListPoliciesForUser and ListGroupsForUser on `acs:ram:*:<uid>:user/<UserName>`, their pages'
+authorization tables https://help.aliyun.com/document_detail/28732.html and
+https://help.aliyun.com/zh/ram/developer-reference/api-ram-2015-05-01-listgroupsforuser;
+ListPoliciesForGroup on `acs:ram:*:<uid>:group/<GroupName>`,
+https://help.aliyun.com/document_detail/28733.html),
 STS AssumeRole (the role's ARN in the role's account), VPC
 (`acs:vpc:<region>:<uid>:vpc/<id>`, `...:vswitch/<id>`;
 https://www.alibabacloud.com/help/doc-detail/317673.htm; the Describe* listings are "All
@@ -60,6 +65,10 @@ _RAM_POLICY_ACTIONS = {
 }
 
 
+_RAM_USER_ACTIONS = {"ListPoliciesForUser", "ListGroupsForUser"}
+_RAM_GROUP_ACTIONS = {"ListPoliciesForGroup"}
+
+
 def _ram_role(call: Call) -> str:
     return f"acs:ram:*:{call.caller.account}:role/{call.params.text('RoleName')}"
 
@@ -76,6 +85,10 @@ def _ram(call: Call) -> tuple[str, ...]:
         return (_ram_role(call),)
     if action in _RAM_POLICY_ACTIONS:
         return (_ram_policy(call),)
+    if action in _RAM_USER_ACTIONS:
+        return (f"acs:ram:*:{call.caller.account}:user/{call.params.text('UserName')}",)
+    if action in _RAM_GROUP_ACTIONS:
+        return (f"acs:ram:*:{call.caller.account}:group/{call.params.text('GroupName')}",)
     if action in ("AttachPolicyToRole", "DetachPolicyFromRole"):
         return (_ram_role(call), _ram_policy(call))
     if action == "ListRoles":

@@ -84,6 +84,9 @@ ROUTES: tuple[Route, ...] = (
     Route(RAM, "DetachPolicyFromRole", ram.detach_policy_from_role, write=True),
     Route(RAM, "ListPoliciesForRole", ram.list_policies_for_role),
     Route(RAM, "ListEntitiesForPolicy", ram.list_entities_for_policy),
+    Route(RAM, "ListPoliciesForUser", ram.list_policies_for_user),
+    Route(RAM, "ListGroupsForUser", ram.list_groups_for_user),
+    Route(RAM, "ListPoliciesForGroup", ram.list_policies_for_group),
     # VPC
     Route(VPC, "DescribeVpcs", vpc.describe_vpcs),
     Route(VPC, "DescribeVpcAttribute", vpc.describe_vpc_attribute),
@@ -120,7 +123,9 @@ ROUTES: tuple[Route, ...] = (
     Route(CR, "ListRepository", cr.list_repository),
     Route(CR, "GetRepository", cr.get_repository),
     Route(CR, "ListRepoTag", cr.list_repo_tag, permission="cr:ListRepositoryTag"),
-    Route(CR, "GetRepoTag", cr.get_repo_tag, method="GET", permission="cr:GetRepositoryTag"),
+    # ACR's GetRepoTag page, "Authorization information": cr:ListRepositoryTag
+    # (https://www.alibabacloud.com/help/doc-detail/371968.htm).
+    Route(CR, "GetRepoTag", cr.get_repo_tag, method="GET", permission="cr:ListRepositoryTag"),
     Route(CR, "GetAuthorizationToken", cr.get_authorization_token),
     # SAE (ROA: found by method and path)
     Route(

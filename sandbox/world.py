@@ -300,6 +300,26 @@ class RamUser(_Model):
         default_factory=list,
         description="Attached policies by name: the account's custom ones or system policies.",
     )
+    groups: list[str] = Field(
+        default_factory=list,
+        description="The user groups (of ram.<account>.groups, by name) the user is a member of.",
+    )
+
+
+class RamGroup(_Model):
+    """A RAM user group: its policies count for every member, as on RAM.
+
+    The name follows RAM's GroupName format, letters, digits and hyphens, 1 to 64 characters
+    (DeleteGroup's `^[a-zA-Z0-9\\-]+$`, AlibabaCloudDocs/ram `DeleteGroup.md`, reference S12; the
+    length and the 128-character Comments from ALIYUN::RAM::Group,
+    https://www.alibabacloud.com/help/doc-detail/48361.html)."""
+
+    name: str = Field(pattern=r"^[a-zA-Z0-9\-]{1,64}$")
+    comments: str = Field(default="", max_length=128)
+    policies: list[str] = Field(
+        default_factory=list,
+        description="Attached policies by name: the account's custom ones or system policies.",
+    )
 
 
 class OidcProvider(_Model):
@@ -331,20 +351,37 @@ class RamAccount(_Model):
     policies: list[RamPolicy] = Field(default_factory=list)
     oidc_providers: list[OidcProvider] = Field(default_factory=list)
     users: list[RamUser] = Field(default_factory=list)
+    groups: list[RamGroup] = Field(default_factory=list)
 
     def check_users(self, account: str) -> None:
-        """User names unique (RAM compares them case-insensitively) and every attached policy
-        known: one of this account's custom policies or a system policy."""
-        names = [u.name.lower() for u in self.users]
-        if len(set(names)) != len(names):
-            raise ValueError(f"ram.{account}: duplicate user name")
+        """User and group names unique (RAM compares them case-insensitively), every attached
+        policy known (one of this account's custom policies or a system policy), and every
+        group a user names one of this account's."""
+        for what, names in (
+            ("user", [u.name.lower() for u in self.users]),
+            ("group", [g.name.lower() for g in self.groups]),
+        ):
+            if len(set(names)) != len(names):
+                raise ValueError(f"ram.{account}: duplicate {what} name")
         custom = {p.name.lower() for p in self.policies}
-        for user in self.users:
-            for policy in user.policies:
+        holders = [("user", u.name, u.policies) for u in self.users]
+        holders += [("group", g.name, g.policies) for g in self.groups]
+        for kind, name, policies in holders:
+            for policy in policies:
                 if policy.lower() not in custom and policy not in SYSTEM_POLICIES:
                     raise ValueError(
-                        f"ram.{account}: user {user.name} attaches unknown policy {policy!r} "
+                        f"ram.{account}: {kind} {name} attaches unknown policy {policy!r} "
                         f"(neither a policy of ram.{account}.policies nor a system policy)"
+                    )
+        groups = {g.name.lower() for g in self.groups}
+        for user in self.users:
+            if len({g.lower() for g in user.groups}) != len(user.groups):
+                raise ValueError(f"ram.{account}: user {user.name} names a group twice")
+            for group in user.groups:
+                if group.lower() not in groups:
+                    raise ValueError(
+                        f"ram.{account}: user {user.name} is in unknown group {group!r} "
+                        f"(not a group of ram.{account}.groups)"
                     )
 
 

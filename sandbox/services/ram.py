@@ -1,8 +1,13 @@
-"""RAM 2015-05-01: roles, custom policies with versions, and role attachments.
+"""RAM 2015-05-01: roles, custom policies with versions, and role attachments; the world file's
+users and user groups, which can be read (their policies, a user's groups) but not changed.
 
 Rules enforced as documented (reference section 3): name formats, policy grammar and size limits,
 at most five versions per policy, the default version cannot be deleted, policies and roles with
 attachments cannot be deleted. Role and policy names are unique regardless of case.
+
+Unknown users and groups are RAM's 404 `EntityNotExist.User` ("The user does not exist.") and
+`EntityNotExist.Group` ("The group does not exist."), from RAM's error table (AlibabaCloudDocs/ram
+`Error messages.md`, reference S12).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ ROLE = "ram_role"
 POLICY = "ram_policy"
 ATTACHMENT = "ram_attachment"
 USER = "ram_user"
+GROUP = "ram_group"
 
 MAX_VERSIONS = 5
 MAX_ROLES = 1000
@@ -52,10 +58,24 @@ def find_user(tx: Tx, account: str, name: str) -> Doc | None:
     return tx.get(Scope(account), USER, name.lower())
 
 
+def find_group(tx: Tx, account: str, name: str) -> Doc | None:
+    return tx.get(Scope(account), GROUP, name.lower())
+
+
 def user_permission_documents(tx: Tx, account: str, user_name: str) -> list[PolicyDocument]:
-    """The default versions of every policy attached to a RAM user, parsed (none: no user)."""
+    """The default versions of every policy attached to a RAM user or to a group it is in, parsed
+    (none: no user). A RAM user inherits its groups' permissions (Cloud Config's rule
+    ram-user-no-policy-check: "RAM用户应当从RAM用户组或RAM角色继承权限",
+    https://help.aliyun.com/document_detail/209352.html)."""
     user = find_user(tx, account, user_name)
-    return _documents(tx, account, list(user["Policies"])) if user else []
+    if user is None:
+        return []
+    links = list(user["Policies"])
+    for membership in user.get("Groups", []):
+        group = find_group(tx, account, membership["GroupName"])
+        if group is not None:
+            links += group["Policies"]
+    return _documents(tx, account, links)
 
 
 def user_id(account: str, name: str) -> str:
@@ -116,9 +136,24 @@ def _user_links(tx: Tx, account: str, policy: tuple[str, str]) -> list[tuple[Doc
     ]
 
 
+def _group_links(tx: Tx, account: str, policy: tuple[str, str]) -> list[tuple[Doc, Doc]]:
+    """Each user group (from the world file) with its link to this policy (type, name)."""
+    ptype, pname = policy
+    return [
+        (group, link)
+        for group in tx.all(Scope(account), GROUP)
+        for link in group["Policies"]
+        if link["PolicyType"] == ptype and link["PolicyName"].lower() == pname.lower()
+    ]
+
+
 def _attachment_count(tx: Tx, account: str, policy: tuple[str, str]) -> int:
-    """GetPolicy's AttachmentCount: the roles and users the policy is attached to."""
-    return len(_attachments(tx, account, policy=policy)) + len(_user_links(tx, account, policy))
+    """GetPolicy's AttachmentCount: the roles, users and groups the policy is attached to."""
+    return (
+        len(_attachments(tx, account, policy=policy))
+        + len(_user_links(tx, account, policy))
+        + len(_group_links(tx, account, policy))
+    )
 
 
 def attachment_id(role: str, policy_type: str, policy: str) -> str:
@@ -598,6 +633,12 @@ def delete_policy(call: Call) -> dict[str, Any]:
             "DeleteConflict.Policy.User",
             "The policy CAN NOT been attached to any user while deleting the policy.",
         )
+    if _group_links(call.tx, call.caller.account, ("Custom", name)):
+        raise ApiError(
+            409,
+            "DeleteConflict.Policy.Group",
+            "The policy CAN NOT been attached to any group while deleting the policy.",
+        )
     if len(policy["Versions"]) > 1 and not cascade:
         raise ApiError(
             409,
@@ -711,10 +752,119 @@ def list_entities_for_policy(call: Call) -> dict[str, Any]:
         }
         for user, link in _user_links(call.tx, call.caller.account, (policy_type, name))
     ]
-    return {"Roles": {"Role": roles}, "Users": {"User": users}, "Groups": {"Group": []}}
+    groups = [
+        {
+            "GroupName": group["GroupName"],
+            "Comments": group["Comments"],
+            "AttachDate": link["AttachDate"],
+        }
+        for group, link in _group_links(call.tx, call.caller.account, (policy_type, name))
+    ]
+    return {"Roles": {"Role": roles}, "Users": {"User": users}, "Groups": {"Group": groups}}
+
+
+# -- users and groups (read only: the world file makes them) -------------------------------------
+
+
+def _user_or_404(call: Call) -> Doc:
+    user = find_user(call.tx, call.caller.account, call.params.text("UserName", required=True))
+    if user is None:
+        raise ApiError(404, "EntityNotExist.User", "The user does not exist.")
+    return user
+
+
+def _group_or_404(call: Call, name: str) -> Doc:
+    group = find_group(call.tx, call.caller.account, name)
+    if group is None:
+        raise ApiError(404, "EntityNotExist.Group", "The group does not exist.")
+    return group
+
+
+def _policy_links_view(tx: Tx, account: str, links: list[Doc]) -> list[Doc]:
+    """ListPoliciesFor{User,Group}'s Policy[]: PolicyName, PolicyType, Description,
+    DefaultVersion, AttachDate (https://help.aliyun.com/document_detail/28732.html and
+    https://help.aliyun.com/document_detail/28733.html)."""
+    out = []
+    for link in links:
+        if link["PolicyType"] == "System":
+            description, default = SYSTEM_POLICIES[link["PolicyName"]][0], "v1"
+        else:
+            policy = tx.get(Scope(account), POLICY, link["PolicyName"].lower())
+            if policy is None:
+                continue
+            description, default = policy["Description"], policy["DefaultVersion"]
+        out.append(
+            {
+                "PolicyName": link["PolicyName"],
+                "PolicyType": link["PolicyType"],
+                "Description": description,
+                "DefaultVersion": default,
+                "AttachDate": link["AttachDate"],
+            }
+        )
+    return out
+
+
+def list_policies_for_user(call: Call) -> dict[str, Any]:
+    """The policies attached to the user itself (not those it has through its groups: RAM lists
+    those with ListPoliciesForGroup)."""
+    user = _user_or_404(call)
+    return {
+        "Policies": {"Policy": _policy_links_view(call.tx, call.caller.account, user["Policies"])}
+    }
+
+
+def list_groups_for_user(call: Call) -> dict[str, Any]:
+    """Groups.Group[]: GroupId, GroupName, Comments, JoinDate
+    (https://help.aliyun.com/zh/ram/developer-reference/api-ram-2015-05-01-listgroupsforuser)."""
+    user = _user_or_404(call)
+    groups = []
+    for membership in user.get("Groups", []):
+        group = find_group(call.tx, call.caller.account, membership["GroupName"])
+        if group is not None:
+            groups.append(
+                {
+                    "GroupId": group["GroupId"],
+                    "GroupName": group["GroupName"],
+                    "Comments": group["Comments"],
+                    "JoinDate": membership["JoinDate"],
+                }
+            )
+    return {"Groups": {"Group": groups}}
+
+
+def list_policies_for_group(call: Call) -> dict[str, Any]:
+    group = _group_or_404(call, call.params.text("GroupName", required=True))
+    return {
+        "Policies": {"Policy": _policy_links_view(call.tx, call.caller.account, group["Policies"])}
+    }
+
+
+def group_id(account: str, name: str) -> str:
+    """A group's GroupId, `g-` and 16 letters and digits as RAM's example (`g-zYtroLrgbZR1****`,
+    ListGroupsForUser), stable for an account and group name like `user_id`."""
+    digest = int(hashlib.sha256(f"{account}/group/{name.lower()}".encode()).hexdigest(), 16)
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    chars = []
+    for _ in range(16):
+        digest, index = divmod(digest, len(alphabet))
+        chars.append(alphabet[index])
+    return "g-" + "".join(chars)
 
 
 # -- seeding ---------------------------------------------------------------------------------------
+
+
+def _seed_links(names: list[str], custom: dict[str, str], now: float) -> list[Doc]:
+    """A world-file user's or group's policy links; `custom` maps lower-case to canonical names."""
+    return [
+        {
+            "PolicyName": custom.get(name.lower(), name),
+            "PolicyType": "Custom" if name.lower() in custom else "System",
+            "AttachDate": iso_time(now),
+        }
+        for name in names
+    ]
 
 
 def seed(tx: Tx, world: World) -> None:
@@ -735,6 +885,19 @@ def seed(tx: Tx, world: World) -> None:
             policy = new_policy(spec.name, spec.description, [*spec.versions, spec.document], now)
             tx.put(scope, POLICY, spec.name.lower(), policy)
         custom = {p.name.lower(): p.name for p in ram.policies}
+        groups = {g.name.lower(): g.name for g in ram.groups}
+        for group_spec in ram.groups:
+            tx.put(
+                scope,
+                GROUP,
+                group_spec.name.lower(),
+                {
+                    "GroupName": group_spec.name,
+                    "GroupId": group_id(account, group_spec.name),
+                    "Comments": group_spec.comments,
+                    "Policies": _seed_links(group_spec.policies, custom, now),
+                },
+            )
         for user_spec in ram.users:
             tx.put(
                 scope,
@@ -743,13 +906,10 @@ def seed(tx: Tx, world: World) -> None:
                 {
                     "UserName": user_spec.name,
                     "UserId": user_id(account, user_spec.name),
-                    "Policies": [
-                        {
-                            "PolicyName": custom.get(name.lower(), name),
-                            "PolicyType": "Custom" if name.lower() in custom else "System",
-                            "AttachDate": iso_time(now),
-                        }
-                        for name in user_spec.policies
+                    "Policies": _seed_links(user_spec.policies, custom, now),
+                    "Groups": [
+                        {"GroupName": groups[name.lower()], "JoinDate": iso_time(now)}
+                        for name in user_spec.groups
                     ],
                 },
             )

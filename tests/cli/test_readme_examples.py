@@ -93,6 +93,8 @@ NOT_RUN: dict[str, str] = {
     "from alibabacloud_tea_openapi.utils_models import Config, GlobalParameters": "Python with "
     "PORT the reader's; tests/sandbox/test_sandbox_plugin.py runs the SDK examples below",
     '{"rules": [': "a request body for POST /_sandbox/faults (tests/reliability use fault rules)",
+    "ram:": "a world-file fragment (RAM users and groups): tests/sandbox/test_world_ram_users.py "
+    "loads it into the demo world",
     "# test_settings_secret.py: your code, tested against the sandbox through the official "
     "SDKs.": "run as written by tests/sandbox/test_sandbox_plugin.py",
     "# check_registry_keys.py: the same sandbox outside pytest.": (

@@ -103,6 +103,17 @@ def _exercise_sts_oidc(sdk: RecordingSdk) -> None:
     )
 
 
+def _exercise_ram_groups(sdk: RecordingSdk) -> None:
+    """Against the groups world (tests/support/ram_groups.py): the demo world has no RAM user."""
+    ram = sdk.ram("app")
+    ram.list_policies_for_user(ram_models.ListPoliciesForUserRequest(user_name="reader"))
+    ram.list_groups_for_user(ram_models.ListGroupsForUserRequest(user_name="reader"))
+    ram.list_policies_for_group(ram_models.ListPoliciesForGroupRequest(group_name="vpc-viewers"))
+    ram.list_entities_for_policy(
+        ram_models.ListEntitiesForPolicyRequest(policy_name="ListVpcs", policy_type="Custom")
+    )
+
+
 def _exercise_sts_ram(sdk: RecordingSdk) -> None:
     sdk.sts().get_caller_identity()
     ram = sdk.ram()
@@ -336,10 +347,11 @@ def _product(module: str) -> str:
 
 
 def test_every_action_answers_in_its_sdk_models_shape(
-    fast_sdk: SdkFactory, oidc_sdk: SdkFactory
+    fast_sdk: SdkFactory, oidc_sdk: SdkFactory, ram_groups_sdk: SdkFactory
 ) -> None:
     sdk = RecordingSdk(fast_sdk.endpoint)
     _exercise_sts_oidc(RecordingSdk(oidc_sdk.endpoint, seen=sdk.seen))
+    _exercise_ram_groups(RecordingSdk(ram_groups_sdk.endpoint, seen=sdk.seen))
     _exercise_sts_ram(sdk)
     _exercise_vpc(sdk)
     _exercise_cr(sdk)
