@@ -42,7 +42,7 @@ def print_plan(out: Console, plan: Plan) -> None:
     out.print(plan.summary())
 
 
-_PHASE_WORDS = {"deploy": "deploy", "plan": "plan (--plan-only)", "teardown": "teardown"}
+_PHASE_WORDS = {"deploy": "deploy", "plan": "plan (--plan-only)", "teardown": "tear down"}
 
 
 def print_permissions(out: Console, required: RequiredPermissions, spec: DeploySpec) -> None:

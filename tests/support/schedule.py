@@ -26,6 +26,7 @@ MODULE_SECONDS = {
     "coordination/test_app_lock_renewal.py": 90,
     "coordination/test_quota.py": 75,
     "cli/test_webhook.py": 65,
+    "flows/test_least_privilege.py": 75,
     "flows/test_fleet_deploy.py": 60,
     "cli/test_readme_examples.py": 60,
     "flows/test_deploy_credential_sources.py": 55,
