@@ -19,6 +19,7 @@ from prefect.exceptions import TerminationSignal
 from rich.console import Console
 
 from cli.temporary_server import prefect_api
+from crossdeploy import in_flight
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -31,14 +32,20 @@ class _Received:
 
     def __init__(self) -> None:
         self.signum: signal.Signals | None = None
+        self.doing: list[str] = []
+        """What was in progress when it arrived (before the run unwinds)."""
 
     def interrupt(self, signum: int, frame: FrameType | None) -> None:
-        self.signum = signal.Signals(signum)
+        self.signum, self.doing = signal.Signals(signum), self.doing or in_flight.snapshot()
         raise KeyboardInterrupt
 
     def terminate(self, signum: int, frame: FrameType | None) -> None:
-        self.signum = signal.Signals(signum)
+        self.signum, self.doing = signal.Signals(signum), self.doing or in_flight.snapshot()
         raise TerminationSignal(signum)
+
+
+AT = "{at}"
+"""Where the `afterwards` text names what was in progress: ` (at: apply whitelist)`."""
 
 
 @contextmanager
@@ -56,28 +63,30 @@ def interruptible(out: Console, afterwards: str) -> Iterator[None]:
             raise
         signum = received.signum
         cause = "Ctrl-C" if signum == signal.SIGINT else signum.name
-        out.print(f"Interrupted by {cause} {afterwards}", markup=False, soft_wrap=True, style="red")
+        at = f" (at: {', '.join(received.doing)})" if received.doing else ""
+        line = f"Interrupted by {cause} {afterwards.replace(AT, at)}"
+        out.print(line, markup=False, soft_wrap=True, style="red")
         raise typer.Exit(EXIT_CODES.get(signum, 130)) from None
     finally:
         signal.signal(signal.SIGINT, previous_int)
         signal.signal(signal.SIGTERM, previous_term)
 
 
-def after_deploy(name: str, command: str) -> str:
+def after_deploy(name: str, command: str, undo: str) -> str:
     return (
-        f"while deploying {name}: the run stopped, its flow run is marked Crashed and its app "
+        f"while deploying {name}{AT}: the run stopped, its flow run is marked Crashed and its app "
         "lock released; what it wrote is in the ledger and nothing after it was done. Run "
-        f"`crossdeploy {command}` again to finish, or `crossdeploy teardown` to undo."
+        f"`crossdeploy {command}` again to finish, or {undo} to undo."
     )
 
 
 def after_plan() -> str:
-    return "while planning: nothing was changed."
+    return f"while planning{AT}: nothing was changed."
 
 
 def after_teardown(name: str, command: str) -> str:
     return (
-        f"while tearing down {name}: the run stopped, its flow run is marked Crashed and its app "
-        "lock released; what it removed is off the ledger, the rest is still there. Run "
+        f"while tearing down {name}{AT}: the run stopped, its flow run is marked Crashed and its "
+        "app lock released; what it removed is off the ledger, the rest is still there. Run "
         f"`crossdeploy {command}` again to finish."
     )

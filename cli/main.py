@@ -85,7 +85,9 @@ def _run(
         return 2
     name = target.app.name if isinstance(target, DeploySpec) else f"fleet {target.name}"
     again = " ".join(["deploy", *map(str, paths), *(["--fleet", fleet_name] if fleet_name else [])])
-    with interruptible(out, after_plan() if dry_run else after_deploy(name, again)):
+    single = isinstance(target, DeploySpec) and len(paths) == 1
+    undo = f"`crossdeploy teardown {paths[0]}`" if single else "`crossdeploy teardown SPEC` per app"
+    with interruptible(out, after_plan() if dry_run else after_deploy(name, again, undo)):
         if isinstance(target, DeploySpec):
             return report(out, run_deploy(target, dry_run=dry_run))
         outcome = run_fleet(target, dry_run=dry_run, calls_per_minute=calls, max_parallel=parallel)

@@ -44,6 +44,7 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks import AlibabaCloudCredentials
 from crossdeploy.cloud import CloudError, call, write_once
+from crossdeploy.in_flight import doing
 
 SUCCESS = 2
 ABORTED = 6
@@ -241,7 +242,21 @@ def follow_change_order(
     `confirm="ask"` the follow returns there, naming the waiting batch.
     """
     url = CONSOLE.format(id=change_order_id, region=region or creds_a.region_id)
-    follower = _Follower(creds_a.get_client("sae"), change_order_id, poll, url)
+    with doing(f"follow change order {change_order_id[:8]}"):
+        return _follow(
+            _Follower(creds_a.get_client("sae"), change_order_id, poll, url),
+            timeout_seconds,
+            on_progress,
+            confirm,
+        )
+
+
+def _follow(
+    follower: _Follower,
+    timeout_seconds: float,
+    on_progress: Callable[[Progress], None] | None,
+    confirm: Confirm,
+) -> ChangeOrderOutcome:
     deadline = follower.started + timeout_seconds
     while True:
         seen = follower.observe()

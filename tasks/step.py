@@ -27,6 +27,7 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks import AcrRegistryLogin, AlibabaCloudCredentials
 from crossdeploy.cloud import CloudError
+from crossdeploy.in_flight import doing
 from crossdeploy.ledger import Intent
 from crossdeploy.permissions import Arns, Needs
 from crossdeploy.plan import Change, PlanRow
@@ -166,25 +167,27 @@ class Step(Generic[StateT, ResultT]):
             name=f"inspect-{self.task_name}",
             task_run_name=f"inspect {self.name} of {{spec.app.name}} in account {uid}",
             cache_policy=NO_CACHE,
-        )(self._worded(self.inspect))
+        )(self._worded(self.inspect, "inspect"))
         self.apply_task = task(
             name=self.task_name,
             task_run_name=f"apply {self.name} in account {uid}",
             cache_policy=NO_CACHE,
-        )(self._worded(self.apply))
+        )(self._worded(self.apply, "apply"))
         self.remove_task = task(
             name=f"remove-{self.task_name}",
             task_run_name=f"remove {self.name} of {{spec.app.name}} in account {uid}",
             cache_policy=NO_CACHE,
-        )(self._worded(self.remove))
+        )(self._worded(self.remove, "remove"))
 
-    def _worded(self, fn: Callable[..., R]) -> Callable[..., R]:
-        """`fn`, with a refusal for want of a permission told in words (PermissionDeniedError)."""
+    def _worded(self, fn: Callable[..., R], verb: str) -> Callable[..., R]:
+        """`fn`, in progress as `<verb> <step>` while it runs (crossdeploy/in_flight.py), with a
+        refusal for want of a permission told in words (PermissionDeniedError)."""
 
         @functools.wraps(fn)
         def run(accounts: Accounts, *args: Any, **kwargs: Any) -> R:
             try:
-                return fn(accounts, *args, **kwargs)
+                with doing(f"{verb} {self.name}"):
+                    return fn(accounts, *args, **kwargs)
             except CloudError as exc:
                 if exc.denied is None:
                     raise
