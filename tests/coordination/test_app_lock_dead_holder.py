@@ -20,6 +20,7 @@ import pytest
 from prefect.client.orchestration import get_client
 
 from crossdeploy.app_lock import LEASE_SECONDS, lock_name
+from crossdeploy.holder_process import HolderProcess, gone, this_process
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from tests.support.deploy_support import (
     APP_UID,
@@ -97,6 +98,7 @@ def test_a_deploy_killed_while_holding_the_lock_does_not_make_the_next_wait(
     finally:
         stop_group(killed)
     assert killed.returncode == -signal.SIGKILL, output.read_text()
+    assert held["process"]["pid"] == killed.pid, held  # the deploy runs its flow in-process
     fast_admin.set_timing(change_order_seconds=0.6)
 
     began = time.monotonic()
@@ -123,3 +125,19 @@ def test_a_deploy_killed_while_holding_the_lock_does_not_make_the_next_wait(
         f"the deploy after a SIGKILLed holder took {took:.1f} s in all (the killed run's lease "
         f"would have lapsed after {LEASE_SECONDS:g} s)",
     )
+
+
+def test_only_a_process_gone_from_this_machine_counts_as_gone() -> None:
+    """A record of an earlier version (no process) is judged by its lease, as before; so is a
+    holder on another machine (another boot or pid namespace), whatever its pid is here."""
+    me = this_process()
+    assert me is not None
+    assert HolderProcess.from_record(me.as_record()) == me
+    assert HolderProcess.from_record(None) is None  # an older record: no "process"
+    assert not gone(me)
+    child = subprocess.Popen(["sleep", "0"])
+    child.wait()
+    assert gone(HolderProcess(me.host, me.machine, child.pid, me.started))  # no such pid
+    assert gone(HolderProcess(me.host, me.machine, me.pid, me.started + 1))  # pid reused
+    elsewhere = HolderProcess(me.host, "another-boot/pid:[1]", child.pid, me.started)
+    assert not gone(elsewhere)
