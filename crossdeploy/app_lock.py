@@ -19,9 +19,17 @@ lease does nothing. So a run that finds the limit full looks at the record each 
 whose flow run is over (Completed, Failed, Crashed, Cancelled: a worker marks a killed process
 Crashed) has its record deleted (by id: one waiter wins) and its lease released; a full limit with
 no record left (after ORPHAN_GRACE_SECONDS, the time a new holder takes to write its record) has
-its orphaned slot given back. A holder killed with nobody to mark its run (no worker) loses its
-lease when the server lets it expire; the next run, holding the slot then, takes over once that
-lease has been gone for LEASE_SECONDS.
+its orphaned slot given back.
+
+A holder killed with nobody to mark its run (SIGKILL, the machine's OOM killer; no worker: a
+plain `crossdeploy deploy` against a `prefect server`) leaves its run Running and its lease
+alive. The record also names the holder's process (crossdeploy/holder_process.py: hostname,
+boot id and pid namespace, pid, start time), so a waiter on the same machine that finds that
+process gone (no such pid, or a pid reused by a later process) marks the run Crashed saying so,
+deletes the record (by id: one waiter wins), releases the lease and goes on at once, logging why.
+A holder on another machine, or a record without its process (written by an earlier version, or
+where /proc is missing), is judged by its lease: it is lost when the server lets it expire, and
+the next run, holding the slot then, takes over once that lease has been gone for LEASE_SECONDS.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import httpx
@@ -46,7 +54,9 @@ from prefect.concurrency.context import ConcurrencyContext
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import MissingContextError, ObjectAlreadyExists, ObjectNotFound
 from prefect.logging import get_logger, get_run_logger
+from prefect.states import Crashed
 
+from crossdeploy.holder_process import HolderProcess, gone, this_process
 from crossdeploy.prefect_api import patiently, quick_client
 from crossdeploy.spec import DeploySpec
 
@@ -211,9 +221,11 @@ class _Waiter:
 
     def _record(self, lease: UUID) -> _Record | None:
         """Write this run's holder record; None if a live holder's record is there."""
+        process = this_process()
         value = {
             "flow_run": str(self.flow_run_id) if self.flow_run_id else None,
             "lease": str(lease),
+            "process": process.as_record() if process else None,
         }
         with quick_client() as client:
             while True:
@@ -232,25 +244,43 @@ class _Waiter:
         if variable is None:
             return slot_is_mine or self._give_back_orphan(client)
         held = variable.value if isinstance(variable.value, dict) else {}
-        if not self._over(client, held, probe_lease=slot_is_mine):
+        over = self._over(client, held, probe_lease=slot_is_mine)
+        if over is None:
             return False
+        run_id = _uuid(held.get("flow_run"))
+        if isinstance(over, HolderProcess) and run_id is not None:
+            self._crash(client, run_id, over)  # first: a waiter that dies next leaves it over
         if not _delete_record(client, variable.id):
             return True  # another waiter took it over first
         lease = _uuid(held.get("lease"))
         if lease is not None:
             client.release_concurrency_slots_with_lease(lease)
-        _logger().info(
-            "the run that held %s is over (flow run %s); its lock was freed",
-            self.name,
-            held.get("flow_run"),
-        )
+        if isinstance(over, HolderProcess):
+            _logger().info(
+                "the process that held %s (pid %d on %s, flow run %s) is gone, killed or ended "
+                "before its run could; the run was marked Crashed and its lock freed",
+                self.name,
+                over.pid,
+                over.host,
+                run_id,
+            )
+        else:
+            _logger().info(
+                "the run that held %s is over (flow run %s); its lock was freed",
+                self.name,
+                run_id,
+            )
         return True
 
-    def _over(self, client: SyncPrefectClient, held: dict[str, Any], *, probe_lease: bool) -> bool:
-        """The holder's flow run is final or gone, or (`probe_lease`: asked only once the slot
-        is ours, as asking renews a lease that is there) its lease has been gone for a lease's
-        length: a holder that died with nobody to mark its run, whose lease the server let
-        expire."""
+    def _over(
+        self, client: SyncPrefectClient, held: dict[str, Any], *, probe_lease: bool
+    ) -> HolderProcess | Literal[True] | None:
+        """Why the holder is over: True when its flow run is final or gone; its process when
+        that ran on this machine and is gone (the run still open: nobody marked it); True
+        when (`probe_lease`: asked only once the slot is ours, as asking renews a lease that
+        is there) its lease has been gone for a lease's length: a holder on another machine
+        that died with nobody to mark its run, whose lease the server let expire. None while
+        the holder may be alive."""
         run_id = _uuid(held.get("flow_run"))
         if run_id is not None:
             try:
@@ -259,12 +289,31 @@ class _Waiter:
                 return True
             if run.state is not None and run.state.is_final():
                 return True
+        process = HolderProcess.from_record(held.get("process"))
+        if process is not None and gone(process):
+            return process
         lease = _uuid(held.get("lease"))
         if not probe_lease or lease is None or _lease_alive(client, lease):
             self.lease_gone_since.pop(str(lease), None)
-            return False
+            return None
         since = self.lease_gone_since.setdefault(str(lease), time.monotonic())
-        return time.monotonic() - since >= LEASE_SECONDS
+        if time.monotonic() - since < LEASE_SECONDS:
+            return None
+        return True
+
+    def _crash(self, client: SyncPrefectClient, run_id: UUID, process: HolderProcess) -> None:
+        """Mark the run of a holder whose process is gone Crashed, saying so (a run that
+        ended meanwhile keeps its state: the server refuses to leave a final one)."""
+        client.set_flow_run_state(
+            run_id,
+            Crashed(
+                message=(
+                    f"the process running this flow run (pid {process.pid} on {process.host}) is "
+                    f"gone: it was killed or ended before the run could; the next run of the app "
+                    f"freed its app lock {self.name}"
+                )
+            ),
+        )
 
     def _give_back_orphan(self, client: SyncPrefectClient) -> bool:
         """A full limit nobody is on record for (its lease was lost in a server restart):

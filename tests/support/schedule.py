@@ -32,6 +32,7 @@ MODULE_SECONDS = {
     "flows/test_deploy_credential_sources.py": 55,
     "reliability/test_reliability_input.py": 50,
     "coordination/test_app_lock_restart.py": 45,
+    "coordination/test_app_lock_dead_holder.py": 25,
     "coordination/test_ledger_store.py": 45,
     "flows/test_batch_confirmation.py": 35,
     "reliability/test_reliability_secrets.py": 35,
