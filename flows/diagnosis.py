@@ -9,6 +9,7 @@ inspections the plan runs) and naming the first step that is no longer as it mus
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from alibabacloud_sae20190506 import models as sae_models
@@ -17,6 +18,7 @@ from crossdeploy.cloud import CloudError, call, write_once
 from crossdeploy.plan import PlanRow
 from crossdeploy.spec import DeploySpec, NetworkSpec
 from flows.inspection import inspect_all
+from flows.steps import STEPS
 from tasks import application, network, whitelist
 from tasks.change_order import (
     ABORTED,
@@ -26,7 +28,7 @@ from tasks.change_order import (
     follow_change_order,
 )
 from tasks.step import Accounts, Inspection
-from tasks.verify import instance_statuses, running_images
+from tasks.verify import app_instances, count_statuses, running_images
 
 
 def _instances_line(statuses: dict[str, int]) -> str:
@@ -80,16 +82,22 @@ def _whitelist_cause(found: Inspection) -> str | None:
     return None
 
 
-def root_cause(spec: DeploySpec, accounts: Accounts) -> str:
+PULL_PATH = tuple(step for step in STEPS if step is not application.STEP)
+"""What an image pull goes through: everything but the app itself (just deployed)."""
+
+
+def root_cause(spec: DeploySpec, accounts: Accounts, earlier: Inspection | None = None) -> str:
     """Re-check every step of the pull path; the first one out of place is the cause.
 
     The whitelist is re-checked even when the spec leaves it unmanaged: it is still on the path.
+    `earlier`, the run's own inspection: the steps re-read only what can have changed since
+    (the egress, the ACL, the role, the policy, the tag), not the VPC or the instance.
     """
     checked = spec
     if spec.network.whitelist == "none":
         checked = spec.model_copy(update={"network": NetworkSpec(whitelist="auto")})
     try:
-        found = inspect_all(checked, accounts)
+        found = inspect_all(checked, accounts, PULL_PATH, earlier)
     except CloudError as exc:
         return f"Root cause: the re-check itself failed ({exc})."
     blocked = [r for r in found.rows if r.blocked]
@@ -113,23 +121,44 @@ def root_cause(spec: DeploySpec, accounts: Accounts) -> str:
     )
 
 
-def diagnose(spec: DeploySpec, accounts: Accounts, outcome: ChangeOrderOutcome, app_id: str) -> str:
-    """The failed change order, the instances and the root cause, as a person reads them."""
+@dataclass(frozen=True)
+class Diagnosis:
+    """What `diagnose` says, and the instances it read (the rollback reuses them)."""
+
+    report: str
+    instances: tuple[Any, ...] | None
+    """None when they could not be read."""
+
+
+def diagnose(
+    spec: DeploySpec,
+    accounts: Accounts,
+    outcome: ChangeOrderOutcome,
+    app_id: str,
+    earlier: Inspection | None = None,
+) -> Diagnosis:
+    """The failed change order, the instances and the root cause, as a person reads them;
+    `earlier` is the run's inspection (`root_cause`)."""
     lines = [outcome.summary()]
+    instances: tuple[Any, ...] | None = None
     try:
-        lines.append(_instances_line(instance_statuses(accounts.app, app_id)))
+        instances = app_instances(accounts.app, app_id)
+        lines.append(_instances_line(count_statuses(instances)))
     except CloudError as exc:
         lines.append(f"Instances: unknown ({exc.code or 'network error'})")
     if not outcome.timed_out:
-        lines.append(root_cause(spec, accounts))
-    return "\n".join(lines)
+        lines.append(root_cause(spec, accounts, earlier))
+    return Diagnosis("\n".join(lines), instances)
 
 
-def rollback_target(accounts: Accounts, app_id: str, failed_image: str) -> Any | None:
+def rollback_target(
+    accounts: Accounts, app_id: str, failed_image: str, instances: tuple[Any, ...] | None = None
+) -> Any | None:
     """The newest version that ran and whose image is not the failed one; None when none is.
 
     ListAppVersions lists every release, the failed one included, and says nothing of how it
-    went; a version is known to have run when the app's running instances run its image.
+    went; a version is known to have run when the app's running instances run its image
+    (`instances` as just read, or read now).
     """
     sae: Any = accounts.app.get_client("sae")
     versions = call(
@@ -137,7 +166,9 @@ def rollback_target(accounts: Accounts, app_id: str, failed_image: str) -> Any |
         sae.list_app_versions,
         sae_models.ListAppVersionsRequest(app_id=app_id),
     ).body.data
-    ran = running_images(accounts.app, app_id) - {failed_image}
+    if instances is None:
+        instances = app_instances(accounts.app, app_id)
+    ran = running_images(instances) - {failed_image}
     newest_first = sorted(versions or [], key=_created_ms, reverse=True)
     return next((v for v in newest_first if v.build_package_url in ran), None)
 
@@ -148,17 +179,21 @@ def _created_ms(version: Any) -> int:
 
 
 def roll_back(
-    spec: DeploySpec, accounts: Accounts, app_id: str, outcome: ChangeOrderOutcome
+    spec: DeploySpec,
+    accounts: Accounts,
+    app_id: str,
+    outcome: ChangeOrderOutcome,
+    instances: tuple[Any, ...] | None = None,
 ) -> str:
     """Undo the failed deploy and say what happened.
 
     An abnormal order (SubStatus 1) still executes, so SAE refuses RollbackApplication with
     `Application.ChangerOrderRunning`; it is aborted and rolled back by SAE in one call, as its
-    SubStatus asks. A failed order returns to `rollback_target`.
+    SubStatus asks. A failed order returns to `rollback_target` (`instances`: the diagnosis's).
     """
     if outcome.abnormal:
         return _abort_and_roll_back(spec, accounts, app_id, outcome.change_order_id)
-    return _roll_back_to_target(spec, accounts, app_id)
+    return _roll_back_to_target(spec, accounts, app_id, instances)
 
 
 def abort_refused(
@@ -187,9 +222,11 @@ def abort_refused(
     )
 
 
-def _roll_back_to_target(spec: DeploySpec, accounts: Accounts, app_id: str) -> str:
+def _roll_back_to_target(
+    spec: DeploySpec, accounts: Accounts, app_id: str, instances: tuple[Any, ...] | None = None
+) -> str:
     """RollbackApplication to the newest version that ran with another image."""
-    target = rollback_target(accounts, app_id, spec.image.url)
+    target = rollback_target(accounts, app_id, spec.image.url, instances)
     if target is None:
         return (
             f"No earlier version that ran with an image other than {spec.image.url} (no running "

@@ -121,16 +121,21 @@ def resolve_accounts(spec: DeploySpec) -> Accounts:
 
 
 def inspect_all(
-    spec: DeploySpec, accounts: Accounts, steps: Sequence[Step[Any, Any]] = STEPS
+    spec: DeploySpec,
+    accounts: Accounts,
+    steps: Sequence[Step[Any, Any]] = STEPS,
+    earlier: Inspection | None = None,
 ) -> Inspection:
     """Read both accounts and decide every step the deploy has; nothing is written. The first
-    step that fails raises its own error."""
+    step that fails raises its own error. `earlier`: this run's first inspection, when this
+    one re-checks (steps then re-read only what can have changed, `Inspection.before`)."""
     futures: dict[str, PrefectFuture[Any]] = {}
+    before = earlier.states if earlier is not None else {}
     for step in steps:
         if step.wanted(spec, accounts):
             upstream = {name: futures[name] for name in step.needs if name in futures}
             # Prefect resolves the futures to their states when the task starts.
-            found = Inspection(cast(Mapping[str, Inspected], upstream))
+            found = Inspection(cast(Mapping[str, Inspected], upstream), before)
             futures[step.name] = step.inspect_task.submit(accounts, spec, found)
     return Inspection({name: future.result() for name, future in futures.items()})
 

@@ -93,8 +93,9 @@ def apply_access(
 def with_landed(
     spec: DeploySpec, accounts: Accounts, found: Inspection, landed: Mapping[str, Inspected]
 ) -> Inspection:
-    """The inspection with the access states as they landed; the app's state is read again only
-    when a state it reads changed (a secret created now has an id the inspection did not)."""
+    """The inspection with the access states as they landed; the app's state is decided again
+    (from the app as inspected, not read again) only when a state it reads changed (a secret
+    created now has an id the inspection did not)."""
     changed = {name: s for name, s in landed.items() if s != found.states.get(name)}
     if not changed:
         return found
@@ -102,7 +103,8 @@ def with_landed(
     app = application.STEP
     if not any(name in app.needs for name in changed):
         return merged
-    return merged.with_state(app, app.inspect_task(accounts, spec, merged))
+    again = Inspection(merged.states, earlier=found.states)
+    return merged.with_state(app, app.inspect_task(accounts, spec, again))
 
 
 def announce(
@@ -177,8 +179,9 @@ def land_app(
             )
         raise DeployError(f"The change order succeeded but {verified.summary()}", plan)
 
-    report = diagnose(spec, accounts, outcome, app.app_id)
+    diagnosis = diagnose(spec, accounts, outcome, app.app_id, found)
+    report = diagnosis.report
     if spec.rollout.rollback_on_failure and not outcome.timed_out:
-        report += "\n" + roll_back(spec, accounts, app.app_id, outcome)
+        report += "\n" + roll_back(spec, accounts, app.app_id, outcome, diagnosis.instances)
     logger.error("%s", report)
     raise DeployError(report, plan, tuple(changes))

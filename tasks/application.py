@@ -168,8 +168,12 @@ def inspect_application(
     instance_id: str | None,
     vpc_id: str | None = None,
     vswitch_id: str | None = None,
+    known: ApplicationState | None = None,
 ) -> ApplicationState:
-    """Find the app by exact name in its namespace and compare what it runs with the spec."""
+    """Find the app by exact name in its namespace and compare what it runs with the spec.
+
+    `known`: the app as this run already read it; only what the spec wants changed (a secret
+    created since has an id), so the app is compared again without reading it again."""
     desired = desired_parameters(
         spec,
         role_arn=role_arn,
@@ -180,7 +184,12 @@ def inspect_application(
     )
     name, namespace_id = spec.app.name, spec.app.namespace_id
     sae = creds_a.get_client("sae")
-    found = find_application(sae, name, namespace_id)
+    read: dict[str, Any] | None = None
+    if known is not None and not any(row.blocked for row in known.rows):
+        found = (known.app_id, False) if known.app_id else None
+        read = known.current
+    else:
+        found = find_application(sae, name, namespace_id)
     wanted = size(desired)
 
     def state(
@@ -200,7 +209,7 @@ def inspect_application(
             "created again yet. Run again once the deletion has finished."
         )
         return state(app_id, PlanRow("app", "A", name, "deleting", wanted, BLOCKED, reason), {})
-    current = read_config(sae, app_id)
+    current = read_config(sae, app_id) if read is None else read
     diffs = differences(desired, current)
     fixed = [k for k in diffs if k in CREATE_ONLY]
     if fixed:
@@ -632,6 +641,7 @@ class ApplicationStep(Step[ApplicationState, ApplicationResult]):
             instance_id=found.of(image.STEP).instance_id,
             vpc_id=net.vpc_id or None,
             vswitch_id=net.vswitch_id or None,
+            known=found.before(self),
         )
 
     def apply(self, accounts: Accounts, state: ApplicationState) -> ApplicationResult:

@@ -3,10 +3,12 @@
 SAE allows 60 OpenAPI calls a minute per user, so a follow spends at most
 `PollPolicy.calls_per_minute` (20) SAE calls in any minute, and spends them where they count:
 
-- DescribeChangeOrder backs off while nothing moves (0.5 s growing x1.6 up to 10 s) and tightens
-  again when the status or the running batch changes.
-- DescribePipeline (stage and task, for the progress line) is read only when DescribeChangeOrder
-  shows the running batch moved (its status, or its UpdateTime after a task), or every 30 s.
+- DescribeChangeOrder is first read 1 s after the order starts, then backs off while nothing
+  moves (growing x1.6 up to 10 s) and tightens to 0.5 s again when the status or the running
+  batch changes.
+- DescribePipeline (stage and task, for the progress line) is read only once the order has run
+  3 s, and then when DescribeChangeOrder shows the running batch moved (its status, or its
+  UpdateTime after a task), or every 30 s: a short order costs two or three reads in all.
 - The end of the running batch is estimated from SAE's own stamps: the batch's StartTime and
   UpdateTime over the tasks it finished, times the tasks left. From just before that estimate the
   order is polled every 0.5 s, paid from a reserve of the budget kept for it, so the end is still
@@ -79,6 +81,10 @@ CONSOLE = "https://sae.console.aliyun.com/#/AppList/ChangeOrderDetail?changeOrde
 class PollPolicy:
     """When to poll a change order, and how many SAE calls one follow may spend."""
 
+    first_seconds: float = 1.0
+    """The first read, this long after the order started (and the interval then grows from it):
+    an order pulls an image and starts a container before it can end, so an earlier read only
+    spends a call."""
     initial_seconds: float = 0.5
     """The interval after the order moved, and while the running batch's end is near."""
     factor: float = 1.6
@@ -99,13 +105,18 @@ class PollPolicy:
     moment after its last task ends."""
     pipeline_seconds: float = 30.0
     """DescribePipeline at least this often while a batch runs, even when nothing seems to move."""
+    pipeline_after_seconds: float = 3.0
+    """No DescribePipeline before the order has run this long: a shorter order ends before its
+    stage and task matter (the progress line names the batch until then)."""
     minute_seconds: float = 60.0
     """The budget's minute (shortened for sandboxes with shortened minutes)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.reserve < self.calls_per_minute:
             raise ValueError("PollPolicy.reserve must be at least 0 and below calls_per_minute")
-        if min(self.initial_seconds, self.minute_seconds) <= 0 or self.factor < 1:
+        if min(self.first_seconds, self.initial_seconds, self.minute_seconds) <= 0 or (
+            self.factor < 1 or self.pipeline_after_seconds < 0
+        ):
             raise ValueError("PollPolicy needs positive seconds and a factor of at least 1")
 
 
@@ -303,7 +314,8 @@ class _Follower:
         self.sae, self.change_order_id, self.poll, self.url = sae, change_order_id, poll, url
         self.started = time.monotonic()
         self.budget = _Budget(poll)
-        self.interval = poll.initial_seconds
+        self.interval = poll.first_seconds
+        self.reads = 0
         self.last_move: tuple[Any, ...] | None = None
         self.last_stamp: Any = None
         self.pending, self.read_at = True, self.started
@@ -314,6 +326,9 @@ class _Follower:
 
     def observe(self) -> _Seen:
         """Read the order, then its running pipeline when that is worth a call."""
+        if not self.reads:
+            time.sleep(max(0.0, self.started + self.poll.first_seconds - time.monotonic()))
+        self.reads += 1
         order = self.budget.call(0, describe_order, self.sae, self.change_order_id)
         status = int(order.status or 0)
         pipelines = list(order.pipelines or [])
@@ -345,7 +360,8 @@ class _Follower:
         `pipeline_seconds`, if the budget allows; a new batch not read yet starts blank."""
         if seen.status == RUNNING and seen.pipeline_id:
             wanted = self.pending or seen.now - self.read_at >= self.poll.pipeline_seconds
-            if wanted and self.budget.ready(seen.near):
+            early = seen.now - self.started < self.poll.pipeline_after_seconds
+            if wanted and not early and self.budget.ready(seen.near):
                 pipeline = self.budget.call(0, _describe_pipeline, self.sae, seen.pipeline_id)
                 self.spot, self.read_at, self.pending = _locate(pipeline), seen.now, False
                 self.tasks_per_batch = self.spot.tasks or self.tasks_per_batch
@@ -416,7 +432,7 @@ class _Follower:
     def next_poll(self, seen: _Seen) -> float:
         """When to read the order next: soon after a move or near the batch's end, later and
         later while nothing moves, always within the budget."""
-        if seen.moved or seen.near:
+        if (seen.moved and self.reads > 1) or seen.near:  # the first read is no move
             self.interval = self.poll.initial_seconds
         else:
             self.interval = min(self.interval * self.poll.factor, self.poll.max_seconds)

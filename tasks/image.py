@@ -47,8 +47,12 @@ class _BlockedError(Exception):
         self.reason = reason
 
 
-def inspect_image(creds_b: Any, spec: DeploySpec) -> ImageState:
-    """Resolve the image in account B: instance, repository, tag digest. Reads only."""
+def inspect_image(creds_b: Any, spec: DeploySpec, known: ImageState | None = None) -> ImageState:
+    """Resolve the image in account B: instance, repository, tag digest. Reads only.
+
+    `known`, a state this run found before (the failure diagnosis re-checks): the instance and
+    repository it resolved keep their ids, so only the tag (which a push or a delete changes) is
+    read again."""
     ref = spec.image.ref
     extra = _region_rows(ref, spec.app.region)
     if ref.edition == "personal":
@@ -62,8 +66,11 @@ def inspect_image(creds_b: Any, spec: DeploySpec) -> ImageState:
     instance_id: str | None = None
     repo_id: str | None = None
     try:
-        instance_id, note = _instance_id(cr, ref, spec.image.instance_id)
-        repo_id = _repo_id(cr, instance_id, ref)
+        if known is not None and known.instance_id and known.repo_id:
+            instance_id, repo_id, note = known.instance_id, known.repo_id, known.rows[0].reason
+        else:
+            instance_id, note = _instance_id(cr, ref, spec.image.instance_id)
+            repo_id = _repo_id(cr, instance_id, ref)
         digest, pushed_ms = _digest(cr, instance_id, repo_id, ref)
     except _BlockedError as stop:
         where = instance_id or spec.image.instance_id or ref.instance_name
@@ -317,7 +324,7 @@ class ImageStep(Step[ImageState, Applied]):
         )
 
     def inspect(self, accounts: Accounts, spec: DeploySpec, found: Inspection) -> ImageState:
-        return inspect_image(accounts.registry, spec)
+        return inspect_image(accounts.registry, spec, found.before(self))
 
 
 STEP = ImageStep()

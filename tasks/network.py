@@ -105,13 +105,20 @@ def _pages(fetch: Callable[[int], Any], items: Callable[[Any], list[Any] | None]
         number += 1
 
 
-def inspect_network(creds_a: AlibabaCloudCredentials, spec: DeploySpec) -> NetworkState:
+def inspect_network(
+    creds_a: AlibabaCloudCredentials, spec: DeploySpec, known: NetworkState | None = None
+) -> NetworkState:
     """Find the namespace's VPC, vSwitch and internet egress; BLOCKED when a pull cannot work.
 
     `app.vswitch_id` picks another vSwitch of the namespace's VPC. The region's default
     namespace is bound to a VPC by its first app: until then `app.vpc_id` and `app.vswitch_id`
-    say which network that will be.
+    say which network that will be. `known`, a state this run found before (the failure
+    diagnosis re-checks): the app's VPC and vSwitch are fixed once it exists, so only the egress
+    (NAT gateways and their SNAT entries, which anyone can change) is read again.
     """
+    if known is not None and not known.blocked:
+        vpc = creds_a.get_client("vpc")
+        return _egress(vpc, spec, replace(known, rows=()))
     placement = _placement(spec, _region_namespaces(creds_a, spec.app.region))
     if isinstance(placement, NetworkState):
         return placement
@@ -248,9 +255,6 @@ def _with_egress(vpc: Any, spec: DeploySpec, placement: _Placement, vswitch: Any
         vpc_models.DescribeVpcAttributeRequest(region_id=region, vpc_id=vpc_id),
     ).body
     cens = attributes.associated_cens.associated_cen if attributes.associated_cens else None
-    nat_ids = _internet_nat_gateways(vpc, region, vpc_id)
-    entries = [entry for nat_id in nat_ids for entry in _snat_entries(vpc, region, nat_id)]
-    egress = covering_entry(entries, vswitch_id, str(vswitch.cidr_block))
     base = NetworkState(
         namespace_id=spec.app.namespace_id,
         region=region,
@@ -259,12 +263,25 @@ def _with_egress(vpc: Any, spec: DeploySpec, placement: _Placement, vswitch: Any
         vswitch_id=vswitch_id,
         vswitch_cidr=str(vswitch.cidr_block or ""),
         security_group_id=placement.security_group_id,
+        egress_ip=None,
+        nat_gateway_id=None,
+        cen_ids=tuple(str(c.cen_id) for c in cens or []),
+    )
+    return _egress(vpc, spec, base)
+
+
+def _egress(vpc: Any, spec: DeploySpec, base: NetworkState) -> NetworkState:
+    """`base` (VPC and vSwitch known) with the SNAT entry that covers the vSwitch, and its row."""
+    nat_ids = _internet_nat_gateways(vpc, base.region, base.vpc_id)
+    entries = [entry for nat_id in nat_ids for entry in _snat_entries(vpc, base.region, nat_id)]
+    egress = covering_entry(entries, base.vswitch_id, base.vswitch_cidr)
+    found = replace(
+        base,
         egress_ip=egress.ips[0] if egress else None,
         nat_gateway_id=egress.nat_gateway_id if egress else None,
-        cen_ids=tuple(str(c.cen_id) for c in cens or []),
         egress_ips=egress.ips if egress else (),
     )
-    return _with_row(base, spec, nat_ids)
+    return _with_row(found, spec, nat_ids)
 
 
 # -- internals -------------------------------------------------------------------------------------
@@ -389,7 +406,7 @@ class NetworkStep(Step[NetworkState, Applied]):
         )
 
     def inspect(self, accounts: Accounts, spec: DeploySpec, found: Inspection) -> NetworkState:
-        return inspect_network(accounts.app, spec)
+        return inspect_network(accounts.app, spec, found.before(self))
 
 
 STEP = NetworkStep()

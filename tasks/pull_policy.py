@@ -83,7 +83,8 @@ def inspect_pull_policy(
     )
     ram = creds_b.get_client("ram")
     current = _default_version(ram, name)
-    attached = _attached(ram, role, name)
+    # A policy that does not exist is attached to nothing: no need to list the role's policies.
+    attached = current is not None and _attached(ram, role, name)
     up_to_date = current is not None and ram_policy.same_document(
         ram_policy.parse(current[1]), document
     )

@@ -118,6 +118,9 @@ class Inspection:
     """Every step's state after inspection, by step name, in step order."""
 
     states: Mapping[str, Inspected] = field(default_factory=dict)
+    earlier: Mapping[str, Inspected] = field(default_factory=dict)
+    """What this run's first inspection found, when this one re-checks (the failure diagnosis):
+    a step may reuse from it what cannot have changed since and re-read only the rest."""
 
     def of(self, step: Step[StateT, Any]) -> StateT:
         """The state of a step that was inspected (KeyError names it when it was not)."""
@@ -127,6 +130,11 @@ class Inspection:
     def get(self, step: Step[StateT, Any]) -> StateT | None:
         """The state of a step the deploy may leave out (role and policy, the secret)."""
         return self.of(step) if step.name in self.states else None
+
+    def before(self, step: Step[StateT, Any]) -> StateT | None:
+        """The step's state as the run's first inspection found it, when this is a re-check."""
+        state: Any = self.earlier.get(step.name)
+        return state  # type: ignore[no-any-return]  # each step stores its own state type
 
     def with_state(self, step: Step[StateT, Any], state: StateT) -> Inspection:
         return Inspection({**self.states, step.name: state})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,8 +56,10 @@ def verify_application(
         ).body.data
         running = int(status.running_instances or 0)
         current = str(status.current_status or "UNKNOWN")
-        statuses = _statuses(sae, app_id)
-        ok = current == "RUNNING" and running == replicas and statuses.get("Running") == replicas
+        ok = current == "RUNNING" and running == replicas and _normal(status.sub_status)
+        # RunningInstances counts the instances whose container runs, so a healthy app needs no
+        # listing of them; one that is not healthy is listed for what its instances are doing.
+        statuses = {"Running": running} if ok else _statuses(sae, app_id)
         if ok or time.monotonic() >= deadline:
             return VerifyResult(
                 app_id,
@@ -71,9 +73,23 @@ def verify_application(
         time.sleep(1.0)
 
 
-def instance_statuses(creds_a: AlibabaCloudCredentials, app_id: str) -> dict[str, int]:
-    """How many instances are in each container status, over all the app's groups."""
-    return _statuses(creds_a.get_client("sae"), app_id)
+def app_instances(creds_a: AlibabaCloudCredentials, app_id: str) -> tuple[Any, ...]:
+    """Every instance of the app, over all its groups (read once, for both questions below)."""
+    return tuple(_instances(creds_a.get_client("sae"), app_id))
+
+
+def count_statuses(instances: Iterable[Any]) -> dict[str, int]:
+    """How many instances are in each container status."""
+    return dict(Counter(str(i.instance_container_status or "Unknown") for i in instances))
+
+
+def running_images(instances: Iterable[Any]) -> frozenset[str]:
+    """The images the running instances run: images known to have pulled and started."""
+    return frozenset(
+        str(i.image_url)
+        for i in instances
+        if i.instance_container_status == "Running" and i.image_url
+    )
 
 
 @task(name="verify", cache_policy=NO_CACHE)
@@ -87,19 +103,14 @@ def verify_app(
     return result
 
 
-def running_images(creds_a: AlibabaCloudCredentials, app_id: str) -> frozenset[str]:
-    """The images the app's running instances run: images known to have pulled and started."""
-    return frozenset(
-        str(i.image_url)
-        for i in _instances(creds_a.get_client("sae"), app_id)
-        if i.instance_container_status == "Running" and i.image_url
-    )
+def _normal(sub_status: object) -> bool:
+    """SubStatus is not "running but has error" (the SDK's RUNNING_BUT_HAS_ERROR, Terraform's
+    runningButHasError: compared without case or underscores)."""
+    return str(sub_status or "").replace("_", "").lower() != "runningbuthaserror"
 
 
 def _statuses(sae: Any, app_id: str) -> dict[str, int]:
-    return dict(
-        Counter(str(i.instance_container_status or "Unknown") for i in _instances(sae, app_id))
-    )
+    return count_statuses(_instances(sae, app_id))
 
 
 def _instances(sae: Any, app_id: str) -> Iterator[Any]:

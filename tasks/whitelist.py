@@ -166,6 +166,8 @@ def apply_whitelist(
     cr = creds_b.get_client("cr")
     instance_id = state.instance_id
     changes: list[Change] = []
+    # The inspection read the endpoint RUNNING, and nothing here switches it: no read needed.
+    running = not (state.enable or state.settling)
     if state.enable:
         before = set(_read_internet(cr, instance_id).entries)
         request = cr_models.UpdateInstanceEndpointStatusRequest(
@@ -195,7 +197,7 @@ def apply_whitelist(
             cr.create_instance_endpoint_acl_policy,
             request,
         )
-        _until_shown(cr, instance_id, entry, write, present=True, wait=wait)
+        _until_shown(cr, instance_id, entry, write, present=True, wait=wait, running=running)
         changes.append(Change("B", ENTRY, _entry_id(instance_id, entry), "added", state.comment))
     return changes
 
@@ -367,22 +369,27 @@ def _until_shown(
     *,
     present: bool,
     wait: EndpointWait,
+    running: bool = False,
 ) -> None:
     """Write one ACL change (add: `present`, or remove) once the endpoint is RUNNING, and again
     until reading the ACL back shows it: a write before RUNNING may be dropped silently, and
-    SLB_SERVICE_ERROR is retried as Terraform's provider does."""
+    SLB_SERVICE_ERROR is retried as Terraform's provider does. `running`: the inspection just
+    read the endpoint RUNNING and nothing switched it since, so the first write needs neither
+    the wait nor the read-back (no read repeated for the same answer)."""
     patience = _Patience(wait)
     what = "added to" if present else "removed from"
     while True:
-        _running(cr, instance_id, wait, patience)
+        if not running:
+            _running(cr, instance_id, wait, patience)
         try:
             write()
         except CloudError as exc:
             if exc.code != SLB_SERVICE_ERROR:
                 raise
             logger.warning("%s; writing %s again", exc, entry)
+            running = False  # look again before the next write
         else:
-            if (entry in _read_internet(cr, instance_id).entries) == present:
+            if running or (entry in _read_internet(cr, instance_id).entries) == present:
                 return
         patience.again(
             f"{entry} was not {what} the internet ACL of {instance_id} within "

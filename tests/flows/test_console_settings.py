@@ -45,7 +45,14 @@ from tests.support.sae_setup import IMAGE, create_app, ready_cross_account, wait
 from tests.support.specs import DEMO_SPEC
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-FAST_POLL = PollPolicy(initial_seconds=0.05, factor=1.6, max_seconds=0.2, minute_seconds=0.6)
+FAST_POLL = PollPolicy(
+    first_seconds=0.05,
+    initial_seconds=0.05,
+    factor=1.6,
+    max_seconds=0.2,
+    minute_seconds=0.6,
+    pipeline_after_seconds=0,
+)
 OSS_SECRET = "oss-secret-value-42"
 LIVENESS = {"httpGet": {"path": "/health", "port": 8080}, "initialDelaySeconds": 5}
 

@@ -100,6 +100,8 @@ class Journey:
     planned: Run
     planned_writes: int
     deployed: Run
+    deploy_calls: list[tuple[str, str]]
+    """The deploy's calls, (account, action), in the order the sandbox received them."""
     status: tuple[str, int, dict[str, int], str]
     ledger: Any
     rerun: Run
@@ -123,7 +125,9 @@ def journey(
     before = normalized(admin.state())
     planned = deploy(spec, dry_run=True)
     planned_writes = len(admin.writes())
+    seen = len(admin.requests())
     deployed = deploy(spec)
+    deploy_calls = [(r["account"], r["action"]) for r in admin.requests()[seen:]]
     app_id = deployed.result.app_id
     assert app_id is not None
     status = app_status(sdk, app_id)
@@ -137,7 +141,8 @@ def journey(
     removed_again = tear_down(spec)
     again_writes = len(admin.writes()) - writes
     yield Journey(
-        method, spec, before, planned, planned_writes, deployed, status, recorded, rerun,
+        method, spec, before, planned, planned_writes, deployed, deploy_calls, status, recorded,
+        rerun,
         rerun_writes, removed, after, removed_again, again_writes, ledgers(),
     )  # fmt: skip
     admin.close()
@@ -177,6 +182,22 @@ def test_deploy_reaches_running_with_all_replicas(journey: Journey) -> None:
         ("sae.application", "created"),
         ("sae.change-order", "started"),
     }
+
+
+FOLLOW = {"DescribeChangeOrder", "DescribePipeline"}
+"""What following a change order reads again on purpose: its progress."""
+
+
+def test_a_deploy_reads_each_answer_once(journey: Journey) -> None:
+    """What the inspection read is reused by the writes and the verification: apart from
+    following the change order, no action is called twice, and a healthy app's instances are
+    not listed (DescribeApplicationStatus counts the running ones)."""
+    calls = journey.deploy_calls
+    repeated = {c for c in calls if c[1] not in FOLLOW and calls.count(c) > 1}
+    assert repeated == set(), calls
+    actions = {action for _, action in calls}
+    assert "DescribeApplicationStatus" in actions
+    assert not {"DescribeApplicationGroups", "DescribeApplicationInstances"} & actions
 
 
 def test_a_rerun_of_the_same_spec_writes_nothing(journey: Journey) -> None:
@@ -720,6 +741,8 @@ class Failure:
     flow_run_ids: list[UUID]
     rollbacks: int
     ledger: dict[str, Any]
+    calls: list[str]
+    """The failed deploy's calls, action by action (its diagnosis and rollback included)."""
 
 
 @pytest.fixture(scope="module")
@@ -737,9 +760,11 @@ def failed_deploy(blocks: None, fast_sandbox_process: SandboxProcess) -> Iterato
         image={"url": "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.0"},
         network={"whitelist": "none"},
     )
+    seen = len(admin.requests())
     outcome = run_deploy(bad, dry_run=False)
+    calls = [r["action"] for r in admin.requests()[seen:]]
     rollbacks = [r for r in admin.requests() if r["action"] == "RollbackApplication"]
-    yield Failure(good, outcome, flow_runs_since(started), len(rollbacks), ledgers())
+    yield Failure(good, outcome, flow_runs_since(started), len(rollbacks), ledgers(), calls)
     admin.close()
 
 
@@ -771,6 +796,22 @@ def test_a_failed_change_order_is_diagnosed(failed_deploy: Failure) -> None:
     assert rollback.startswith("Rollback to version ")
     assert "(image demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1) did not land" in rollback
     assert rollback.endswith("ended failed.")
+
+
+def test_the_diagnosis_rereads_only_what_can_have_changed(failed_deploy: Failure) -> None:
+    """The root cause is found by reading again what anyone can change (the egress, the ACL, the
+    tag, the secret), not the app's VPC and vSwitch, the registry instance and repository, or the
+    app just deployed; the rollback reuses the instances the diagnosis listed."""
+    calls = failed_deploy.calls
+    fixed = {
+        "DescribeNamespaceList", "DescribeVSwitchAttributes", "DescribeVpcAttribute",
+        "GetInstance", "GetRepository", "ListApplications", "DescribeApplicationConfig",
+        "DescribeApplicationGroups",
+    }  # fmt: skip
+    assert {a: calls.count(a) for a in fixed} == dict.fromkeys(fixed, 1), calls
+    again = {"DescribeNatGateways", "DescribeSnatTableEntries", "GetRepoTag"}
+    assert {a: calls.count(a) for a in again} == dict.fromkeys(again, 2), calls
+    assert calls.count("GetInstanceEndpoint") == 1  # whitelist none: read by the diagnosis only
 
 
 def test_rollback_returns_to_the_last_good_version(

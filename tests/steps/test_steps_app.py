@@ -34,7 +34,7 @@ from tasks.registry_secret import (
     inspect_registry_secret,
     remove_registry_secret,
 )
-from tasks.verify import instance_statuses, verify_application
+from tasks.verify import app_instances, count_statuses, verify_application
 from tests.support.clients import SdkFactory
 from tests.support.sae_setup import (
     IMAGE,
@@ -47,7 +47,14 @@ from tests.support.sae_setup import (
 from tests.support.specs import DEMO_SPEC, make_spec
 
 PASSWORD = "sandbox-registry-login"
-FAST_POLL = PollPolicy(initial_seconds=0.05, factor=1.6, max_seconds=0.2, minute_seconds=0.6)
+FAST_POLL = PollPolicy(
+    first_seconds=0.05,
+    initial_seconds=0.05,
+    factor=1.6,
+    max_seconds=0.2,
+    minute_seconds=0.6,
+    pipeline_after_seconds=0,
+)
 
 
 def registry_login(password: str = PASSWORD) -> AcrRegistryLogin:
@@ -602,7 +609,7 @@ def test_a_failed_pull_is_diagnosed_and_the_instances_show_it(
     verified = verify_application(creds_a, result.app_id, 2)
     assert not verified.ok
     assert verified.instance_statuses == {"ErrImagePull": 2}
-    assert instance_statuses(creds_a, result.app_id) == {"ErrImagePull": 2}
+    assert count_statuses(app_instances(creds_a, result.app_id)) == {"ErrImagePull": 2}
     assert verified.summary() == "0 of 2 instances running: 2 × ErrImagePull"  # noqa: RUF001
 
 
