@@ -143,6 +143,17 @@ class FlowRun:
     ended: float
 
 
+def unused_quota(region: str = "cn-hangzhou") -> None:
+    """Reset account A's SAE rate limit to SAE's quota with no slot taken, as at the start of a
+    quiet minute: a run measured right after another then waits for no slot the one before
+    took (the script it is compared with is not paced at all; the fleet scenario measures the
+    pacing)."""
+    from crossdeploy.quota import SAE_QUOTA, limit_name, set_limit
+    from sandbox.world import load_world
+
+    set_limit(limit_name(load_world().account("app").uid, region), SAE_QUOTA)
+
+
 def run_flow(spec: DeploySpec) -> FlowRun:
     """Run the cross-account-deploy flow in this process (under the bench's Prefect server)."""
     from flows.cross_account_deploy import cross_account_deploy

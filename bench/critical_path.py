@@ -23,6 +23,7 @@ from bench.common import (
     demo_spec,
     fmt,
     run_flow,
+    unused_quota,
 )
 
 LATENCY_MS = 100
@@ -90,6 +91,7 @@ def run(quick: bool = False) -> list[Figure]:
     with clouds(
         "cp-flow", "cp-base", change_order_seconds=CHANGE_ORDER_SECONDS, latency_ms=LATENCY_MS
     ) as (ours, base):
+        unused_quota()
         flow_run, base_run = both(
             lambda: run_flow(demo_spec(ours)),
             lambda: baseline.deploy(base, demo_spec(base), baseline.fixed_polling(3.0)),
