@@ -4,12 +4,23 @@ Two runs for the same app (account A, region, namespace, name) would otherwise b
 missing and both create it, or start two change orders. Deploy, fleet (per app), teardown and
 reconcile-apply (through its deploy subflows) hold the app's lock from inspection to the end.
 
-The slot is Prefect's own `concurrency(strict=True)` with a lease held for the run (holder: its
-flow run): Prefect renews the lease with retries, emits the acquisition and release events, and
-cancels the run when a renewal fails; that cancellation leaves here as `AppLockLostError`, so the
-run ends Failed with a message naming the lock. A waiting run reads the limit every POLL_SECONDS
-(and says once that it waits); when it looks free it asks Prefect for the slot, which waits as
-the server's Retry-After says if another run took it first.
+The slot is taken with a lease (holder: the run's flow run) through our own quick client
+(crossdeploy/prefect_api.py), not Prefect's `concurrency()`: Prefect's client answers the 503 a
+busy SQLite server gives (its task-run recorder writes at the same moment the lock is asked for)
+by sleeping two seconds or more, which was most of a no-op deploy's time. A waiting run reads the
+limit every POLL_SECONDS (and says once that it waits); when it looks free it asks for the slot,
+waiting as the server's Retry-After says (up to RACE_SECONDS) if another run took it first.
+
+A daemon thread renews the lease every three quarters of LEASE_SECONDS, asking a busy or
+unreachable server again within a second until the lease would expire. When renewal fails for
+good (the server answers 410 or 404: the lease was revoked, expired or lost in a restart; or it
+expired unrenewed) it logs the loss as an error and stops the holding thread by raising an
+exception in it (CPython's `PyThreadState_SetAsyncExc`, as Prefect's own renewal did); it leaves
+here as `AppLockLostError`, so the run ends Failed with a message naming the lock. The exception
+arrives at the holding thread's next Python instruction: a thread blocked in one call (a sleep, a
+wait on a task) gets it when that call returns. Prefect's `prefect.concurrency-limit.acquired`
+and `.released` events are not emitted (nothing here or in automations.yaml uses them); the
+limit's slot count and the holder record below show who holds the lock.
 
 The holder also records itself in a Prefect Variable named after the limit, created only if
 absent; a run goes on only once it holds both the slot and that record, so the record keeps the
@@ -35,8 +46,11 @@ the next run, holding the slot then, takes over once that lease has been gone fo
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import ctypes
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
@@ -49,11 +63,10 @@ import httpx
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, VariableCreate
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
-from prefect.concurrency.asyncio import AcquireConcurrencySlotTimeoutError
-from prefect.concurrency.context import ConcurrencyContext
-from prefect.concurrency.sync import concurrency
+from prefect.client.schemas.responses import ConcurrencyLimitWithLeaseResponse
 from prefect.exceptions import MissingContextError, ObjectAlreadyExists, ObjectNotFound
 from prefect.logging import get_logger, get_run_logger
+from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 from prefect.states import Crashed
 
 from crossdeploy.holder_process import HolderProcess, gone, this_process
@@ -61,11 +74,15 @@ from crossdeploy.prefect_api import patiently, quick_client
 from crossdeploy.spec import DeploySpec
 
 LEASE_SECONDS = 60.0
-"""Prefect's shortest lease; Prefect renews it every three quarters of it while held."""
+"""Prefect's shortest lease; renewed every three quarters of it while held."""
+RENEW_FRACTION = 0.75
+"""How far into a lease it is renewed: a quarter of it is left for a busy server."""
+RENEW_RETRY_SECONDS = (0.05, 1.0)
+"""A failed renewal is asked again after the first, doubling up to the second."""
 POLL_SECONDS = 2.0
 """How often a waiting run looks at the limit and its holder."""
 RACE_SECONDS = 5.0
-"""How long Prefect may wait for a slot that was free a moment ago (another run took it)."""
+"""How long to wait for a slot that was free a moment ago (another run took it)."""
 ORPHAN_GRACE_SECONDS = 1.0
 """A full limit with no holder on record is looked at twice this far apart before its slot is
 given back: a new holder writes its record within it."""
@@ -90,6 +107,12 @@ class AppLockLostError(Exception):
         )
 
 
+class _LeaseLost(asyncio.CancelledError):
+    """Raised in the holding thread when its lease is lost. A BaseException (as Prefect's
+    cancellation), so the run's own `except Exception` does not swallow it; app_lock turns it
+    into AppLockLostError."""
+
+
 def lock_name(spec: DeploySpec, app_uid: str) -> str:
     """`sae-app-lock-<A uid>-<region>-<namespace>-<app>`, in the characters names allow (not
     `crossdeploy-...`: those Variables are deploy ledgers)."""
@@ -103,7 +126,8 @@ def app_lock(
 ) -> Iterator[bool]:
     """Hold the app's lock for the block; wait up to `wait_seconds` for it (AppBusyError after).
     Yields whether another run held it first (what was inspected before may have changed).
-    A subflow or task of the run that holds it goes straight in."""
+    A subflow or task of the run that holds it goes straight in. AppLockLostError when the
+    lease is lost while held."""
     name = lock_name(spec, app_uid)
     if name in _held.get():
         yield False
@@ -111,27 +135,25 @@ def app_lock(
     _ensure_limit(name)
     waiter = _Waiter(name, flow_run_id, time.monotonic() + wait_seconds, wait_seconds)
     while True:
-        lost: list[AppLockLostError] = []
+        leases: list[_Lease] = []
         try:
             with ExitStack() as slot:
-                record = waiter.take(slot)
+                record = waiter.take(slot, leases)
                 if record is None:
                     continue
                 token = _held.set(_held.get() | {name})
                 try:
                     yield waiter.said
-                except asyncio.CancelledError as exc:
-                    if waiter.lost(record):
-                        lost.append(AppLockLostError(name))
-                        raise lost[0] from exc
-                    raise
                 finally:
+                    leases[0].leave()  # first: from here on the run is not stopped any more
                     _held.reset(token)
-                    _forget(record, patient=not lost)
-        except Exception as exc:
-            if lost and exc is not lost[0]:  # releasing the lost lease failed too
-                raise lost[0] from exc
-            raise
+                    _forget(record, patient=not leases[0].lost)
+        except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, AppLockLostError) or not (leases and leases[0].lost):
+                raise
+            raise AppLockLostError(name) from exc  # stopped, or cleaning up after it failed
+        if leases[0].lost:  # lost as the block ended: its stop was taken back unraised
+            raise AppLockLostError(name)
         return
 
 
@@ -141,6 +163,110 @@ class _Record:
 
     variable_id: UUID
     lease: UUID
+
+
+class _Lease:
+    """A slot held under a lease: renewed by a daemon thread, released on leaving; when it is
+    lost, the holding thread is stopped (`_LeaseLost` raised in it)."""
+
+    def __init__(self, name: str, lease: UUID, granted: float) -> None:
+        self.name = name
+        self.lease = lease
+        self.lost = False
+        self._renewed = granted
+        self._holder = threading.current_thread()
+        self._left = threading.Event()
+        self._gate = threading.Lock()  # the holder leaves, or is stopped: never both
+        context = contextvars.copy_context()  # the run's API settings and logger
+        self._renewer = threading.Thread(
+            target=context.run,
+            args=(self._renew_while_held,),
+            name=f"app-lock-renewal-{lease}",
+            daemon=True,
+        )
+        self._renewer.start()
+
+    def leave(self) -> None:
+        """Stop renewing; a stop sent but not yet raised in this (the holding) thread is taken
+        back, and `lost` tells. Safe against that stop arriving meanwhile."""
+        with suppress(_LeaseLost), self._gate:
+            self._left.set()
+            if self.lost:
+                _raise_in(self._holder, None)
+
+    def release(self) -> None:
+        """Give the slot back; after a lost lease once and quietly (the server may be gone)."""
+        with quick_client() as client:
+            if not self.lost:
+                patiently(lambda: client.release_concurrency_slots_with_lease(self.lease))
+                return
+            with suppress(httpx.HTTPError):
+                client.release_concurrency_slots_with_lease(self.lease)
+
+    def _renew_while_held(self) -> None:
+        while self._holder.is_alive():
+            due = self._renewed + LEASE_SECONDS * RENEW_FRACTION - time.monotonic()
+            if self._left.wait(max(0.0, due)):
+                return
+            sent = time.monotonic()
+            why = self._renew(expires=self._renewed + LEASE_SECONDS)
+            if why is None:
+                self._renewed = sent
+            else:
+                self._stop_holder(why)
+                return
+
+    def _renew(self, expires: float) -> str | None:
+        """Renew the lease, asking again quickly while the server is busy or unreachable; why
+        it is lost, or None (renewed, or the holder left meanwhile)."""
+        delay, most = RENEW_RETRY_SECONDS
+        # Prefect's client sleeps 2, 4, 8... s on a busy server: the lease would expire first.
+        with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0}), quick_client() as client:
+            while True:
+                try:
+                    client.renew_concurrency_lease(self.lease, LEASE_SECONDS)
+                    return None
+                except httpx.HTTPStatusError as exc:
+                    code = exc.response.status_code
+                    if code in (httpx.codes.GONE, httpx.codes.NOT_FOUND):
+                        return (
+                            f"the server no longer has its lease {self.lease} (HTTP {code}: "
+                            "revoked, expired, or lost in a server restart)"
+                        )
+                    error: Exception = exc
+                except Exception as exc:  # no answer, or any other: ask again while it lasts
+                    error = exc
+                if self._left.is_set():
+                    return None
+                if time.monotonic() + delay >= expires:
+                    return f"its lease {self.lease} expired before it could be renewed ({error})"
+                self._left.wait(delay)
+                delay = min(delay * 2, most)
+
+    def _stop_holder(self, why: str) -> None:
+        with self._gate:
+            if self._left.is_set():
+                return
+            self.lost = True
+            _logger().error(
+                "lost the app lock %s: %s; stopping this run before another run of the app "
+                "can change it at the same time",
+                self.name,
+                why,
+            )
+            _raise_in(self._holder, _LeaseLost)
+
+
+def _raise_in(thread: threading.Thread, exc: type[BaseException] | None) -> None:
+    """Raise `exc` in `thread` at its next Python instruction (None: take back one not raised
+    yet). CPython's documented C API `PyThreadState_SetAsyncExc` is the only way to stop
+    another thread's work from outside it (Prefect's concurrency() stopped a run the same way);
+    it cannot interrupt a blocking call, which raises it once it returns."""
+    if thread.ident is None:
+        return
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread.ident), None if exc is None else ctypes.py_object(exc)
+    )
 
 
 @dataclass
@@ -156,30 +282,22 @@ class _Waiter:
     started: float = field(default_factory=time.monotonic)
     lease_gone_since: dict[str, float] = field(default_factory=dict)
 
-    def take(self, slot: ExitStack) -> _Record | None:
-        """The slot and the record, held in `slot`; None (and nothing held) to try again."""
+    def take(self, slot: ExitStack, leases: list[_Lease]) -> _Record | None:
+        """The slot (its lease appended to `leases`) and the record, held in `slot`; None (and
+        nothing held) to try again."""
         with quick_client() as client:
             if patiently(lambda: _full(client, self.name)):
                 self._busy(client)
                 return None
-        leases = slot.enter_context(ConcurrencyContext())
-        try:  # free a moment ago: Prefect waits (Retry-After) if another run took it meanwhile
-            slot.enter_context(
-                concurrency(
-                    self.name,
-                    timeout_seconds=self._next_wait(),
-                    lease_duration=LEASE_SECONDS,
-                    strict=True,
-                    holder=self._holder(),
-                    raise_on_lease_renewal_failure=True,
-                )
-            )
-        except AcquireConcurrencySlotTimeoutError:
-            with quick_client() as client:
+            granted = self._acquire(client)
+            if granted is None:
                 self._busy(client)
-            return None
-        (lease,) = leases.cleanup_lease_ids
-        record = self._record(lease)
+                return None
+        lease = _Lease(self.name, *granted)
+        slot.callback(lease.release)
+        slot.callback(lease.leave)  # first on the way out: stop renewing, then release
+        leases.append(lease)
+        record = self._record(lease.lease)
         if record is None:
             slot.close()  # a live holder is on record: give the slot back and wait for it
             with quick_client() as client:
@@ -189,13 +307,39 @@ class _Waiter:
             _logger().info("took %s after waiting %.1f s", self.name, waited)
         return record
 
-    def lost(self, record: _Record) -> bool:
-        """True unless the server shows this run's lease still held."""
-        try:
-            with quick_client() as client:
-                return not _lease_alive(client, record.lease)
-        except httpx.HTTPError:
-            return True
+    def _acquire(self, client: SyncPrefectClient) -> tuple[UUID, float] | None:
+        """Ask for the slot; while another run holds it (423), wait as the server's Retry-After
+        says, up to RACE_SECONDS (None then). The lease and when it was asked for."""
+        race_over = time.monotonic() + self._next_wait()
+        while True:
+            asked = time.monotonic()
+            try:
+                response = patiently(
+                    lambda: client.increment_concurrency_slots_with_lease(
+                        names=[self.name],
+                        slots=1,
+                        mode="concurrency",
+                        lease_duration=LEASE_SECONDS,
+                        holder=self._holder(),
+                    )
+                )
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != httpx.codes.LOCKED:
+                    raise
+                left = race_over - time.monotonic()
+                if left <= 0:
+                    return None
+                time.sleep(min(_retry_after(exc.response), left))
+                continue
+            granted = ConcurrencyLimitWithLeaseResponse.model_validate(response.json())
+            if not granted.limits:  # deleted since _ensure_limit: the lease holds nothing
+                with suppress(httpx.HTTPError):
+                    client.release_concurrency_slots_with_lease(granted.lease_id)
+                raise RuntimeError(
+                    f"the concurrency limit {self.name} was deleted while this run waited "
+                    "for it; run again to create it"
+                )
+            return granted.lease_id, asked
 
     def _holder(self) -> ConcurrencyLeaseHolder | None:
         if self.flow_run_id is None:
@@ -359,6 +503,14 @@ def _lease_alive(client: SyncPrefectClient, lease: UUID) -> bool:
             return False
         raise
     return True
+
+
+def _retry_after(response: httpx.Response) -> float:
+    """The seconds a 423 asks to wait before asking again (POLL_SECONDS when unreadable)."""
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", POLL_SECONDS)))
+    except ValueError:
+        return POLL_SECONDS
 
 
 def _forget(record: _Record, *, patient: bool) -> None:

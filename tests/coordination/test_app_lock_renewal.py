@@ -1,7 +1,7 @@
 """A lost app lock stops the run that held it, clearly (issue 14, item 2), against a real
 `prefect server start` child.
 
-The lease is revoked through Prefect's API while a run holds the lock; Prefect's renewal (every
+The lease is revoked through Prefect's API while a run holds the lock; the lock's renewal (every
 three quarters of the 60 s lease) then fails, and the run ends Failed with a message naming the
 lock, not with a traceback from a dead thread. Meanwhile a second run of the same app, finding
 the slot free again, still waits: the first run's holder record keeps it out until that run is
@@ -113,13 +113,13 @@ def test_a_revoked_lease_stops_its_run_clearly_and_keeps_the_next_out(
         )
     got_in = datetime.fromtimestamp(later.result(), tz=UTC)
     # The slot was free from the revocation on; the holder record kept the second run out
-    # until the first was stopped (Prefect's renewal failed: its error is the first run's log).
+    # until the first was stopped (its renewal failed: that error is the first run's log).
     assert got_in >= failure, "the second run got in while the first still held the app"
     assert limit.active_slots == 0
     assert "Exception in thread" not in capfd.readouterr().err
     record_property(
         "measured",
-        f"revoked lease noticed and the run stopped {stopped:.1f} s later (Prefect renews every "
+        f"revoked lease noticed and the run stopped {stopped:.1f} s later (renewed every "
         f"45 s); the second run got in {(got_in - failure).total_seconds():.1f} s "
         "after the first run's renewal failed",
     )

@@ -24,6 +24,7 @@ MODULE_SECONDS = {
     "cli/test_cli_interrupt.py": 110,
     "reliability/test_reliability_faults.py": 100,
     "coordination/test_app_lock_renewal.py": 90,
+    "coordination/test_app_lock_busy_renewal.py": 85,
     "coordination/test_quota.py": 75,
     "cli/test_webhook.py": 65,
     "flows/test_least_privilege.py": 75,
