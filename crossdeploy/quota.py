@@ -14,9 +14,29 @@ pacing. How many slots a round trip takes is read from the limit's own size and 
 
 A limit with room for `burst` slots that decay at `rate` slots per second admits at most
 `burst + rate * window` calls in any window, so both are derived from the quota to keep that sum
-under `calls`: `burst` is a tenth of it (at least 1) and the rest is spread over the window plus
-one second of slack (for the time between taking a slot and the call reaching SAE). A steady
-fleet under SAE's 60 calls a minute therefore runs at about 89 % of the quota bound, never above.
+under `calls`: `burst` is the calls of BURST_SECONDS at the quota's rate (at most a tenth of the
+quota, at least 1) and the rest is spread over the window plus one second of slack (for the time
+between taking a slot and the call reaching SAE). Under SAE's 60 calls a minute that is a burst
+of 3 and 57 slots per 61 s: a steady fleet runs at about 93 % of the quota bound (before, a
+tenth, 6 and 54: 89 %), never above. Every slot of the burst is one less for the steady rate,
+so it is only as large as a single deploy's own bursts need (a no-op re-run's three SAE calls
+at once; a fresh deploy's verify, three in a row); a fleet's calls all wait their turn anyway.
+
+How Prefect's server counts decides how close a process comes to that rate. It decays a limit's
+active slots as `floor(rate * seconds since the limit's row was last written)`, and every answer
+writes the row, a refusal (423) included: a refused ask throws away the decay since the last
+write. Sleeping the 423's jittered Retry-After (what Prefect's own client does, and this module
+did) asks again too early about half the time, and each early ask starts the decay over;
+measured with batches of 6, a fleet at SAE's quota reached 0.69 of the quota so. So a process
+keeps its own count of the server's: after each answer, at most how many slots are active
+(`_Taken.full`, counted from when the answer arrived, after the server wrote the row, so never
+more decay than the server counts), and asks when the slots it wants are free by that count.
+Alone on the limit it is refused only when it knew nothing yet (its first grant: it asks again
+at once, when a refusal costs nothing, the row having just been written). A refusal means the
+limit is full and its decay started over, so the next ask waits `slots / rate`; refused twice
+in a row, someone else asks too (another process, or an operator changed the limit), and it
+also waits what the server says (Retry-After), which spreads the askers. Measured at SAE's
+quota (bench/fleet.py, N = 20): 0.93 of the quota, 0 throttled.
 
 Each round trip to the Prefect API costs time (milliseconds; more when its SQLite database is
 busy), and a process makes one at a time per limit, so a round trip takes a slot for
@@ -27,6 +47,9 @@ keeps the bound above (the other half second of the slack covers the way to SAE)
 
 `Quota.apps_in_flight` sizes a fleet's parallelism from the quota: enough apps at once that
 their calls (about CALLS_PER_APP each, polling included) can use the whole window's budget.
+Measured at SAE's quota, a fleet app makes exactly 6 SAE calls (ListApplications,
+CreateApplication, DescribeChangeOrder, DescribeApplicationStatus, ...Groups, ...Instances) and
+10 apps in flight keep calls waiting for every slot until the last few apps.
 
 `paced(uid, region)` is what a flow wraps its work in once it knows account A's uid: every
 `crossdeploy.cloud.call` made in it (Prefect task runners copy the context into the tasks
@@ -58,6 +81,10 @@ from crossdeploy.cloud import throttled_by
 from crossdeploy.prefect_api import patiently, quick_client
 
 SLACK_SECONDS = 1.0
+BURST_SECONDS = 3.0
+"""The burst: the calls of this many seconds at the quota's rate."""
+ASK_MARGIN_SECONDS = 0.01
+"""Asked again this long after the slots must have decayed: for the server's date arithmetic."""
 HOLD_SECONDS = 0.5
 """How long a slot taken ahead (in a batch) may wait for its call; less than the slack."""
 CALLS_PER_APP = 6
@@ -87,8 +114,9 @@ class Quota:
 
     @property
     def burst(self) -> int:
-        """Slots free at once: a tenth of the quota, at least one."""
-        return max(1, self.calls // 10)
+        """Slots free at once: the calls of BURST_SECONDS, at most a tenth of the quota, at
+        least one (every slot of the burst is one less for the steady rate)."""
+        return max(1, min(self.calls // 10, int(self.calls * BURST_SECONDS / self.window_seconds)))
 
     @property
     def decay_per_second(self) -> float:
@@ -123,6 +151,10 @@ class RateLimit:
     name: str
     batch: int = 1
     most: int = 1
+    decay_per_second: float = 0.0
+    """The limit's decay as read; 0 when unknown (then a refusal waits what the server says)."""
+    active: bool = True
+    """An inactive limit grants every ask at once: no need to count."""
 
     def occupy(self, waiting: int) -> int:
         return max(self.batch, min(self.most, waiting))
@@ -131,7 +163,8 @@ class RateLimit:
     def of(cls, limit: GlobalConcurrencyLimitResponse) -> RateLimit:
         """Sized from the limit as it is on the server (the operator may have changed it)."""
         size = max(1, limit.limit)
-        return cls(limit.name, _batch(size, limit.slot_decay_per_second or 0.0), size)
+        decay = limit.slot_decay_per_second or 0.0
+        return cls(limit.name, _batch(size, decay), size, decay, limit.active)
 
 
 def limit_name(uid: str, region: str) -> str:
@@ -185,43 +218,110 @@ class LimitMissingError(RuntimeError):
     """The rate limit was deleted while a run was pacing its calls by it."""
 
 
-def occupy_slots(name: str, slots: int) -> None:
-    """Take `slots` slots of the rate limit `name`, waiting as long as the server says to.
+def ask_slots(name: str, slots: int) -> float | None:
+    """Ask once for `slots` slots of the rate limit `name`: None when granted, else the seconds
+    the server says to wait (its 423 Retry-After).
 
-    Prefect's own `rate_limit` asks through Prefect's client, which sleeps 2, 4, 8... seconds on
-    a busy SQLite server's 503: measured, that put about 2 s into one SAE call in three. This asks
-    through `quick_client` (the same POST /v2/concurrency_limits/increment, the same 423 +
-    Retry-After answer when the limit is full). An inactive limit grants at once."""
+    Through `quick_client`: Prefect's own client sleeps 2, 4, 8... seconds on a busy SQLite
+    server's 503 (measured: about 2 s in one SAE call in three). An inactive limit grants at
+    once."""
     with quick_client() as client:
-        while True:
-            try:
-                granted = client.increment_concurrency_slots(
-                    names=[name], slots=slots, mode="rate_limit"
-                )
-            except httpx.HTTPStatusError as exc:
-                if exc.response.status_code != HTTPStatus.LOCKED:
-                    raise
-                time.sleep(float(exc.response.headers.get("Retry-After", 1.0)))
-                continue
-            if not granted.json():
-                raise LimitMissingError(
-                    f"the Prefect rate limit {name!r} was deleted during the run; a new run "
-                    "creates it again (or an operator can: prefect global-concurrency-limit create)"
-                )
-            return
+        try:
+            granted = client.increment_concurrency_slots(
+                names=[name], slots=slots, mode="rate_limit"
+            )
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code != HTTPStatus.LOCKED:
+                raise
+            return float(exc.response.headers.get("Retry-After", 1.0))
+    if not granted.json():
+        raise LimitMissingError(
+            f"the Prefect rate limit {name!r} was deleted during the run; a new run "
+            "creates it again (or an operator can: prefect global-concurrency-limit create)"
+        )
+    return None
+
+
+def occupy_slots(name: str, slots: int) -> None:
+    """Take `slots` slots of the rate limit `name`, waiting as long as the server says to."""
+    while (wait := ask_slots(name, slots)) is not None:
+        time.sleep(wait)
 
 
 @dataclass
 class _Taken:
-    """Slots this process took ahead, by the time each must be used by, and the calls waiting."""
+    """One process's side of a limit: slots taken ahead, by the time each must be used by; the
+    calls waiting; what it knows of the server's count (`full`: at most that many active slots
+    when its last answer came, at monotonic time `at`; None: unknown); refusals in a row; asks
+    and refusals so far."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     until: deque[float] = field(default_factory=deque)
     waiting: int = 0
+    full: int | None = None
+    at: float = 0.0
+    refused_in_a_row: int = 0
+    asked: int = 0
+    refused: int = 0
+
+    def active_at(self, limit: RateLimit, when: float) -> int | None:
+        """At most this many active slots on the server at `when`, if no one else asks: Prefect
+        decays `floor(rate * seconds since the row's last write)`, and that write came before
+        the answer did (so counting from `at` never counts too much decay)."""
+        if self.full is None:
+            return None
+        decayed = int(limit.decay_per_second * max(0.0, when - self.at))
+        return max(0, self.full - decayed)
+
+    def ask_at(self, limit: RateLimit, slots: int) -> float:
+        """When `slots` more slots fit within the limit's size (now, when unknown)."""
+        active = self.active_at(limit, self.at)
+        if active is None or not limit.active or limit.decay_per_second <= 0:
+            return 0.0
+        missing = active + slots - limit.most
+        if missing <= 0:
+            return 0.0
+        return self.at + missing / limit.decay_per_second + ASK_MARGIN_SECONDS
 
 
 _taken: dict[str, _Taken] = {}
 _taken_lock = threading.Lock()
+
+
+def asks(name: str) -> tuple[int, int]:
+    """Slot requests this process sent for the limit `name`, and how many were refused."""
+    with _taken_lock:
+        taken = _taken.get(name)
+        return (taken.asked, taken.refused) if taken else (0, 0)
+
+
+def _acquire(limit: RateLimit, slots: int, taken: _Taken) -> None:
+    """Take `slots` slots, asked for when they are free by this process's own count of the
+    server's (module docstring); `taken.lock` is held."""
+    not_before = taken.ask_at(limit, slots)
+    while True:
+        wait = not_before - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        sent = time.monotonic()
+        retry_after = patiently(lambda: ask_slots(limit.name, slots))
+        answered = time.monotonic()
+        taken.asked += 1
+        if retry_after is None:
+            before = taken.active_at(limit, sent)
+            # unknown before: the grant may have filled it (asked again at once, a refusal then
+            # costs nothing: the server just wrote the row)
+            taken.full = None if before is None else min(limit.most, before + slots)
+            taken.at = answered
+            taken.refused_in_a_row = 0
+            return
+        taken.refused += 1
+        taken.refused_in_a_row += 1
+        taken.full, taken.at = limit.most, answered  # full, its decay started over
+        not_before = taken.ask_at(limit, slots)
+        if taken.refused_in_a_row > 1 or not_before <= answered:
+            # someone else asks too (or the decay is unknown): Prefect's spread, at least
+            not_before = max(not_before, answered + retry_after)
 
 
 def take_slot(limit: RateLimit) -> None:
@@ -239,7 +339,7 @@ def take_slot(limit: RateLimit) -> None:
             if not taken.until:
                 with _taken_lock:
                     occupy = limit.occupy(taken.waiting)
-                patiently(lambda: occupy_slots(limit.name, occupy))
+                _acquire(limit, occupy, taken)
                 taken.until.extend([time.monotonic() + HOLD_SECONDS] * occupy)
             taken.until.popleft()
             with _taken_lock:  # no longer waiting before the next batch is sized

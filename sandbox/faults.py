@@ -5,7 +5,10 @@ A rule matches by product and action (`*` for any) and optionally by account nam
   times (then the rule is spent) or with `probability`, or always;
 - `latency_ms`: delay matching calls;
 - `throttle_per_minute`: per account, at most N matching calls in any 60 s window (or in any
-  `window_seconds`, which shortens the minute for tests); the rest get `Throttling.User`;
+  `window_seconds`, which shortens the minute for tests); the rest get `Throttling.User`. SAE's
+  documentation says only "单用户一分钟60次API调用" (60 API calls a minute per user), not how the
+  minute is counted, so the sandbox takes the strictest reading: a sliding window, closed at
+  both ends (a call exactly one window after another still counts it), of the calls let through;
 - `lose_response`: run the call (its writes commit) and then answer 503, as a reply lost in
   transit would look to the client.
 """
@@ -117,7 +120,7 @@ class Faults:
                     continue
                 if rule.throttle_per_minute is not None:
                     window = active.windows.setdefault(account, deque())
-                    while window and window[0] <= now - rule.window_seconds:
+                    while window and window[0] < now - rule.window_seconds:
                         window.popleft()
                     if len(window) >= rule.throttle_per_minute:
                         return Verdict(error=throttled())

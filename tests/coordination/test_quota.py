@@ -21,12 +21,15 @@ from typing import Any
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+from prefect.client.schemas.actions import (
+    GlobalConcurrencyLimitCreate,
+    GlobalConcurrencyLimitUpdate,
+)
 from prefect.client.schemas.responses import GlobalConcurrencyLimitResponse
 from prefect.settings import PREFECT_API_URL
 
 from crossdeploy.fleet_spec import parse_fleet
-from crossdeploy.quota import SAE_QUOTA, Quota, limit_name
+from crossdeploy.quota import SAE_QUOTA, Quota, asks, ensure_limit, limit_name, take_slot
 from flows.fleet_deploy import FleetResult, fleet_deploy
 from flows.reconcile import ReconcileResult, reconcile
 from sandbox.testing import SandboxAdmin
@@ -98,7 +101,7 @@ def test_the_limit_is_created_when_missing_and_then_left_as_the_operator_set_it(
         client.delete_global_concurrency_limit_by_name(LIMIT)
     assert deploy(make_spec(), dry_run=True).result.outcome == "planned"
     created = _limit()
-    assert (created.limit, created.active) == (SAE_QUOTA.burst, True) == (6, True)
+    assert (created.limit, created.active) == (SAE_QUOTA.burst, True) == (3, True)
     assert created.slot_decay_per_second == pytest.approx(SAE_QUOTA.decay_per_second)
 
     # The operator lowers it to one slot that never comes back, and deactivates it: a run keeps
@@ -107,6 +110,33 @@ def test_the_limit_is_created_when_missing_and_then_left_as_the_operator_set_it(
     assert deploy(make_spec(), dry_run=True).result.outcome == "planned"
     kept = _limit()
     assert (kept.limit, kept.slot_decay_per_second, kept.active) == (1, 1e-6, False)
+
+
+def test_a_process_asks_for_slots_when_they_are_free_and_is_refused_at_most_once(
+    prefect_harness: None,
+) -> None:
+    """Prefect decays a limit's slots as floor(rate x seconds since its row was last written),
+    and a refused ask writes the row too: asking early throws the decay away. Eight threads
+    take thirty slots of a limit of three: the process asks when its own count says they are
+    free, so only its first probe of a limit it knew nothing of can be refused."""
+    name = f"pacing-{time.monotonic_ns()}"
+    with get_client(sync_client=True) as client:
+        client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name=name, limit=3, slot_decay_per_second=20.0)
+        )
+    limit = ensure_limit(name)
+    assert (limit.most, limit.decay_per_second) == (3, 20.0)
+
+    def take_four() -> None:
+        for _ in range(4):
+            take_slot(limit)
+
+    with ThreadPoolExecutor(8) as pool:
+        for future in [pool.submit(take_four) for _ in range(8)]:
+            future.result()
+    asked, refused = asks(name)
+    assert refused <= 1, f"{refused} of {asked} asks refused"
+    assert asked - refused <= 32  # no slot taken twice for one call
 
 
 THROTTLE_CALLS = 8
