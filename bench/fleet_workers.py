@@ -137,10 +137,10 @@ def _fleet(cloud: Cloud, n: int, name: str, logs: list[Path]) -> tuple[float, in
     outcome = state.result(raise_on_failure=False)
     result = outcome.result if isinstance(outcome, FleetError) else outcome
     failed = len(result.failed) if isinstance(result, FleetResult) else n
+    parent = state.state_details.flow_run_id
+    assert parent is not None
     with get_client(sync_client=True) as client:
-        flt = FlowRunFilter(
-            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[state.state_details.flow_run_id])
-        )
+        flt = FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent]))
         children = [str(r.id) for r in client.read_flow_runs(flow_run_filter=flt)]
     texts = [path.read_text(errors="replace") for path in logs]
     per_worker = [sum(1 for c in children if c in text) for text in texts]
