@@ -55,6 +55,7 @@ from flows.fleet_outcome import OUTCOME_KEY, AppOutcome, outcome_from_artifact, 
 Key = tuple[str, str]
 HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"
 ATTEMPTS = 2
+PAGE = 50
 """A crashed child is started once more, then reported."""
 
 
@@ -152,17 +153,24 @@ def _look(
     children: list[_Child],
 ) -> tuple[dict[UUID, FlowRun], dict[UUID, object], dict[UUID, AppOutcome]]:
     """The children's runs, each one's newest heartbeat, and the outcomes published."""
-    ids = [c.run_id for c in children]
+    runs: dict[UUID, FlowRun] = {}
+    beats: dict[UUID, object] = {}
+    published: dict[UUID, AppOutcome] = {}
     with quick_client() as client:
-        runs = {
-            r.id: r
-            for r in client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
-            )
-        }
-        final = [i for i, r in runs.items() if r.state is not None and r.state.is_final()]
-        alive = [i for i, r in runs.items() if r.state is not None and not r.state.is_final()]
-        return runs, _heartbeats(client, alive), _published(client, final)
+        for ids in _pages([c.run_id for c in children]):
+            flt = FlowRunFilter(id=FlowRunFilterId(any_=ids))
+            found = {r.id: r for r in client.read_flow_runs(flow_run_filter=flt, limit=len(ids))}
+            final = [i for i, r in found.items() if r.state is not None and r.state.is_final()]
+            alive = [i for i, r in found.items() if r.state is not None and not r.state.is_final()]
+            runs |= found
+            beats |= _heartbeats(client, alive)
+            published |= _published(client, final)
+    return runs, beats, published
+
+
+def _pages(ids: list[UUID]) -> list[list[UUID]]:
+    """At most PAGE ids a read: the server's page limit for events."""
+    return [ids[i : i + PAGE] for i in range(0, len(ids), PAGE)]
 
 
 def _heartbeats(client: SyncPrefectClient, ids: list[UUID]) -> dict[UUID, object]:

@@ -49,6 +49,8 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.sorting import FlowRunSort
 
 from cli.sandbox_blocks import save_sandbox_blocks
+from crossdeploy.plan import Change
+from flows.fleet_outcome import AppOutcome, outcome_from_artifact
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from tests.support.deploy_support import open_sae_quota
 from tests.support.prefect_server import PrefectServer
@@ -349,3 +351,19 @@ def test_b_a_worker_killed_mid_fleet_loses_no_app(stack: Stack) -> None:
     created_again, deployed_again = writes(stack, apps)
     assert created_again == Counter(dict.fromkeys(apps, 1)), created_again  # none twice
     assert deployed_again == 0
+
+
+def test_an_outcome_reads_back_from_its_artifact_row() -> None:
+    """The channel from child to parent: the table artifact's JSON gives the same AppOutcome."""
+    outcome = AppOutcome(
+        "shop-web",
+        "cn-hangzhou:demo",
+        "cn-hangzhou",
+        "deployed",
+        "shop-web is RUNNING: 1 of 1 instances running",
+        "app-1",
+        "co-1",
+        (Change("A", "sae.application", "app-1", "created", "shop-web in cn-hangzhou:demo"),),
+    )
+    assert outcome_from_artifact(json.dumps([outcome.row()])) == outcome
+    assert outcome_from_artifact("[]") is None
