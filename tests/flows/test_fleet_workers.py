@@ -286,7 +286,7 @@ def writes(stack: Stack, apps: list[str]) -> tuple[Counter[str], int]:
 def ran_on(stack: Stack, runs: list[FlowRun]) -> dict[str, set[str]]:
     """Worker name -> the ids of these runs its log says it submitted."""
     return {
-        name: {str(r.id) for r in runs if str(r.id) in proc.text()}
+        name: {str(r.id) for r in runs if f"submitting flow run '{r.id}'" in proc.text()}
         for name, proc in stack.workers.items()
     }
 
