@@ -46,6 +46,7 @@ from prefect.events.filters import (
     EventNameFilter,
     EventResourceFilter,
 )
+from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Crashed
 
 from crossdeploy.prefect_api import patiently, quick_client
@@ -56,6 +57,8 @@ Key = tuple[str, str]
 HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"
 ATTEMPTS = 2
 PAGE = 50
+UNTAKEN_SECONDS = 60.0
+"""A child Scheduled this long is worth a warning: no worker of the pool may be running."""
 """A crashed child is started once more, then reported."""
 
 
@@ -89,6 +92,27 @@ class _Child:
     sign: object = None
     sign_seen: float = field(default_factory=time.monotonic)
     causes: list[str] = field(default_factory=list)
+    warned: bool = False
+
+
+def missing_deployment(name: str) -> str | None:
+    """Why runs of deployment `name` cannot be started (no such deployment), or None."""
+
+    def read() -> str | None:
+        with quick_client() as client:
+            try:
+                client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                return (
+                    f"no deployment {name!r} on the Prefect server: register it from the "
+                    "repository root with `prefect --no-prompt deploy --all` (prefect.yaml "
+                    "defines fleet-app/fleet-app), then run the fleet again; nothing was changed"
+                )
+            except ValueError as exc:  # not "flow-name/deployment-name"
+                return f"app_deployment {name!r}: {exc}"
+        return None
+
+    return patiently(read)
 
 
 def land_on_workers(
@@ -228,6 +252,13 @@ def _judge(
         _set(run.id, Cancelled(message=cause))
         return outcome_of(child.spec, "failed", cause)
     quiet = clock - child.sign_seen
+    if state.is_scheduled() and quiet > UNTAKEN_SECONDS and not child.warned:
+        child.warned = True
+        get_run_logger().warning(
+            "%s: no worker has taken it for %.0f s; is a worker of its pool running?",
+            run.name,
+            quiet,
+        )
     if (state.is_running() or state.is_pending()) and quiet > watch.stale_seconds:
         cause = (
             f"its flow run {run.name} was {state.name} with no heartbeat for {quiet:.0f} s: "

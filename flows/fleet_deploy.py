@@ -44,7 +44,7 @@ from crossdeploy.app_lock import app_lock
 from crossdeploy.fleet_spec import FleetSpec
 from crossdeploy.plan import Change, Plan, PlanRow
 from crossdeploy.spec import DeploySpec, SpecError
-from flows.fleet_children import Watch, land_on_workers
+from flows.fleet_children import Watch, land_on_workers, missing_deployment
 from flows.fleet_outcome import AppAccess, AppOutcome, AppOutcomeKind, failure, outcome_of
 from flows.inspection import AccountError, inspect_all, make_plan, resolve_accounts
 from flows.landing import ACCESS, DeployError, apply_steps, land_app, with_landed
@@ -220,6 +220,10 @@ def fleet_deploy(
     if any(row.blocked for row in access):
         plan = _fleet_plan(fleet, specs, accounts, {}, {}, access)
         raise FleetError(refusal(access), plan=plan)
+    if app_deployment is not None and not dry_run:
+        problem = missing_deployment(app_deployment)
+        if problem:
+            raise FleetError(problem)
     budget = quota.Quota(quota_calls, quota_window_seconds)
     limits = {
         region: quota.ensure_limit(quota.limit_name(accounts.app_uid, region), budget)
