@@ -18,7 +18,7 @@ from pathlib import Path
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-from bench import critical_path, economy, fleet, overhead, polling, sandbox_rps
+from bench import critical_path, economy, fleet, fleet_workers, overhead, polling, sandbox_rps
 from bench.common import Figure
 from bench.report import text_table, write
 
@@ -29,6 +29,7 @@ SCENARIOS: dict[str, Callable[[bool], list[Figure]]] = {
     "overhead": overhead.run,
     "sandbox": sandbox_rps.run,
     "fleet": fleet.run,
+    "fleet-workers": fleet_workers.run,
 }
 
 

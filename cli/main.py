@@ -70,16 +70,40 @@ ParallelOption = Annotated[
 ]
 
 
+AppDeploymentOption = Annotated[
+    str | None,
+    typer.Option(
+        "--app-deployment",
+        help="Fleet: land each app as a run of this deployment (fleet-app/fleet-app) on its work "
+        "pool, so every worker of the pool shares the fleet; needs PREFECT_API_URL (the server "
+        "the workers poll).",
+    ),
+]
+
+
 def _run(
-    paths: list[Path], fleet_name: str | None, dry_run: bool, calls: int, parallel: int | None
+    paths: list[Path],
+    fleet_name: str | None,
+    dry_run: bool,
+    calls: int,
+    parallel: int | None,
+    app_deployment: str | None = None,
 ) -> int:
     """One spec: the cross-account deploy; several or a fleet file: the fleet deploy."""
+    from prefect.settings import PREFECT_API_URL
+
     from cli.interrupt import after_deploy, after_plan, interruptible
     from cli.render import console
     from cli.runner import read_specs, report, run_deploy, run_fleet
     from crossdeploy.spec import DeploySpec
 
     out = console()
+    if app_deployment and not PREFECT_API_URL.value():
+        out.print(
+            "--app-deployment needs PREFECT_API_URL: the Prefect server whose workers run the "
+            "apps (a temporary server of this command's own has no worker)"
+        )
+        return 2
     target = read_specs(out, paths, fleet_name)
     if target is None:
         return 2
@@ -90,7 +114,13 @@ def _run(
     with interruptible(out, after_plan() if dry_run else after_deploy(name, again, undo)):
         if isinstance(target, DeploySpec):
             return report(out, run_deploy(target, dry_run=dry_run))
-        outcome = run_fleet(target, dry_run=dry_run, calls_per_minute=calls, max_parallel=parallel)
+        outcome = run_fleet(
+            target,
+            dry_run=dry_run,
+            calls_per_minute=calls,
+            max_parallel=parallel,
+            app_deployment=app_deployment,
+        )
         return report(out, outcome)
 
 
@@ -112,9 +142,12 @@ def deploy(
     fleet: FleetOption = None,
     calls_per_minute: QuotaOption = 60,
     max_parallel: ParallelOption = None,
+    app_deployment: AppDeploymentOption = None,
 ) -> None:
     """Run the cross_account_deploy flow for the spec, or fleet_deploy for several apps."""
-    raise typer.Exit(_run(spec_paths, fleet, dry_run, calls_per_minute, max_parallel))
+    raise typer.Exit(
+        _run(spec_paths, fleet, dry_run, calls_per_minute, max_parallel, app_deployment)
+    )
 
 
 @app.command("teardown")

@@ -91,7 +91,12 @@ def run_deploy(spec: DeploySpec, *, dry_run: bool) -> RunOutcome:
 
 
 def run_fleet(
-    fleet: FleetSpec, *, dry_run: bool, calls_per_minute: int = 60, max_parallel: int | None = None
+    fleet: FleetSpec,
+    *,
+    dry_run: bool,
+    calls_per_minute: int = 60,
+    max_parallel: int | None = None,
+    app_deployment: str | None = None,
 ) -> RunOutcome:
     """Run `fleet_deploy` in this process; never raises for expected failures."""
     from flows.fleet_deploy import FleetError, fleet_deploy
@@ -107,6 +112,7 @@ def run_fleet(
             dry_run=dry_run,
             quota_calls=calls_per_minute,
             max_parallel=max_parallel,
+            app_deployment=app_deployment,
             return_state=True,
         )
     finally:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from prefect import flow, get_run_logger, task
@@ -44,37 +44,20 @@ from crossdeploy.app_lock import app_lock
 from crossdeploy.fleet_spec import FleetSpec
 from crossdeploy.plan import Change, Plan, PlanRow
 from crossdeploy.spec import DeploySpec, SpecError
+from flows.fleet_children import Watch, land_on_workers, missing_deployment
+from flows.fleet_outcome import AppAccess, AppOutcome, AppOutcomeKind, failure, outcome_of
 from flows.inspection import AccountError, inspect_all, make_plan, resolve_accounts
 from flows.landing import ACCESS, DeployError, apply_steps, land_app, with_landed
 from flows.permissions import check_permissions, refusal
 from flows.results import RESULT_SERIALIZER, expected_failures
 from flows.run_names import fleet_run_name
 from flows.steps import STEPS
-from tasks import application, network
+from tasks import application, image, network, pull_role, registry_secret
 from tasks.step import Accounts, Inspected, Inspection, Step
 
-AppOutcomeKind = Literal["planned", "unchanged", "deployed", "blocked", "failed"]
 FLEET_WIDE = frozenset(step.name for step in STEPS if step.fleet_wide)
 """Steps shared by every app: one of them blocked blocks the whole fleet."""
-
-
-@dataclass(frozen=True)
-class AppOutcome:
-    name: str
-    namespace_id: str
-    region: str
-    outcome: AppOutcomeKind
-    message: str
-    app_id: str | None = None
-    change_order_id: str | None = None
-    changes: tuple[Change, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome in ("planned", "unchanged", "deployed")
-
-    def line(self) -> str:
-        return f"{self.name} ({self.namespace_id}): {self.outcome}: {self.message}"
+__all__ = ["AppOutcome", "AppOutcomeKind", "FleetError", "FleetResult", "fleet_deploy"]
 
 
 @dataclass(frozen=True)
@@ -140,7 +123,7 @@ def _inspect_namespace(
         try:
             return _Namespace(spec, inspect_all(spec, accounts))
         except Exception as exc:  # one namespace's failure is its apps' failure, not the fleet's
-            return _Namespace(spec, None, _failure(exc))
+            return _Namespace(spec, None, failure(exc))
 
 
 @task(name="fleet-inspect-app", task_run_name="inspect {label}", cache_policy=NO_CACHE)
@@ -151,7 +134,7 @@ def _inspect_app(
         try:
             return _reinspect(spec, accounts, shared)
         except Exception as exc:
-            return _failure(exc)
+            return failure(exc)
 
 
 def _reinspect(spec: DeploySpec, accounts: Accounts, shared: Inspection) -> Inspection:
@@ -186,10 +169,10 @@ def _land(
                 ledger.migrate(spec, accounts.app_uid, retention=STEPS)
                 done = land_app(spec, accounts, found, plan)
         except DeployError as exc:
-            return _outcome(spec, "failed", exc.message, changes=exc.changes)
+            return outcome_of(spec, "failed", exc.message, changes=exc.changes)
         except Exception as exc:
-            return _outcome(spec, "failed", _failure(exc))
-    return _outcome(
+            return outcome_of(spec, "failed", failure(exc))
+    return outcome_of(
         spec, done.outcome, done.message, done.app_id, done.change_order_id, done.changes
     )
 
@@ -211,6 +194,8 @@ def fleet_deploy(
     quota_calls: int = 60,
     quota_window_seconds: float = 60.0,
     max_parallel: int | None = None,
+    app_deployment: str | None = None,
+    stale_seconds: float = 90.0,
 ) -> FleetResult:
     """Deploy one image from account B's ACR to every app of the fleet in account A.
 
@@ -222,6 +207,11 @@ def fleet_deploy(
         quota_window_seconds: The quota's window (SAE: 60 calls in 60 s).
         max_parallel: Apps inspected and deployed at once (the quota paces them further);
             by default enough for their calls to use the whole quota (Quota.apps_in_flight).
+        app_deployment: "fleet-app/<deployment>": land each app as a child flow run of this
+            deployment on its work pool (any worker, any machine) instead of in this run; the
+            plan and the shared access stay here. None: every app lands in this run.
+        stale_seconds: With app_deployment: a child Running or Pending with no heartbeat for
+            this long has lost its worker; it is marked Crashed and started once more.
     """
     logger = get_run_logger()
     specs = fleet.deploy_specs()
@@ -230,6 +220,10 @@ def fleet_deploy(
     if any(row.blocked for row in access):
         plan = _fleet_plan(fleet, specs, accounts, {}, {}, access)
         raise FleetError(refusal(access), plan=plan)
+    if app_deployment is not None and not dry_run:
+        problem = missing_deployment(app_deployment)
+        if problem:
+            raise FleetError(problem)
     budget = quota.Quota(quota_calls, quota_window_seconds)
     limits = {
         region: quota.ensure_limit(quota.limit_name(accounts.app_uid, region), budget)
@@ -255,6 +249,15 @@ def fleet_deploy(
             return _finish(result, dry_run=True)
         ready = [s for s in specs if verdicts[_key(s)].ok]
         shared, landed = _apply_shared(fleet, accounts, namespaces, ready, limits)
+        if app_deployment is not None:
+            jobs = {
+                _key(spec): (spec, _child_parameters(spec, namespaces, landed, budget))
+                for spec in ready
+            }
+            watch = Watch(stale_seconds=stale_seconds)
+            verdicts.update(land_on_workers(app_deployment, jobs, watch))
+            result = FleetResult(fleet.name, plan, tuple(verdicts.values()), shared)
+            return _finish(result, dry_run=False)
         futures = {
             key: pool.submit(
                 _land,
@@ -364,6 +367,33 @@ def _apply_shared(
     return tuple(changes), landed
 
 
+def _child_parameters(
+    spec: DeploySpec,
+    namespaces: dict[str, _Namespace],
+    landed: dict[str, dict[str, Inspected]],
+    budget: quota.Quota,
+) -> dict[str, Any]:
+    """A `fleet-app` run's parameters, JSON: the spec and what its namespace's access left."""
+    ns = namespaces[spec.app.namespace_id]
+    assert ns.found is not None  # only apps of inspected namespaces are ready
+    merged = Inspection({**ns.found.states, **landed.get(spec.app.namespace_id, {})})
+    net, role = merged.of(network.STEP), merged.get(pull_role.STEP)
+    secret = merged.get(registry_secret.STEP)
+    access = AppAccess(
+        role_arn=role.role_arn if role else None,
+        secret_id=secret.secret_id if secret else None,
+        instance_id=merged.of(image.STEP).instance_id,
+        vpc_id=net.vpc_id or None,
+        vswitch_id=net.vswitch_id or None,
+    )
+    return {
+        "spec": spec.model_dump(mode="json"),
+        "access": access.model_dump(mode="json"),
+        "quota_calls": budget.calls,
+        "quota_window_seconds": budget.window_seconds,
+    }
+
+
 def _verdict(
     spec: DeploySpec,
     namespaces: dict[str, _Namespace],
@@ -372,18 +402,18 @@ def _verdict(
     """Planned, or blocked/failed with the reason, from the inspections alone."""
     ns = namespaces[spec.app.namespace_id]
     if ns.found is None:
-        return _outcome(spec, "failed", f"inspecting {spec.app.namespace_id} failed: {ns.error}")
+        return outcome_of(spec, "failed", f"inspecting {spec.app.namespace_id} failed: {ns.error}")
     app = found.get(_key(spec))
     if isinstance(app, str):
-        return _outcome(spec, "failed", app)
+        return outcome_of(spec, "failed", app)
     source = app if app is not None else ns.found
     own = application.STEP
     rows = [r for r in source.rows if r.blocked and (app is not None or r.step != own.name)]
     if rows:
-        return _outcome(spec, "blocked", "; ".join(f"{r.step}: {r.reason}" for r in rows))
+        return outcome_of(spec, "blocked", "; ".join(f"{r.step}: {r.reason}" for r in rows))
     state = app.of(own) if app else None
     action = state.action if state else "?"
-    return _outcome(spec, "planned", f"app: {action}", state.app_id if state else None)
+    return outcome_of(spec, "planned", f"app: {action}", state.app_id if state else None)
 
 
 def _fleet_plan(
@@ -445,30 +475,3 @@ def _in_region(accounts: Accounts, region: str) -> Accounts:
 
 def _key(spec: DeploySpec) -> tuple[str, str]:
     return spec.app.namespace_id, spec.app.name
-
-
-def _outcome(
-    spec: DeploySpec,
-    kind: AppOutcomeKind,
-    message: str,
-    app_id: str | None = None,
-    change_order_id: str | None = None,
-    changes: tuple[Change, ...] = (),
-) -> AppOutcome:
-    return AppOutcome(
-        spec.app.name,
-        spec.app.namespace_id,
-        spec.app.region,
-        kind,
-        message,
-        app_id,
-        change_order_id,
-        changes,
-    )
-
-
-def _failure(exc: BaseException) -> str:
-    """A CloudError names its action and code; anything else its type and text."""
-    from crossdeploy.cloud import CloudError
-
-    return str(exc) if isinstance(exc, CloudError) else f"{type(exc).__name__}: {exc}"

@@ -44,3 +44,9 @@ def reconcile_run_name() -> str:
     count = len(parameters.get("specs") or [])
     name = f"reconcile-{count}-spec{'s' if count != 1 else ''}"
     return f"{name}-apply" if parameters.get("apply") else name
+
+
+def fleet_app_run_name() -> str:
+    """`<app>@<tag> in <namespace>`: one app of a fleet run across workers."""
+    spec = DeploySpec.model_validate(flow_run.parameters["spec"])
+    return f"{spec.app.name}@{spec.image.ref.tag} in {spec.app.namespace_id}"

@@ -56,6 +56,10 @@ NOT_RUN: dict[str, str] = {
     "crossdeploy sandbox serve [--world FILE] [--host 127.0.0.1] [--port 0] [--state FILE]": (
         "a long-running server (and its synopsis)"
     ),
+    "prefect work-pool create crossdeploy --type process        # once per server": (
+        "a Prefect server and two workers: tests/flows/test_fleet_workers.py runs a fleet "
+        "across them"
+    ),
     "crossdeploy demo": "starts a sandbox of its own and points the sandbox blocks at it: "
     "tests/cli/test_demo.py runs it",
     "crossdeploy deploy web.yaml api.yaml --fleet shop": "names two spec files of the reader's; "

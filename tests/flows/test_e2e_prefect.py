@@ -348,7 +348,12 @@ def test_prefect_yaml_carries_the_demo_spec_and_the_image_push_trigger() -> None
     passes the pushed tag."""
     config = yaml.safe_load((REPO / "prefect.yaml").read_text())
     deployments = {d["name"]: d for d in config["deployments"]}
-    assert set(deployments) == {"cross-account-deploy", "reconcile", "deploy-on-image-push"}
+    assert set(deployments) == {
+        "cross-account-deploy",
+        "reconcile",
+        "deploy-on-image-push",
+        "fleet-app",
+    }
     assert deployments["cross-account-deploy"]["parameters"]["spec"] == DEMO_SPEC
     assert deployments["reconcile"]["parameters"]["specs"] == [DEMO_SPEC]
     assert deployments["reconcile"]["schedules"][0]["cron"] == "*/30 * * * *"

@@ -332,6 +332,17 @@ def test_an_invalid_fleet_is_refused_with_field_paths_before_any_call(world: San
     assert "apps[2].name" in str(read_back)
 
 
+def test_an_app_deployment_not_on_the_server_stops_the_fleet_before_any_write(
+    world: SandboxAdmin,
+) -> None:
+    """`app_deployment` names a deployment the server must have: checked before the plan."""
+    result, error = run(fleet_data(*FLEET[:1]), app_deployment="fleet-app/no-such-deployment")
+    assert result is None and error is not None
+    assert "no deployment 'fleet-app/no-such-deployment'" in error.message
+    assert "prefect --no-prompt deploy --all" in error.message
+    assert not [e for e in world.requests() if e["write"]]
+
+
 def test_spec_files_of_a_fleet_must_share_accounts_and_image(tmp_path: Path) -> None:
     one = write_spec(tmp_path / "one.yaml", {**copy.deepcopy(DEMO_SPEC), "accounts": ACCOUNTS})
     other = copy.deepcopy(DEMO_SPEC)

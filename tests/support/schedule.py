@@ -19,6 +19,7 @@ MODULE_SECONDS = {
     "flows/test_flow_deploy.py": 280,
     "coordination/test_ledger.py": 215,
     "flows/test_e2e_prefect.py": 210,
+    "flows/test_fleet_workers.py": 160,
     "sandbox/test_sae_pull_e2e.py": 135,
     "reliability/test_reliability_crashes.py": 115,
     "cli/test_cli_interrupt.py": 110,

@@ -1,0 +1,193 @@
+"""Fleet across workers: the same fleet (N = 20 apps, 1-second change orders) run by
+`fleet_deploy(app_deployment="fleet-app/fleet-app")`, its apps landed by `prefect worker start`
+processes of a process work pool: first by one worker, then by two. Each worker takes at most
+WORKER_LIMIT runs at once (`--limit`), standing for one machine's capacity; on this machine both
+workers share its cores, so the figure shows how the work is shared, not two machines' speed.
+
+The pool, the `fleet-app` deployment (`prefect --no-prompt deploy --name fleet-app`, this
+repository's prefect.yaml) and the workers are made against the bench's own Prefect server; the
+parent runs in this process. The quota is raised (the account's limit set to RAISED, no
+throttling in the sandbox) so it is not the limit. Reported: wall time, apps that did not land,
+and how many child runs each worker ran. No assertions: figures only.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from bench.common import Cloud, Figure, clouds, fmt
+
+N = 20
+N_QUICK = 10
+WORKER_LIMIT = 4
+CHANGE_ORDER_SECONDS = 1.0
+POOL = "crossdeploy"
+APP_DEPLOYMENT = "fleet-app/fleet-app"
+MARKER = "CROSSDEPLOY_BENCH_WORKER"
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _env(home: Path, marker: str) -> dict[str, str]:
+    from prefect.settings import PREFECT_API_URL
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    return env | {
+        MARKER: marker,
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+        "PREFECT_LOGGING_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def _cli(args: list[str], env: dict[str, str]) -> None:
+    done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)}: {(done.stdout + done.stderr)[-2000:]}")
+
+
+@contextmanager
+def _workers(count: int, env: dict[str, str], logs: Path) -> Iterator[list[Path]]:
+    """`count` process workers of the pool, each in its own session; their logs' paths."""
+    started: list[subprocess.Popen[bytes]] = []
+    paths = [logs / f"worker-{i}-{uuid.uuid4().hex[:6]}.log" for i in range(count)]
+    try:
+        for i, path in enumerate(paths):
+            args = [str(BIN / "prefect"), "worker", "start", "--pool", POOL]
+            args += ["--name", f"bench-{i}-{path.stem}", "--limit", str(WORKER_LIMIT)]
+            with path.open("wb") as out:
+                started.append(
+                    subprocess.Popen(
+                        args,
+                        cwd=REPO,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+        yield paths
+    finally:
+        for popen in started:
+            with suppress(ProcessLookupError):
+                os.killpg(popen.pid, signal.SIGTERM)
+        for popen in started:
+            with suppress(subprocess.TimeoutExpired):
+                popen.wait(10)
+            with suppress(ProcessLookupError):
+                os.killpg(popen.pid, signal.SIGKILL)
+
+
+def _kill_marked(marker: str) -> None:
+    """Flow runs the workers started in sessions of their own, if any is left."""
+    needle = f"{MARKER}={marker}".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with suppress(OSError):
+                if needle in (entry / "environ").read_bytes().split(b"\0"):
+                    os.kill(int(entry.name), signal.SIGKILL)
+
+
+def fleet_data(cloud: Cloud, n: int, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "accounts": cloud.blocks(),
+        "image": {
+            "url": "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1",
+            "instance_id": "cri-demo",
+        },
+        "defaults": {
+            "region": "cn-hangzhou",
+            "namespace": "cn-hangzhou:demo",
+            "cpu": 500,
+            "memory": 1024,
+            "replicas": 1,
+        },
+        "apps": [{"name": f"{name}-{i:03d}"} for i in range(n)],
+    }
+
+
+def _fleet(cloud: Cloud, n: int, name: str, logs: list[Path]) -> tuple[float, int, list[int]]:
+    """Wall time, apps that did not land, child runs each worker submitted (its log says)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    from crossdeploy.fleet_spec import parse_fleet
+    from flows.fleet_deploy import FleetError, FleetResult, fleet_deploy
+
+    fleet = parse_fleet(fleet_data(cloud, n, name), "bench fleet")
+    started = time.monotonic()
+    state = fleet_deploy(fleet=fleet, app_deployment=APP_DEPLOYMENT, return_state=True)
+    wall = time.monotonic() - started
+    outcome = state.result(raise_on_failure=False)
+    result = outcome.result if isinstance(outcome, FleetError) else outcome
+    failed = len(result.failed) if isinstance(result, FleetResult) else n
+    parent = state.state_details.flow_run_id
+    assert parent is not None
+    with get_client(sync_client=True) as client:
+        flt = FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent]))
+        children = [str(r.id) for r in client.read_flow_runs(flow_run_filter=flt)]
+    texts = [path.read_text(errors="replace") for path in logs]
+    per_worker = [sum(f"submitting flow run '{c}'" in text for c in children) for text in texts]
+    return wall, failed, per_worker
+
+
+def run(quick: bool = False) -> list[Figure]:
+    from crossdeploy.quota import Quota, limit_name, set_limit
+    from sandbox.world import load_world
+
+    n = N_QUICK if quick else N
+    marker = uuid.uuid4().hex
+    measured: dict[int, tuple[float, int, list[int]]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
+        env = _env(Path(tmp) / "home", marker)
+        _cli([str(BIN / "prefect"), "work-pool", "create", POOL, "--type", "process"], env)
+        _cli([str(BIN / "prefect"), "--no-prompt", "deploy", "--name", "fleet-app"], env)
+        uid = load_world().account("app").uid
+        set_limit(limit_name(uid, "cn-hangzhou"), Quota(6000, 60.0))  # not the limit here
+        try:
+            for count in (1, 2):
+                name = f"workers{count}"
+                with (
+                    clouds(name, change_order_seconds=CHANGE_ORDER_SECONDS) as (cloud,),
+                    _workers(count, env, Path(tmp)) as logs,
+                ):
+                    measured[count] = _fleet(cloud, n, name, logs)
+        finally:
+            _kill_marked(marker)
+    (one_wall, one_failed, one_runs), (two_wall, two_failed, two_runs) = measured[1], measured[2]
+    scenario = f"fleet across workers N={n}"
+    limit = f"--limit {WORKER_LIMIT} per worker"
+    walls = (fmt(two_wall), fmt(one_wall))
+    return [
+        Figure(scenario, "wall time, s (ours: 2 workers, baseline: 1)", *walls, limit),
+        Figure(
+            scenario,
+            "speed-up of 2 workers over 1",
+            f"{one_wall / two_wall:.2f}x",
+            "1.00x",
+            f"one machine, {os.cpu_count()} cores: both workers share them",
+        ),
+        Figure(scenario, "apps failed", str(two_failed), str(one_failed), "must be 0"),
+        Figure(
+            scenario,
+            "child runs per worker",
+            " + ".join(map(str, two_runs)),
+            " + ".join(map(str, one_runs)),
+        ),
+    ]
