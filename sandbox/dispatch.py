@@ -231,6 +231,8 @@ class Sandbox:
         verdict = self.faults.judge(product.code, route.action, caller.account_name)
         if verdict.error is not None:
             raise verdict.error
+        if verdict.advance_clock_s:
+            self.clock.advance(verdict.advance_clock_s)
         with self.store.transaction() as tx:
             call = Call(
                 route=route,

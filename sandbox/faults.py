@@ -10,7 +10,11 @@ A rule matches by product and action (`*` for any) and optionally by account nam
   minute is counted, so the sandbox takes the strictest reading: a sliding window, closed at
   both ends (a call exactly one window after another still counts it), of the calls let through;
 - `lose_response`: run the call (its writes commit) and then answer 503, as a reply lost in
-  transit would look to the client.
+  transit would look to the client;
+- `advance_clock_seconds`: move the sandbox clock (sandbox/clock.py) forward just before the
+  matching call runs, its caller already authenticated: a test ages tokens and change orders at
+  an exact point of a flow, where `POST /_sandbox/clock` from another thread could land while a
+  request signed with a token of the old time is on its way.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class FaultRule(BaseModel):
     throttle_per_minute: int | None = Field(default=None, ge=1)
     window_seconds: float = Field(default=60.0, gt=0, le=3600)
     lose_response: bool = False
+    advance_clock_seconds: float = Field(default=0.0, ge=0, le=366 * 86400)
 
     @model_validator(mode="after")
     def _one_effect(self) -> FaultRule:
@@ -49,10 +54,12 @@ class FaultRule(BaseModel):
             self.latency_ms > 0,
             self.throttle_per_minute is not None,
             self.lose_response,
+            self.advance_clock_seconds > 0,
         ]
         if sum(effects) != 1:
             raise ValueError(
-                "a rule has exactly one of error, latency_ms, throttle_per_minute, lose_response"
+                "a rule has exactly one of error, latency_ms, throttle_per_minute, lose_response,"
+                " advance_clock_seconds"
             )
         return self
 
@@ -76,6 +83,7 @@ class Verdict:
     latency_s: float = 0.0
     error: ApiError | None = None
     lose_response: bool = False
+    advance_clock_s: float = 0.0
 
 
 class Faults:
@@ -126,7 +134,7 @@ class Faults:
                         return Verdict(error=throttled())
                     window.append(now)
                     continue
-                if rule.error is None and not rule.lose_response:
+                if rule.error is None and not rule.lose_response and not rule.advance_clock_seconds:
                     continue
                 if active.remaining == 0:
                     continue
@@ -136,6 +144,8 @@ class Faults:
                     active.remaining -= 1
                 if rule.lose_response:
                     return Verdict(lose_response=True)
+                if rule.advance_clock_seconds:
+                    return Verdict(advance_clock_s=rule.advance_clock_seconds)
                 assert rule.error is not None
                 return Verdict(
                     error=ApiError(

@@ -151,6 +151,13 @@ class SandboxAdmin:
         result: dict[str, Any] = response.json()
         return result
 
+    def faults(self) -> list[dict[str, Any]]:
+        """The rules in force, each with the `remaining` count of a rule given `times`."""
+        response = self._http.get("/_sandbox/faults")
+        response.raise_for_status()
+        rules: list[dict[str, Any]] = response.json()["rules"]
+        return rules
+
     def clear_faults(self) -> None:
         self._http.delete("/_sandbox/faults").raise_for_status()
 

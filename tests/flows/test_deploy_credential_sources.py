@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -173,21 +171,20 @@ def test_the_environment_deploys_the_demo_through_the_default_chain(
 def test_a_follow_outlives_its_token_which_the_library_refreshes(
     admin: SandboxAdmin, process: SandboxProcess
 ) -> None:
-    """Account A's block assumes a role for 900 s (the shortest STS gives); once the change
-    order is being followed, the sandbox clock moves 1000 s on, past the token's expiry. The
-    follow goes on with a new token (the library assumes again), and the app lands."""
+    """Account A's block assumes a role for 900 s (the shortest STS gives); the change order
+    takes 600 s of the sandbox's time, and as the follow first reads it the sandbox clock jumps
+    1000 s on (a fault rule, at that exact call: a jump from another thread could land while a
+    request signed with a fresh token was on its way). The order has finished, the token the
+    follow held has expired; the library assumes the role again for the next call, and the app
+    lands."""
     app = _keys(process, "app", role_arn=A_SHORT, role_session_seconds=900)
     _save(app, _keys(process, "registry"))
-    runs: list[Run] = []
-    thread = threading.Thread(target=lambda: runs.append(deploy(SPEC)))
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not any(r["action"] == "DescribeChangeOrder" for r in admin.requests()):
-        assert thread.is_alive() and time.monotonic() < deadline, "no change order was followed"
-        time.sleep(0.05)
-    before = len([r for r in admin.requests() if r["action"] == "AssumeRole"])
-    admin.advance_clock(1000)
-    thread.join(timeout=180)
-    _deployed(runs[0])
-    after = len([r for r in admin.requests() if r["action"] == "AssumeRole"])
-    assert after > before  # new tokens were taken after the old one expired
+    admin.set_timing(change_order_seconds=600)
+    jump = {"product": "sae", "action": "DescribeChangeOrder", "times": 1}
+    admin.set_faults({**jump, "advance_clock_seconds": 1000})
+    _deployed(deploy(SPEC))
+    assert admin.faults()[0]["remaining"] == 0
+    calls = [(r["action"], r["account"]) for r in admin.requests() if r["account"] == "app"]
+    jumped = calls.index(("DescribeChangeOrder", "app"))
+    assert calls[jumped + 1][0] == "AssumeRole"  # a new token, taken after the old one expired
+    assert len(calls) > jumped + 2  # and used: the deploy went on past the follow

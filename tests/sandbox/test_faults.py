@@ -157,6 +157,20 @@ def test_lost_response_commits_the_write(sdk: SdkFactory, admin: SandboxAdmin) -
     assert writes == [("CreateRole", 503), ("CreateRole", 409)]
 
 
+def test_clock_jump_ages_the_world_as_the_matching_call_arrives(
+    sdk: SdkFactory, admin: SandboxAdmin, admin_http: httpx.Client
+) -> None:
+    """The clock moves once, at the matching call (after its caller is authenticated, so that
+    call still succeeds); the spent rule moves it no further."""
+    admin.set_faults({"action": "GetCallerIdentity", "advance_clock_seconds": 1000, "times": 1})
+    assert admin_http.get("/_sandbox/clock").json()["offset_seconds"] == 0
+    assert whoami(sdk) == UIDS["app"]
+    assert admin_http.get("/_sandbox/clock").json()["offset_seconds"] == 1000
+    assert whoami(sdk) == UIDS["app"]
+    assert admin_http.get("/_sandbox/clock").json()["offset_seconds"] == 1000
+    assert admin.faults()[0]["remaining"] == 0
+
+
 def test_delete_clears_every_rule(
     sdk: SdkFactory, admin: SandboxAdmin, admin_http: httpx.Client
 ) -> None:
@@ -180,6 +194,7 @@ BAD_RULES: list[tuple[str, dict[str, Any]]] = [
     ("zero-times", {"error": "X", "times": 0}),
     ("zero-throttle", {"throttle_per_minute": 0}),
     ("negative-latency", {"latency_ms": -5}),
+    ("clock-going-back", {"advance_clock_seconds": -60}),
 ]
 
 
