@@ -22,7 +22,7 @@ from flows.diagnosis import abort_refused, diagnose, roll_back
 from flows.steps import STEPS
 from tasks import application
 from tasks.batch_confirmation import can_ask, follow_asking
-from tasks.change_order import follow
+from tasks.change_order import DEFAULT_POLL, PollPolicy, follow
 from tasks.step import Accounts, Inspected, Inspection, Landed, Step
 from tasks.verify import verify_app
 
@@ -135,10 +135,11 @@ def land_app(
     found: Inspection,
     plan: Plan,
     earlier: tuple[Change, ...] = (),
+    poll: PollPolicy = DEFAULT_POLL,
 ) -> DeployResult:
     """Deploy the app as inspected (its pull access is in place: `found` as `with_landed` made
-    it), follow the change order and verify it; on failure diagnose, roll back, and raise
-    DeployError. `earlier` are the run's changes so far."""
+    it), follow the change order (read on `poll`'s schedule) and verify it; on failure diagnose,
+    roll back, and raise DeployError. `earlier` are the run's changes so far."""
     logger = get_run_logger()
     app_step = application.STEP
     state = found.of(app_step)
@@ -157,6 +158,7 @@ def land_app(
             timeout_seconds=spec.rollout.timeout_seconds,
             region=spec.app.region,
             label=f"{spec.app.name}@{spec.image.ref.tag}",
+            poll=poll,
         )
     else:
         outcome = follow(
@@ -165,6 +167,7 @@ def land_app(
             timeout_seconds=spec.rollout.timeout_seconds,
             region=spec.app.region,
             confirm=spec.rollout.confirm,
+            poll=poll,
         )
     if outcome.refused_batch is not None:
         report = abort_refused(spec, accounts, app.app_id, outcome)

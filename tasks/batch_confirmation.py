@@ -35,8 +35,10 @@ from pydantic import Field
 from blocks import AlibabaCloudCredentials
 from crossdeploy.cloud import CloudError
 from tasks.change_order import (
+    DEFAULT_POLL,
     WAIT_CONFIRM,
     ChangeOrderOutcome,
+    PollPolicy,
     confirm_batch,
     describe_order,
     duration,
@@ -80,16 +82,17 @@ def follow_asking(
     timeout_seconds: float,
     region: str | None,
     label: str,
+    poll: PollPolicy = DEFAULT_POLL,
 ) -> ChangeOrderOutcome:
-    """Follow the order (the `follow` task), pausing the flow run at each waiting batch until a
-    person confirms or aborts it; `label` names the deploy in the form."""
+    """Follow the order (the `follow` task, on `poll`'s schedule), pausing the flow run at each
+    waiting batch until a person confirms or aborts it; `label` names the deploy in the form."""
     started = time.monotonic()
     deadline = started + timeout_seconds
     confirmed: list[int] = []
     while True:
         left = max(1.0, deadline - time.monotonic())
         outcome = follow(
-            creds_a, change_order_id, timeout_seconds=left, region=region, confirm="ask"
+            creds_a, change_order_id, timeout_seconds=left, region=region, confirm="ask", poll=poll
         )
         outcome = replace(
             outcome,

@@ -455,6 +455,7 @@ def follow(
     timeout_seconds: float,
     region: str | None = None,
     confirm: Confirm = "manual",
+    poll: PollPolicy = DEFAULT_POLL,
 ) -> ChangeOrderOutcome:
     """Follow a change order with a Prefect progress artifact and a log line per step and batch;
     `confirm="auto"` confirms waiting batches."""
@@ -489,6 +490,7 @@ def follow(
         change_order_id,
         timeout_seconds=timeout_seconds,
         on_progress=report,
+        poll=poll,
         region=region,
         confirm=confirm,
     )

@@ -172,9 +172,11 @@ def test_a_fleet_and_a_single_deploy_of_one_account_stay_within_its_quota(
     world: SandboxAdmin, own_limit: None, tmp_path: Path
 ) -> None:
     """SAE throttles at 8 calls in any 2 s (a scaled-down 60 a minute) and the operator set the
-    account's limit to that quota. While a fleet of six apps lands, a deploy of another app
-    runs in a process of its own (`crossdeploy deploy`): not one Throttling.User, and the
-    busiest window stays within the quota."""
+    account's limit to that quota. While a deploy of one app runs in a process of its own
+    (`crossdeploy deploy`), a fleet of six apps lands: not one Throttling.User, and the busiest
+    window stays within the quota. The fleet starts once the single deploy reads its app (the
+    CLI's start takes seconds on a loaded machine), and its change order of 4 s outlasts the
+    fleet's start."""
     web = deploy(make_spec()).result  # its access in place first: the runs below share none
     more = {**DEMO_SPEC, "app": {**DEMO_SPEC["app"], "replicas": 3}}
     spec_path = write_spec(tmp_path / "web.yaml", more)
@@ -190,6 +192,7 @@ def test_a_fleet_and_a_single_deploy_of_one_account_stay_within_its_quota(
     world.set_faults(
         {"product": "sae", "throttle_per_minute": THROTTLE_CALLS, "window_seconds": WINDOW_SECONDS}
     )
+    world.set_timing(change_order_seconds=4)
     since = len(world.requests())
     env = {
         **os.environ,
@@ -198,23 +201,20 @@ def test_a_fleet_and_a_single_deploy_of_one_account_stay_within_its_quota(
     }
     options = {"quota_calls": QUOTA.calls, "quota_window_seconds": QUOTA.window_seconds}
     with sae_quota(QUOTA, REGION), ThreadPoolExecutor(1) as pool:
-        landing = pool.submit(fleet_deploy, fleet=fleet, return_state=True, **options)
+        command = [str(BIN / "crossdeploy"), "deploy", str(spec_path)]
+        running = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
 
-        def fleet_creating() -> bool:
-            return landing.done() or any(
-                r["action"] == "CreateApplication" for r in world.requests()[since:]
+        def single_reading_its_app() -> bool:
+            return running.poll() is not None or any(
+                r["params"].get("AppId") == web.app_id for r in world.requests()[since:]
             )
 
-        # The CLI's process takes seconds to start: the fleet has enough apps to outlast it.
-        _wait_for("the fleet's first app", fleet_creating)
-        single = subprocess.run(
-            [str(BIN / "crossdeploy"), "deploy", str(spec_path)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        _wait_for("the single deploy to read its app", single_reading_its_app)
+        landing = pool.submit(fleet_deploy, fleet=fleet, return_state=True, **options)
+        output, _ = running.communicate(timeout=120)
+        single = subprocess.CompletedProcess(command, running.returncode, output, "")
         state = landing.result(timeout=120)
     assert single.returncode == 0, single.stdout + single.stderr
     assert state.is_completed(), state.result(raise_on_failure=False)
