@@ -192,7 +192,10 @@ def ensure_limit(name: str, quota: Quota = SAE_QUOTA) -> RateLimit:
 
 def set_limit(name: str, quota: Quota, *, active: bool = True) -> None:
     """Create or reset the limit to `quota`, no slot taken: what an operator does with `prefect
-    global-concurrency-limit create/update`. Flows never call it (benchmarks and tests do)."""
+    global-concurrency-limit create/update`. Flows never call it (benchmarks and tests do). This
+    process forgets its own count of the limit (what it knew is of the limit as it was), so its
+    next call asks at once, as a new process would."""
+    _forget(name)
     with quick_client() as client:
         try:
             client.read_global_concurrency_limit_by_name(name)
@@ -286,6 +289,26 @@ class _Taken:
 
 _taken: dict[str, _Taken] = {}
 _taken_lock = threading.Lock()
+
+
+def _forget(name: str) -> None:
+    with _taken_lock:
+        taken = _taken.get(name)
+    if taken is not None:
+        with taken.lock:
+            taken.full, taken.refused_in_a_row = None, 0
+            taken.until.clear()
+
+
+def counted(limit: RateLimit) -> int | None:
+    """At most how many of the limit's slots are active now, by this process's own count (None:
+    unknown, as in a new process)."""
+    with _taken_lock:
+        taken = _taken.get(limit.name)
+    if taken is None:
+        return None
+    with taken.lock:
+        return taken.active_at(limit, time.monotonic())
 
 
 def asks(name: str) -> tuple[int, int]:

@@ -29,7 +29,16 @@ from prefect.client.schemas.responses import GlobalConcurrencyLimitResponse
 from prefect.settings import PREFECT_API_URL
 
 from crossdeploy.fleet_spec import parse_fleet
-from crossdeploy.quota import SAE_QUOTA, Quota, asks, ensure_limit, limit_name, take_slot
+from crossdeploy.quota import (
+    SAE_QUOTA,
+    Quota,
+    asks,
+    counted,
+    ensure_limit,
+    limit_name,
+    set_limit,
+    take_slot,
+)
 from flows.fleet_deploy import FleetResult, fleet_deploy
 from flows.reconcile import ReconcileResult, reconcile
 from sandbox.testing import SandboxAdmin
@@ -137,6 +146,27 @@ def test_a_process_asks_for_slots_when_they_are_free_and_is_refused_at_most_once
     asked, refused = asks(name)
     assert refused <= 1, f"{refused} of {asked} asks refused"
     assert asked - refused <= 32  # no slot taken twice for one call
+
+
+def test_a_limit_the_operator_resets_is_asked_at_once(prefect_harness: None) -> None:
+    """After `set_limit` (an operator's reset: no slot taken) a process that had filled the
+    limit forgets its own count of it, so its next call asks at once instead of waiting for
+    slots its count still holds (a run measured after another would wait seconds for nothing)."""
+    name = f"reset-{time.monotonic_ns()}"
+    with get_client(sync_client=True) as client:
+        client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name=name, limit=3, slot_decay_per_second=0.5)
+        )
+    limit = ensure_limit(name)
+    for _ in range(4):  # the fourth is refused once: the count is known from then on
+        take_slot(limit)
+    assert asks(name)[1] == 1
+    assert (counted(limit) or 0) >= 2
+    set_limit(name, Quota(3, 6.0))
+    assert counted(limit) is None
+    reset = ensure_limit(name)
+    take_slot(reset)
+    assert asks(name)[1] == 1  # asked at once and granted
 
 
 THROTTLE_CALLS = 8
