@@ -35,17 +35,15 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 import httpx
@@ -72,12 +70,18 @@ from cli.sandbox_blocks import save_sandbox_blocks
 from sandbox.testing import SandboxProcess
 from tests.support.clients import SdkFactory
 from tests.support.deploy_support import open_sae_quota
-from tests.support.processes import free_port, stop_group
+from tests.support.processes import (
+    REPO,
+    LoggedProcess,
+    free_port,
+    kill_marked,
+    succeeded,
+    wait_until,
+)
 from tests.support.worlds import demo_world_data, write_world
 
 pytestmark = pytest.mark.timeout(240)
 
-REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -99,75 +103,9 @@ DEMO_SPEC: dict[str, Any] = yaml.safe_load(
 )
 IMAGE_REPO = "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web"
 PUSHED = {"1.2": "sha256:" + "e" * 64, "1.3": "sha256:" + "f" * 64}
-T = TypeVar("T")
 
 
 # -- processes ---------------------------------------------------------------------------------
-
-
-class Proc:
-    """A child process in its own session, output to a log file."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], logs: Path) -> None:
-        self.name = name
-        self.log = logs / f"{name}.log"
-        with self.log.open("wb") as out:
-            self.popen = subprocess.Popen(
-                args,
-                cwd=REPO,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def tail(self, chars: int = 3000) -> str:
-        return f"--- {self.name} log (tail) ---\n{self.text()[-chars:]}"
-
-    def wait_for_line(self, prefix: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.text().splitlines():
-                if line.startswith(prefix):
-                    return line[len(prefix) :].strip()
-            if self.popen.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise AssertionError(f"{self.name} did not print {prefix!r}\n{self.tail()}")
-
-    def stop(self) -> None:
-        stop_group(self.popen)
-
-
-def _marked_pids(marker: str) -> list[int]:
-    """Processes whose environment carries this stack's marker (flow runs the worker started
-    in their own sessions included)."""
-    needle = f"{MARKER}={marker}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
-def _wait(what: str, check: Callable[[], T | None], timeout: float, on_fail: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value is not None and value is not False:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{on_fail}")
-        time.sleep(0.5)
 
 
 # -- the stack ---------------------------------------------------------------------------------
@@ -180,7 +118,7 @@ class Stack:
     webhook_url: str
     sandbox: SandboxProcess
     tmp: Path
-    procs: dict[str, Proc] = field(default_factory=dict)
+    procs: dict[str, LoggedProcess] = field(default_factory=dict)
 
     @property
     def sdk(self) -> SdkFactory:
@@ -208,7 +146,7 @@ class Stack:
             run = self.flow_run(run_id)
             return run if run.state is not None and run.state.is_final() else None
 
-        return _wait(f"flow run {run_id} to finish", final, timeout, self.logs())
+        return wait_until(f"flow run {run_id} to finish", final, timeout, self.logs())
 
     def artifacts(self, run_id: UUID) -> list[Any]:
         with self.api(), get_client(sync_client=True) as client:
@@ -243,15 +181,6 @@ def _prefect_env(home: Path, api_url: str, marker: str) -> dict[str, str]:
     return env
 
 
-def _cli(args: list[str], env: dict[str, str], timeout: float = 120) -> str:
-    done = subprocess.run(
-        args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, f"{' '.join(args)} exited {done.returncode}:\n{output[-4000:]}"
-    return output
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("e2e-prefect")
@@ -268,10 +197,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     registry["repos"]["shop/web"]["tags"].update(PUSHED)  # pushed after 1.0 and 1.1, in order
     world_path = write_world(world, tmp)
 
-    procs: dict[str, Proc] = {}
+    procs: dict[str, LoggedProcess] = {}
     sandbox = SandboxProcess(world=world_path, state=tmp / "sandbox.sqlite")
     try:
-        procs["server"] = Proc(
+        procs["server"] = LoggedProcess(
             "server",
             [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
             env,
@@ -286,15 +215,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             except httpx.HTTPError:
                 return False
 
-        _wait("the Prefect server's /api/health", healthy, 90, procs["server"].tail())
+        wait_until("the Prefect server's /api/health", healthy, 90, procs["server"].tail())
 
         prefect = str(BIN / "prefect")
-        _cli([prefect, "work-pool", "create", "crossdeploy", "--type", "process"], env)
-        _cli([prefect, "--no-prompt", "deploy", "--all"], env)
-        procs["worker"] = Proc(
+        succeeded([prefect, "work-pool", "create", "crossdeploy", "--type", "process"], env)
+        succeeded([prefect, "--no-prompt", "deploy", "--all"], env)
+        procs["worker"] = LoggedProcess(
             "worker", [prefect, "worker", "start", "--pool", "crossdeploy"], env, logs
         )
-        procs["webhook"] = Proc(
+        procs["webhook"] = LoggedProcess(
             "webhook",
             [str(BIN / "crossdeploy"), "webhook", "serve", "--port", "0", "--token", TOKEN],
             env,
@@ -310,9 +239,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             if name in procs:
                 procs[name].stop()
         sandbox.stop()
-        for pid in _marked_pids(marker):
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        kill_marked(MARKER, marker)
 
 
 # -- the sandbox's view of the app -------------------------------------------------------------
@@ -455,9 +382,9 @@ def test_b_two_acr_pushes_in_quick_succession_land_the_newer_tag(stack: Stack) -
             return None
         return None if run.state.is_scheduled() or run.state.is_pending() else run
 
-    newer = _wait("the 1.3 run to start", newer_running, 60, stack.logs())
+    newer = wait_until("the 1.3 run to start", newer_running, 60, stack.logs())
     _notify(stack, "1.2")
-    older = _wait("the trigger to start a 1.2 run", lambda: runs_by_tag().get("1.2"), 60)
+    older = wait_until("the trigger to start a 1.2 run", lambda: runs_by_tag().get("1.2"), 60)
     newer, older = stack.wait_final(newer.id), stack.wait_final(older.id)
     for run in (newer, older):
         assert run.parameters["spec"] == DEMO_SPEC
@@ -473,7 +400,9 @@ def test_b_two_acr_pushes_in_quick_succession_land_the_newer_tag(stack: Stack) -
     def skip_line() -> str | None:  # a run's last logs reach the API as its process exits
         return next((m for m in _run_logs(stack, older.id) if m.startswith("Skipped 1.2:")), None)
 
-    skipped = _wait("the 1.2 run's log line saying it was skipped", skip_line, 20, stack.logs())
+    skipped = wait_until(
+        "the 1.2 run's log line saying it was skipped", skip_line, 20, stack.logs()
+    )
     assert "already runs 1.3" in skipped, skipped
 
 
@@ -687,13 +616,13 @@ def _alerts_on_failure_and_drift(stack: Stack, hook: str) -> None:
     env = {**os.environ, "PREFECT_API_URL": stack.api_url}
     apply = [str(BIN / "crossdeploy"), "automations", "apply"]
     apply += ["--notify", "custom-webhook/crossdeploy-alerts"]
-    assert _cli(apply, env).split() == [
+    assert succeeded(apply, env).split() == [
         "crossdeploy-run-failed:",
         "created",
         "crossdeploy-drift-detected:",
         "created",
     ]
-    assert "updated" in _cli(apply, env)
+    assert "updated" in succeeded(apply, env)
     wanted = yaml.safe_load((REPO / "automations.yaml").read_text())["automations"]
     with stack.api(), get_client(sync_client=True) as client:
         for automation in wanted:
@@ -740,7 +669,7 @@ def _alerts_on_failure_and_drift(stack: Stack, hook: str) -> None:
         }
         return subjects if expected <= set(subjects) else None
 
-    subjects = _wait("both notifications", both, 60, stack.logs())
+    subjects = wait_until("both notifications", both, 60, stack.logs())
     assert run.name == "shop-web@1.1"
     bodies = {str(n["subject"]): str(n["body"]) for n in _Receiver.received}
     assert "no-such-block" in bodies[f"crossdeploy: {run.name} Failed"]
@@ -764,7 +693,7 @@ def test_f_a_run_deployment_caller_in_another_process_reads_the_outcome(stack: S
     env = {**os.environ, "PREFECT_API_URL": stack.api_url}
     spec = {**DEMO_SPEC, "app": {**DEMO_SPEC["app"], "replicas": 2}}
     args = [str(BIN / "python"), "-c", READ_BACK, f"{FLOW}/cross-account-deploy"]
-    out = _cli([*args, json.dumps({"spec": spec})], env, timeout=200)
+    out = succeeded([*args, json.dumps({"spec": spec})], env, timeout=200)
     read = json.loads(out.strip().splitlines()[-1])
     assert read["name"] == "shop-web@1.1"
     assert read["type"] == "DeployResult" and read["outcome"] in ("deployed", "unchanged")

@@ -27,16 +27,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from prefect.client.orchestration import get_client
@@ -54,12 +52,17 @@ from flows.fleet_outcome import AppOutcome, outcome_from_artifact
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from tests.support.deploy_support import open_sae_quota
 from tests.support.prefect_server import PrefectServer
-from tests.support.processes import stop_group
+from tests.support.processes import (
+    LoggedProcess,
+    kill_marked,
+    stop_group,
+    succeeded,
+    wait_until,
+)
 from tests.support.worlds import demo_world_data, write_world
 
 pytestmark = pytest.mark.timeout(300)
 
-REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 MARKER = "CROSSDEPLOY_FLEET_WORKERS_RUN"
 WORKER_MARKER = "CROSSDEPLOY_FLEET_WORKER"
@@ -70,7 +73,6 @@ APPS = 4
 STALE_SECONDS = 45.0
 """The parent's patience with a silent child: above Prefect's 30 s heartbeat, with slack for a
 loaded machine."""
-T = TypeVar("T")
 
 PARENT = """
 import json, sys
@@ -86,76 +88,22 @@ print("RESULT " + json.dumps({"state": state.name, "message": state.message, "ap
 """
 
 
-def _wait(what: str, check: Callable[[], T | None], timeout: float, on_fail: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value is not None and value is not False:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{on_fail}")
-        time.sleep(0.5)
-
-
-class Proc:
-    """A child process in its own session, output to a log file."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], logs: Path) -> None:
-        self.name = name
-        self.log = logs / f"{name}.log"
-        with self.log.open("wb") as out:
-            self.popen = subprocess.Popen(
-                args,
-                cwd=REPO,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def tail(self, chars: int = 3000) -> str:
-        return f"--- {self.name} log (tail) ---\n{self.text()[-chars:]}"
-
-
-def _marked_pids(name: str, value: str) -> list[int]:
-    """Processes whose environment carries `name=value` (flow runs in their own sessions too)."""
-    needle = f"{name}={value}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        with suppress(OSError):
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-    return found
-
-
-def _kill_marked(name: str, value: str) -> None:
-    for pid in _marked_pids(name, value):
-        with suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
 @dataclass
 class Stack:
     server: PrefectServer
     sandbox: SandboxProcess
     env: dict[str, str]
     logs: Path
-    workers: dict[str, Proc] = field(default_factory=dict)
+    workers: dict[str, LoggedProcess] = field(default_factory=dict)
 
     def tails(self) -> str:
         return "\n".join([*(w.tail() for w in self.workers.values()), self.server.tail()])
 
-    def start_worker(self, name: str) -> Proc:
+    def start_worker(self, name: str) -> LoggedProcess:
         args = [str(BIN / "prefect"), "worker", "start", "--pool", "crossdeploy"]
         args += ["--name", name, "--limit", "2"]
         env = {**self.env, WORKER_MARKER: name}
-        self.workers[name] = Proc(name, args, env, self.logs)
+        self.workers[name] = LoggedProcess(name, args, env, self.logs)
         return self.workers[name]
 
     def kill_worker(self, name: str) -> None:
@@ -163,13 +111,13 @@ class Stack:
         proc = self.workers[name]
         with suppress(ProcessLookupError):
             os.killpg(proc.popen.pid, signal.SIGKILL)
-        _kill_marked(WORKER_MARKER, name)
+        kill_marked(WORKER_MARKER, name)
         proc.popen.wait(10)
 
-    def parent(self, fleet: dict[str, Any], name: str) -> Proc:
+    def parent(self, fleet: dict[str, Any], name: str) -> LoggedProcess:
         args = [str(BIN / "python"), "-c", PARENT, json.dumps(fleet), APP_DEPLOYMENT]
         env = {**self.env, "PREFECT_HOME": str(self.logs / f"home-{name}")}
-        return Proc(name, [*args, str(STALE_SECONDS)], env, self.logs)
+        return LoggedProcess(name, [*args, str(STALE_SECONDS)], env, self.logs)
 
     def children(self, parent_name: str) -> list[FlowRun]:
         """The fleet-app runs of the fleet run named `parent_name` (the newest of that name)."""
@@ -214,8 +162,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         }
         stack = Stack(server, sandbox, env, logs)
         prefect = str(BIN / "prefect")
-        _cli([prefect, "work-pool", "create", "crossdeploy", "--type", "process"], env)
-        _cli([prefect, "--no-prompt", "deploy", "--all"], env)
+        succeeded([prefect, "work-pool", "create", "crossdeploy", "--type", "process"], env)
+        succeeded([prefect, "--no-prompt", "deploy", "--all"], env)
         with server.api():
             save_sandbox_blocks(sandbox.url, world_path)
             open_sae_quota()  # the sandbox's minutes are short: its operator's SAE limits
@@ -228,16 +176,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 stop_group(proc.popen)
         server.stop()
         sandbox.stop()
-        _kill_marked(MARKER, marker)
-
-
-def _cli(args: list[str], env: dict[str, str]) -> str:
-    done = subprocess.run(
-        args, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, f"{' '.join(args)} exited {done.returncode}:\n{output[-4000:]}"
-    return output
+        kill_marked(MARKER, marker)
 
 
 def fleet(name: str, apps: list[str]) -> dict[str, Any]:
@@ -259,8 +198,10 @@ def fleet(name: str, apps: list[str]) -> dict[str, Any]:
     }
 
 
-def finish(stack: Stack, proc: Proc, timeout: float = 200) -> dict[str, Any]:
-    _wait(f"{proc.name} to finish", lambda: proc.popen.poll() is not None, timeout, stack.tails())
+def finish(stack: Stack, proc: LoggedProcess, timeout: float = 200) -> dict[str, Any]:
+    wait_until(
+        f"{proc.name} to finish", lambda: proc.popen.poll() is not None, timeout, stack.tails()
+    )
     lines = [line for line in proc.text().splitlines() if line.startswith("RESULT ")]
     assert lines, f"{proc.tail(6000)}\n{stack.tails()}"
     result: dict[str, Any] = json.loads(lines[-1].removeprefix("RESULT "))
@@ -327,7 +268,7 @@ def test_b_a_worker_killed_mid_fleet_loses_no_app(stack: Stack) -> None:
             return mine or None
         return None
 
-    killed = _wait("worker w2 to run a child", w2_busy, 90, stack.tails())
+    killed = wait_until("worker w2 to run a child", w2_busy, 90, stack.tails())
     stack.kill_worker("w2")
     result = finish(stack, proc, timeout=240)
     outcomes = {name: (kind, message) for name, kind, message in result["apps"]}

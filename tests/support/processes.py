@@ -1,6 +1,8 @@
 """Child processes the tests start: a child Python run as a user's shell starts it, the
-`crossdeploy` command line, a free loopback port for a child to listen on, and stopping a child
-that runs in a session of its own together with everything it started."""
+`crossdeploy` command line, a free loopback port for a child to listen on, stopping a child
+that runs in a session of its own together with everything it started, a long-running child
+logging to a file (a server, a worker), the processes that carry a marker in their environment,
+and waiting for what a child does."""
 
 from __future__ import annotations
 
@@ -10,8 +12,14 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
+from typing import TypeVar
+
+REPO = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
 def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -55,3 +63,86 @@ def stop_group(popen: subprocess.Popen[bytes]) -> None:
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def succeeded(args: list[str], env: dict[str, str], timeout: float = 120) -> str:
+    """Run a command (`prefect work-pool create ...`) in the repository root; its output, which
+    the assertion shows when it exits non-zero."""
+    done = subprocess.run(
+        args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"{' '.join(args)} exited {done.returncode}:\n{output[-4000:]}"
+    return output
+
+
+class LoggedProcess:
+    """A child process in its own session, started in the repository root, output to a log
+    file."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], logs: Path) -> None:
+        self.name = name
+        self.log = logs / f"{name}.log"
+        with self.log.open("wb") as out:
+            self.popen = subprocess.Popen(
+                args,
+                cwd=REPO,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def tail(self, chars: int = 3000) -> str:
+        return f"--- {self.name} log (tail) ---\n{self.text()[-chars:]}"
+
+    def wait_for_line(self, prefix: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.text().splitlines():
+                if line.startswith(prefix):
+                    return line[len(prefix) :].strip()
+            if self.popen.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"{self.name} did not print {prefix!r}\n{self.tail()}")
+
+    def stop(self) -> None:
+        stop_group(self.popen)
+
+
+def marked_pids(name: str, value: str) -> list[int]:
+    """Processes whose environment carries `name=value` (flow runs a worker started in
+    sessions of their own included), this one excepted."""
+    needle = f"{name}={value}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with suppress(OSError):
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+    return found
+
+
+def kill_marked(name: str, value: str) -> None:
+    """SIGKILL every process whose environment carries `name=value`."""
+    for pid in marked_pids(name, value):
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def wait_until(what: str, check: Callable[[], T | None], timeout: float, on_fail: str = "") -> T:
+    """`check()`'s first value that is neither None nor False, asked every half second."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value is not None and value is not False:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{on_fail}")
+        time.sleep(0.5)
