@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
-import httpx
 import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
@@ -52,17 +51,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
         yield server
 
 
-def _record(server: PrefectServer, name: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answer = httpx.get(f"{server.api_url}/variables/name/{name}", timeout=5)
-        if answer.is_success:
-            value: dict[str, Any] = answer.json()["value"]
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"nobody took {name}")
-
-
 def test_a_renewal_meeting_a_stopped_server_asks_again_and_keeps_the_lock(
     server: PrefectServer, record_property: Any
 ) -> None:
@@ -76,7 +64,7 @@ def test_a_renewal_meeting_a_stopped_server_asks_again_and_keeps_the_lock(
         args=(lambda: out.append(hold_app_lock(spec, LEASE_SECONDS * 1.2, return_state=True)),),
     )
     holder.start()
-    record = _record(server, name)
+    record = server.variable(name, timeout=60)
     granted = time.monotonic()  # a little after the lease was granted: its renewal is sooner
     due = granted + LEASE_SECONDS * RENEW_FRACTION
     time.sleep(max(0.0, due - 3 - time.monotonic()))

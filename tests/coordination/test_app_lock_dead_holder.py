@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import httpx
 import pytest
 from prefect.client.orchestration import get_client
 
@@ -50,19 +49,6 @@ def server(
         yield server
 
 
-def _holder(server: PrefectServer, name: str, popen: subprocess.Popen[bytes]) -> dict[str, Any]:
-    """The holder record of `name` once a run has written it (the deploy's output if it ends
-    first)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and popen.poll() is None:
-        answer = httpx.get(f"{server.api_url}/variables/name/{name}", timeout=5)
-        if answer.is_success:
-            value: dict[str, Any] = answer.json()["value"]
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"nobody took {name}")
-
-
 def _following_change_order(admin: SandboxAdmin, popen: subprocess.Popen[bytes]) -> None:
     """Wait until the deploy created the app and follows its change order."""
     deadline = time.monotonic() + 60
@@ -91,7 +77,7 @@ def test_a_deploy_killed_while_holding_the_lock_does_not_make_the_next_wait(
             start_new_session=True,
         )
     try:
-        held = _holder(server, name, killed)
+        held = server.variable(name, timeout=60, alive=lambda: killed.poll() is None)
         _following_change_order(fast_admin, killed)
         os.killpg(killed.pid, signal.SIGKILL)
         killed.wait(10)

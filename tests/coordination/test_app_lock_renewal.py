@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import httpx
 import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
@@ -73,24 +72,13 @@ def _in_thread(server: PrefectServer, fn: Any, *args: Any) -> tuple[threading.Th
     return thread, out
 
 
-def _record(server: PrefectServer, name: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answer = httpx.get(f"{server.api_url}/variables/name/{name}", timeout=5)
-        if answer.is_success:
-            value: dict[str, Any] = answer.json()["value"]
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"nobody took {name}")
-
-
 def test_a_revoked_lease_stops_its_run_clearly_and_keeps_the_next_out(
     server: PrefectServer, capfd: pytest.CaptureFixture[str], record_property: Any
 ) -> None:
     spec = make_spec(app={"name": "lock-renewal"})
     name = lock_name(spec, APP_UID)
     holder, held = _in_thread(server, hold_app_lock, spec, 150.0)
-    record = _record(server, name)
+    record = server.variable(name, timeout=30)
     revoked = time.monotonic()
     with server.api(), get_client(sync_client=True) as client:
         client.release_concurrency_slots_with_lease(UUID(record["lease"]))

@@ -30,7 +30,7 @@ from crossdeploy.sae_facts import NOT_IN_API_CONTRACT
 from crossdeploy.spec import SpecError, parse_spec
 from sandbox.services.sae import rules as sandbox_apps
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tasks.change_order import PollPolicy, Progress, follow_change_order
+from tasks.change_order import Progress, follow_change_order
 from tests.support.clients import SdkFactory
 from tests.support.deploy_support import (
     Run,
@@ -43,16 +43,9 @@ from tests.support.deploy_support import (
 )
 from tests.support.sae_setup import IMAGE, create_app, ready_cross_account, wait_for
 from tests.support.specs import DEMO_SPEC
+from tests.support.worlds import FAST_POLL
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-FAST_POLL = PollPolicy(
-    first_seconds=0.05,
-    initial_seconds=0.05,
-    factor=1.6,
-    max_seconds=0.2,
-    minute_seconds=0.6,
-    pipeline_after_seconds=0,
-)
 OSS_SECRET = "oss-secret-value-42"
 LIVENESS = {"httpGet": {"path": "/health", "port": 8080}, "initialDelaySeconds": 5}
 

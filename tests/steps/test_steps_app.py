@@ -45,16 +45,9 @@ from tests.support.sae_setup import (
     whitelist,
 )
 from tests.support.specs import DEMO_SPEC, make_spec
+from tests.support.worlds import FAST_POLL
 
 PASSWORD = "sandbox-registry-login"
-FAST_POLL = PollPolicy(
-    first_seconds=0.05,
-    initial_seconds=0.05,
-    factor=1.6,
-    max_seconds=0.2,
-    minute_seconds=0.6,
-    pipeline_after_seconds=0,
-)
 
 
 def registry_login(password: str = PASSWORD) -> AcrRegistryLogin:

@@ -16,7 +16,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
@@ -132,6 +132,20 @@ class PrefectServer:
     def tail(self, chars: int = 3000) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return f"--- Prefect server log (tail) ---\n{text[-chars:]}"
+
+    def variable(
+        self, name: str, timeout: float, alive: Callable[[], bool] = lambda: True
+    ) -> dict[str, Any]:
+        """The value of the Variable `name` once someone has written it (an app lock's holder
+        record), read over plain HTTP; looked for while `alive()` (the writer still runs)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and alive():
+            answer = httpx.get(f"{self.api_url}/variables/name/{name}", timeout=5)
+            if answer.is_success:
+                value: dict[str, Any] = answer.json()["value"]
+                return value
+            time.sleep(0.05)
+        raise AssertionError(f"nobody took {name}")
 
     @contextmanager
     def api(self) -> Iterator[None]:

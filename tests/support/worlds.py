@@ -11,9 +11,19 @@ import yaml
 
 from sandbox.testing import SandboxAdmin, SandboxProcess
 from sandbox.world import bundled_world_path
+from tasks.change_order import PollPolicy
 
 FAST_TIMING = {"change_order_seconds": 0.6, "minute_seconds": 0.6}
 """Change orders in 0.6 s and batch-wait minutes of 0.6 s: same rules, shorter waits."""
+FAST_POLL = PollPolicy(
+    first_seconds=0.05,
+    initial_seconds=0.05,
+    factor=1.6,
+    max_seconds=0.2,
+    minute_seconds=0.6,
+    pipeline_after_seconds=0,
+)
+"""Following FAST_TIMING's change orders: reads every 0.05-0.2 s, minutes of 0.6 s."""
 
 
 def demo_world_data(**timing: float) -> dict[str, Any]:
