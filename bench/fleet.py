@@ -61,9 +61,10 @@ def app_names(n: int) -> list[str]:
     return [f"fleet-app-{i:03d}" for i in range(n)]
 
 
-def fleet_data(cloud: Cloud, n: int) -> dict[str, Any]:
+def fleet_data(cloud: Cloud, name: str, apps: list[str]) -> dict[str, Any]:
+    """The demo image and namespace, one replica of the smallest size, for each of `apps`."""
     return {
-        "name": f"bench{n}",
+        "name": name,
         "accounts": cloud.blocks(),
         "image": {
             "url": "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1",
@@ -76,7 +77,7 @@ def fleet_data(cloud: Cloud, n: int) -> dict[str, Any]:
             "memory": 1024,
             "replicas": 1,
         },
-        "apps": [{"name": name} for name in app_names(n)],
+        "apps": [{"name": app} for app in apps],
     }
 
 
@@ -146,7 +147,7 @@ def _ours(cloud: Cloud, n: int, calls: int, window: float) -> Run:
     from flows.fleet_deploy import FleetError, FleetResult, fleet_deploy
     from sandbox.world import load_world
 
-    fleet = parse_fleet(fleet_data(cloud, n), "bench fleet")
+    fleet = parse_fleet(fleet_data(cloud, f"bench{n}", app_names(n)), "bench fleet")
     name = limit_name(load_world().account("app").uid, "cn-hangzhou")
     set_limit(name, Quota(calls, window))
     asked_before, refused_before = asks(name)

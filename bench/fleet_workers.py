@@ -23,9 +23,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
 
 from bench.common import Cloud, Figure, clouds, fmt
+from bench.fleet import fleet_data
 
 N = 20
 N_QUICK = 10
@@ -103,25 +103,6 @@ def _kill_marked(marker: str) -> None:
                     os.kill(int(entry.name), signal.SIGKILL)
 
 
-def fleet_data(cloud: Cloud, n: int, name: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "accounts": cloud.blocks(),
-        "image": {
-            "url": "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1",
-            "instance_id": "cri-demo",
-        },
-        "defaults": {
-            "region": "cn-hangzhou",
-            "namespace": "cn-hangzhou:demo",
-            "cpu": 500,
-            "memory": 1024,
-            "replicas": 1,
-        },
-        "apps": [{"name": f"{name}-{i:03d}"} for i in range(n)],
-    }
-
-
 def _fleet(cloud: Cloud, n: int, name: str, logs: list[Path]) -> tuple[float, int, list[int]]:
     """Wall time, apps that did not land, child runs each worker submitted (its log says)."""
     from prefect.client.orchestration import get_client
@@ -130,7 +111,8 @@ def _fleet(cloud: Cloud, n: int, name: str, logs: list[Path]) -> tuple[float, in
     from crossdeploy.fleet_spec import parse_fleet
     from flows.fleet_deploy import FleetError, FleetResult, fleet_deploy
 
-    fleet = parse_fleet(fleet_data(cloud, n, name), "bench fleet")
+    apps = [f"{name}-{i:03d}" for i in range(n)]
+    fleet = parse_fleet(fleet_data(cloud, name, apps), "bench fleet")
     started = time.monotonic()
     state = fleet_deploy(fleet=fleet, app_deployment=APP_DEPLOYMENT, return_state=True)
     wall = time.monotonic() - started
