@@ -73,6 +73,8 @@ from crossdeploy.holder_process import HolderProcess, gone, this_process
 from crossdeploy.prefect_api import patiently, quick_client
 from crossdeploy.spec import DeploySpec
 
+WAIT_MARGIN_SECONDS = 600.0
+"""Beyond the rollout timeout, how long a run waits by default for a lock another run holds."""
 LEASE_SECONDS = 60.0
 """Prefect's shortest lease; renewed every three quarters of it while held."""
 RENEW_FRACTION = 0.75
@@ -122,13 +124,16 @@ def lock_name(spec: DeploySpec, app_uid: str) -> str:
 
 @contextmanager
 def app_lock(
-    spec: DeploySpec, app_uid: str, *, flow_run_id: UUID | None, wait_seconds: float
+    spec: DeploySpec, app_uid: str, *, flow_run_id: UUID | None, wait_seconds: float | None = None
 ) -> Iterator[bool]:
-    """Hold the app's lock for the block; wait up to `wait_seconds` for it (AppBusyError after).
-    Yields whether another run held it first (what was inspected before may have changed).
-    A subflow or task of the run that holds it goes straight in. AppLockLostError when the
-    lease is lost while held."""
+    """Hold the app's lock for the block; wait up to `wait_seconds` for it (AppBusyError after;
+    by default the spec's rollout timeout plus WAIT_MARGIN_SECONDS: another run's deploy of the
+    app, followed to its end, and its diagnosis and rollback). Yields whether another run held
+    it first (what was inspected before may have changed). A subflow or task of the run that
+    holds it goes straight in. AppLockLostError when the lease is lost while held."""
     name = lock_name(spec, app_uid)
+    if wait_seconds is None:
+        wait_seconds = spec.rollout.timeout_seconds + WAIT_MARGIN_SECONDS
     if name in _held.get():
         yield False
         return

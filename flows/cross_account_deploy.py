@@ -84,7 +84,6 @@ def cross_account_deploy(
         spec,
         accounts.app_uid,
         flow_run_id=UUID(run_id) if run_id else None,
-        wait_seconds=spec.rollout.timeout_seconds + 600,
     )
     with quota.paced(accounts.app_uid, spec.app.region), nullcontext() if dry_run else lock:
         found = inspect_all(spec, accounts)

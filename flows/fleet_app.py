@@ -41,9 +41,6 @@ from flows.steps import STEPS
 from tasks import application
 from tasks.step import Accounts, Inspection
 
-LOCK_MARGIN_SECONDS = 600
-"""How much longer than a rollout a child waits for its app's lock (as the in-process fleet)."""
-
 
 @task(name="fleet-inspect-app", task_run_name="inspect {spec.app.name}", cache_policy=NO_CACHE)
 def inspect_app(spec: DeploySpec, accounts: Accounts, access: AppAccess) -> Inspection:
@@ -101,7 +98,6 @@ def _land(spec: DeploySpec, access: AppAccess, budget: quota.Quota) -> AppOutcom
                 spec,
                 accounts.app_uid,
                 flow_run_id=UUID(run_id) if run_id else None,
-                wait_seconds=spec.rollout.timeout_seconds + LOCK_MARGIN_SECONDS,
             ),
         ):
             found = inspect_app(spec, accounts, access)

@@ -161,7 +161,6 @@ def _land(
                 spec,
                 accounts.app_uid,
                 flow_run_id=UUID(run_id) if run_id else None,
-                wait_seconds=spec.rollout.timeout_seconds + 600,
             ) as waited:
                 if waited:  # another run changed the app meanwhile: land it as it is now
                     found = _reinspect(spec, accounts, found)

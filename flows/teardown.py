@@ -54,7 +54,6 @@ def teardown(spec: DeploySpec) -> TeardownResult:
             spec,
             accounts.app_uid,
             flow_run_id=UUID(run_id) if run_id else None,
-            wait_seconds=spec.rollout.timeout_seconds + 600,
         ),  # no deploy of the app meanwhile: the ledger is read once a running one has finished
         quota.paced(accounts.app_uid, spec.app.region),
     ):
