@@ -29,7 +29,6 @@ from crossdeploy.spec import DeploySpec, with_image_tag
 from flows.inspection import inspect_all, make_plan, resolve_accounts
 from flows.landing import DeployResult, land_app
 from sandbox.testing import SandboxAdmin, SandboxProcess
-from tasks.change_order import PollPolicy
 from tests.support.deploy_support import (
     APP_UID,
     deploy,
@@ -40,11 +39,9 @@ from tests.support.deploy_support import (
     tear_down,
 )
 from tests.support.specs import make_spec
-from tests.support.worlds import demo_world_data, write_world
+from tests.support.worlds import FAST_POLL, demo_world_data, write_world
 
 DEPLOYS = 200
-INSTANT_POLL = PollPolicy(first_seconds=0.01, pipeline_after_seconds=0)
-"""The world's change orders take no time: the first read, not a second later, sees one end."""
 TAGS = ("1.0", "1.1")
 VARIABLE_LIMIT = 5000
 
@@ -85,7 +82,7 @@ def _redeploy(spec: DeploySpec, first: int, count: int) -> list[tuple[str, int |
         tagged = _tagged(spec, n)
         found = inspect_all(tagged, accounts)
         plan = make_plan(tagged, accounts, found)
-        result = land_app(tagged, accounts, found, plan, poll=INSTANT_POLL)
+        result = land_app(tagged, accounts, found, plan, poll=FAST_POLL)  # orders take no time
         measured = n < 3 or n % 10 == 0
         out.append((_changed(result), ledger.read(tagged, APP_UID).size if measured else None))
     return out
