@@ -311,6 +311,17 @@ def counted(limit: RateLimit) -> int | None:
         return taken.active_at(limit, time.monotonic())
 
 
+def spare() -> int | None:
+    """Slots of the rate limit pacing this context that are free now by this process's own
+    count (none while that count is unknown: others may hold them); None when nothing paces
+    this context or the limit is inactive (no call waits)."""
+    limit = _current.get()
+    if limit is None or not limit.active:
+        return None
+    active = counted(limit)
+    return 0 if active is None else max(0, limit.most - active)
+
+
 def asks(name: str) -> tuple[int, int]:
     """Slot requests this process sent for the limit `name`, and how many were refused."""
     with _taken_lock:

@@ -12,7 +12,9 @@ SAE allows 60 OpenAPI calls a minute per user, so a follow spends at most
 - The end of the running batch is estimated from SAE's own stamps: the batch's StartTime and
   UpdateTime over the tasks it finished, times the tasks left. From just before that estimate the
   order is polled every 0.5 s, paid from a reserve of the budget kept for it, so the end is still
-  noticed within a poll or so.
+  noticed within a poll or so. Near that end a pipeline read is made only when SAE's quota pacing
+  (crossdeploy/quota.py) has a slot to spare for it besides the poll that sees the end and the
+  verify: the rate limit frees a slot a second, and a read that took theirs made both wait.
 
 Batch releases are reported batch by batch. Status 8 (a batch waiting to be confirmed) is
 confirmed here with ConfirmPipelineBatch when the spec's `rollout.confirm` is auto; when it is
@@ -45,6 +47,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
 from blocks import AlibabaCloudCredentials
+from crossdeploy import quota
 from crossdeploy.cloud import CloudError, call, write_once
 from crossdeploy.in_flight import doing
 
@@ -74,6 +77,10 @@ STATES = {
     12: "approved, waiting to run",
 }
 
+NEAR_END_CALLS = 3
+"""SAE calls due when a batch's end is near: a pipeline read, the poll that sees the end, the
+verify."""
+
 CONSOLE = "https://sae.console.aliyun.com/#/AppList/ChangeOrderDetail?changeOrderId={id}&regionId={region}"
 
 
@@ -97,7 +104,7 @@ class PollPolicy:
     callers stay well under it."""
     reserve: int = 8
     """Of `calls_per_minute`, the calls spent only near a batch's estimated end."""
-    near_end_seconds: float = 1.5
+    near_end_seconds: float = 0.5
     """Poll every `initial_seconds` from this long before a batch's estimated end to twice as
     long after it..."""
     settle_seconds: float = 0.2
@@ -361,7 +368,7 @@ class _Follower:
         if seen.status == RUNNING and seen.pipeline_id:
             wanted = self.pending or seen.now - self.read_at >= self.poll.pipeline_seconds
             early = seen.now - self.started < self.poll.pipeline_after_seconds
-            if wanted and not early and self.budget.ready(seen.near):
+            if wanted and not early and self._worth_a_slot(seen) and self.budget.ready(seen.near):
                 pipeline = self.budget.call(0, _describe_pipeline, self.sae, seen.pipeline_id)
                 self.spot, self.read_at, self.pending = _locate(pipeline), seen.now, False
                 self.tasks_per_batch = self.spot.tasks or self.tasks_per_batch
@@ -372,6 +379,14 @@ class _Follower:
         elif seen.index != self.spot_index:
             self.spot = _Spot()
         self.spot_index = seen.index
+
+    @staticmethod
+    def _worth_a_slot(seen: _Seen) -> bool:
+        """Near the batch's end a pipeline read (for the progress line) only when SAE's quota
+        has a slot for it besides those of the poll that sees the end and of the verify after
+        it: either would otherwise wait a second or more for the slot the read took."""
+        room = quota.spare()
+        return not seen.near or room is None or room >= NEAR_END_CALLS
 
     def progress(self, seen: _Seen) -> Progress:
         batches = len(seen.pipelines) or int(seen.order.batch_count or 1)

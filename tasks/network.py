@@ -22,6 +22,7 @@ from crossdeploy.cloud import CloudError, call
 from crossdeploy.permissions import ALL, Arns, Needs, grant
 from crossdeploy.plan import BLOCKED, OK, PlanRow
 from crossdeploy.spec import DeploySpec
+from crossdeploy.together import together
 from tasks.step import Accounts, Applied, Inspection, Step
 
 _PAGE_SIZE = 50
@@ -118,15 +119,24 @@ def inspect_network(
     """
     if known is not None and not known.blocked:
         vpc = creds_a.get_client("vpc")
-        return _egress(vpc, spec, replace(known, rows=()))
+        found = _egress_of(vpc, known.region, known.vpc_id)
+        return _with_egress(replace(known, rows=()), spec, found)
     placement = _placement(spec, _region_namespaces(creds_a, spec.app.region))
     if isinstance(placement, NetworkState):
         return placement
+    region, vpc_id = spec.app.region, placement.vpc_id
     vpc = creds_a.get_client("vpc")
-    vswitch = _vswitch_in_vpc(vpc, spec, placement)
+    # None needs another's answer: read at once (a wrong vSwitch wastes the egress reads only)
+    vswitch_read, attributes_read, egress_read = together(
+        lambda: _vswitch_in_vpc(vpc, spec, placement),
+        lambda: _vpc_attributes(vpc, region, vpc_id),
+        lambda: _egress_of(vpc, region, vpc_id),
+    )
+    vswitch = vswitch_read.result()
     if isinstance(vswitch, NetworkState):
         return vswitch
-    return _with_egress(vpc, spec, placement, vswitch)
+    base = _base(spec, placement, vswitch, attributes_read.result())
+    return _with_egress(base, spec, egress_read.result())
 
 
 @dataclass(frozen=True)
@@ -246,40 +256,48 @@ def _vswitch_in_vpc(vpc: Any, spec: DeploySpec, placement: _Placement) -> Any:
     return vswitch
 
 
-def _with_egress(vpc: Any, spec: DeploySpec, placement: _Placement, vswitch: Any) -> NetworkState:
-    """The state with the VPC's CIDR and CEN links and the SNAT entry covering the vSwitch."""
-    region, vpc_id, vswitch_id = spec.app.region, placement.vpc_id, placement.vswitch_id
-    attributes = call(
+def _vpc_attributes(vpc: Any, region: str, vpc_id: str) -> Any:
+    return call(
         "vpc:DescribeVpcAttribute",
         vpc.describe_vpc_attribute,
         vpc_models.DescribeVpcAttributeRequest(region_id=region, vpc_id=vpc_id),
     ).body
+
+
+def _base(spec: DeploySpec, placement: _Placement, vswitch: Any, attributes: Any) -> NetworkState:
+    """The state with the VPC's CIDR and CEN links, its egress not yet known."""
     cens = attributes.associated_cens.associated_cen if attributes.associated_cens else None
-    base = NetworkState(
+    return NetworkState(
         namespace_id=spec.app.namespace_id,
-        region=region,
-        vpc_id=vpc_id,
+        region=spec.app.region,
+        vpc_id=placement.vpc_id,
         vpc_cidr=str(attributes.cidr_block or ""),
-        vswitch_id=vswitch_id,
+        vswitch_id=placement.vswitch_id,
         vswitch_cidr=str(vswitch.cidr_block or ""),
         security_group_id=placement.security_group_id,
         egress_ip=None,
         nat_gateway_id=None,
         cen_ids=tuple(str(c.cen_id) for c in cens or []),
     )
-    return _egress(vpc, spec, base)
 
 
-def _egress(vpc: Any, spec: DeploySpec, base: NetworkState) -> NetworkState:
+def _egress_of(vpc: Any, region: str, vpc_id: str) -> tuple[list[str], list[SnatEntry]]:
+    """The VPC's internet NAT gateways and their SNAT entries."""
+    nat_ids = _internet_nat_gateways(vpc, region, vpc_id)
+    return nat_ids, [entry for nat_id in nat_ids for entry in _snat_entries(vpc, region, nat_id)]
+
+
+def _with_egress(
+    base: NetworkState, spec: DeploySpec, egress: tuple[list[str], list[SnatEntry]]
+) -> NetworkState:
     """`base` (VPC and vSwitch known) with the SNAT entry that covers the vSwitch, and its row."""
-    nat_ids = _internet_nat_gateways(vpc, base.region, base.vpc_id)
-    entries = [entry for nat_id in nat_ids for entry in _snat_entries(vpc, base.region, nat_id)]
-    egress = covering_entry(entries, base.vswitch_id, base.vswitch_cidr)
+    nat_ids, entries = egress
+    covering = covering_entry(entries, base.vswitch_id, base.vswitch_cidr)
     found = replace(
         base,
-        egress_ip=egress.ips[0] if egress else None,
-        nat_gateway_id=egress.nat_gateway_id if egress else None,
-        egress_ips=egress.ips if egress else (),
+        egress_ip=covering.ips[0] if covering else None,
+        nat_gateway_id=covering.nat_gateway_id if covering else None,
+        egress_ips=covering.ips if covering else (),
     )
     return _with_row(found, spec, nat_ids)
 
