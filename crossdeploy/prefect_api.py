@@ -44,7 +44,7 @@ PATIENCE_SECONDS = 180.0
 
 
 class _QuickRetryTransport(httpx.HTTPTransport):
-    """Sends a request again after 5-30 ms (growing) while the answer is 503."""
+    """Sends a request again after 20-100 ms (growing) while the answer is 503."""
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         for attempt in range(1, QUICK_ATTEMPTS + 1):
@@ -52,7 +52,7 @@ class _QuickRetryTransport(httpx.HTTPTransport):
             if response.status_code != 503 or attempt == QUICK_ATTEMPTS:
                 return response
             response.close()
-            time.sleep(random.uniform(0.005, 0.03) * attempt)
+            time.sleep(random.uniform(0.02, 0.1) * attempt)
         raise AssertionError("unreachable")
 
 
