@@ -75,6 +75,10 @@ How each figure is taken:
   "Pull image"; ours then diagnoses (re-inspects) the failure.
 - **fleet**: see `bench/fleet.py`.
 - **overhead**: wall time of the Prefect flow over the plain SDK script, same calls, no latency.
+  Beside it, Prefect's own floor: an empty flow run. With flow-run heartbeats on (Prefect's
+  default), Prefect's sync engine joins its heartbeat thread at the end of every run, and that
+  thread sleeps in whole seconds, so no sync flow run ends within a second; the no-op re-run is
+  also measured with heartbeats off, as the CLI's temporary server runs it.
 - **sandbox**: signed GetCallerIdentity requests answered 200 per second.
 """
 
