@@ -61,11 +61,12 @@ def app_names(n: int) -> list[str]:
     return [f"fleet-app-{i:03d}" for i in range(n)]
 
 
-def fleet_data(cloud: Cloud, name: str, apps: list[str]) -> dict[str, Any]:
-    """The demo image and namespace, one replica of the smallest size, for each of `apps`."""
+def fleet_data(accounts: dict[str, str], name: str, apps: list[str]) -> dict[str, Any]:
+    """The demo image and namespace, one replica of the smallest size, for each of `apps`;
+    `accounts`: the `app` and `registry` block names."""
     return {
         "name": name,
-        "accounts": cloud.blocks(),
+        "accounts": accounts,
         "image": {
             "url": "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1",
             "instance_id": "cri-demo",
@@ -147,7 +148,7 @@ def _ours(cloud: Cloud, n: int, calls: int, window: float) -> Run:
     from flows.fleet_deploy import FleetError, FleetResult, fleet_deploy
     from sandbox.world import load_world
 
-    fleet = parse_fleet(fleet_data(cloud, f"bench{n}", app_names(n)), "bench fleet")
+    fleet = parse_fleet(fleet_data(cloud.blocks(), f"bench{n}", app_names(n)), "bench fleet")
     name = limit_name(load_world().account("app").uid, "cn-hangzhou")
     set_limit(name, Quota(calls, window))
     asked_before, refused_before = asks(name)

@@ -14,18 +14,17 @@ and how many child runs each worker ran. No assertions: figures only.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench.common import Cloud, Figure, clouds, fmt
 from bench.fleet import fleet_data
+from tests.support.processes import LoggedProcess, kill_marked, succeeded
 
 N = 20
 N_QUICK = 10
@@ -34,7 +33,6 @@ CHANGE_ORDER_SECONDS = 1.0
 POOL = "crossdeploy"
 APP_DEPLOYMENT = "fleet-app/fleet-app"
 MARKER = "CROSSDEPLOY_BENCH_WORKER"
-REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
@@ -54,56 +52,24 @@ def _env(home: Path, marker: str) -> dict[str, str]:
     }
 
 
-def _cli(args: list[str], env: dict[str, str]) -> None:
-    done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)}: {(done.stdout + done.stderr)[-2000:]}")
-
-
 @contextmanager
-def _workers(count: int, env: dict[str, str], logs: Path) -> Iterator[list[Path]]:
-    """`count` process workers of the pool, each in its own session; their logs' paths."""
-    started: list[subprocess.Popen[bytes]] = []
-    paths = [logs / f"worker-{i}-{uuid.uuid4().hex[:6]}.log" for i in range(count)]
+def _workers(count: int, env: dict[str, str], logs: Path) -> Iterator[list[LoggedProcess]]:
+    """`count` process workers of the pool, each in its own session, logging to `logs`."""
+    started: list[LoggedProcess] = []
     try:
-        for i, path in enumerate(paths):
-            args = [str(BIN / "prefect"), "worker", "start", "--pool", POOL]
-            args += ["--name", f"bench-{i}-{path.stem}", "--limit", str(WORKER_LIMIT)]
-            with path.open("wb") as out:
-                started.append(
-                    subprocess.Popen(
-                        args,
-                        cwd=REPO,
-                        env=env,
-                        stdin=subprocess.DEVNULL,
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                )
-        yield paths
+        for i in range(count):
+            name = f"bench-{i}-{uuid.uuid4().hex[:6]}"
+            args = [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--name", name]
+            started.append(LoggedProcess(name, [*args, "--limit", str(WORKER_LIMIT)], env, logs))
+        yield started
     finally:
-        for popen in started:
-            with suppress(ProcessLookupError):
-                os.killpg(popen.pid, signal.SIGTERM)
-        for popen in started:
-            with suppress(subprocess.TimeoutExpired):
-                popen.wait(10)
-            with suppress(ProcessLookupError):
-                os.killpg(popen.pid, signal.SIGKILL)
+        for worker in started:
+            worker.stop()
 
 
-def _kill_marked(marker: str) -> None:
-    """Flow runs the workers started in sessions of their own, if any is left."""
-    needle = f"{MARKER}={marker}".encode()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with suppress(OSError):
-                if needle in (entry / "environ").read_bytes().split(b"\0"):
-                    os.kill(int(entry.name), signal.SIGKILL)
-
-
-def _fleet(cloud: Cloud, n: int, name: str, logs: list[Path]) -> tuple[float, int, list[int]]:
+def _fleet(
+    cloud: Cloud, n: int, name: str, workers: list[LoggedProcess]
+) -> tuple[float, int, list[int]]:
     """Wall time, apps that did not land, child runs each worker submitted (its log says)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
@@ -112,7 +78,7 @@ def _fleet(cloud: Cloud, n: int, name: str, logs: list[Path]) -> tuple[float, in
     from flows.fleet_deploy import FleetError, FleetResult, fleet_deploy
 
     apps = [f"{name}-{i:03d}" for i in range(n)]
-    fleet = parse_fleet(fleet_data(cloud, name, apps), "bench fleet")
+    fleet = parse_fleet(fleet_data(cloud.blocks(), name, apps), "bench fleet")
     started = time.monotonic()
     state = fleet_deploy(fleet=fleet, app_deployment=APP_DEPLOYMENT, return_state=True)
     wall = time.monotonic() - started
@@ -124,7 +90,7 @@ def _fleet(cloud: Cloud, n: int, name: str, logs: list[Path]) -> tuple[float, in
     with get_client(sync_client=True) as client:
         flt = FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent]))
         children = [str(r.id) for r in client.read_flow_runs(flow_run_filter=flt)]
-    texts = [path.read_text(errors="replace") for path in logs]
+    texts = [worker.text() for worker in workers]
     per_worker = [sum(f"submitting flow run '{c}'" in text for c in children) for text in texts]
     return wall, failed, per_worker
 
@@ -138,8 +104,8 @@ def run(quick: bool = False) -> list[Figure]:
     measured: dict[int, tuple[float, int, list[int]]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
         env = _env(Path(tmp) / "home", marker)
-        _cli([str(BIN / "prefect"), "work-pool", "create", POOL, "--type", "process"], env)
-        _cli([str(BIN / "prefect"), "--no-prompt", "deploy", "--name", "fleet-app"], env)
+        succeeded([str(BIN / "prefect"), "work-pool", "create", POOL, "--type", "process"], env)
+        succeeded([str(BIN / "prefect"), "--no-prompt", "deploy", "--name", "fleet-app"], env)
         uid = load_world().account("app").uid
         set_limit(limit_name(uid, "cn-hangzhou"), Quota(6000, 60.0))  # not the limit here
         try:
@@ -147,11 +113,11 @@ def run(quick: bool = False) -> list[Figure]:
                 name = f"workers{count}"
                 with (
                     clouds(name, change_order_seconds=CHANGE_ORDER_SECONDS) as (cloud,),
-                    _workers(count, env, Path(tmp)) as logs,
+                    _workers(count, env, Path(tmp)) as workers,
                 ):
-                    measured[count] = _fleet(cloud, n, name, logs)
+                    measured[count] = _fleet(cloud, n, name, workers)
         finally:
-            _kill_marked(marker)
+            kill_marked(MARKER, marker)
     (one_wall, one_failed, one_runs), (two_wall, two_failed, two_runs) = measured[1], measured[2]
     scenario = f"fleet across workers N={n}"
     limit = f"--limit {WORKER_LIMIT} per worker"

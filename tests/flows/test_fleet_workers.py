@@ -46,6 +46,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.sorting import FlowRunSort
 
+from bench.fleet import fleet_data
 from cli.sandbox_blocks import save_sandbox_blocks
 from crossdeploy.plan import Change
 from flows.fleet_outcome import AppOutcome, outcome_from_artifact
@@ -180,22 +181,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def fleet(name: str, apps: list[str]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "accounts": {"app": "sandbox-app", "registry": "sandbox-registry"},
-        "image": {
-            "url": "demo-registry.cn-hangzhou.cr.aliyuncs.com/shop/web:1.1",
-            "instance_id": "cri-demo",
-        },
-        "defaults": {
-            "region": "cn-hangzhou",
-            "namespace": "cn-hangzhou:demo",
-            "cpu": 500,
-            "memory": 1024,
-            "replicas": 1,
-        },
-        "apps": [{"name": app} for app in apps],
-    }
+    return fleet_data({"app": "sandbox-app", "registry": "sandbox-registry"}, name, apps)
 
 
 def finish(stack: Stack, proc: LoggedProcess, timeout: float = 200) -> dict[str, Any]:
