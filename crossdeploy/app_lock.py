@@ -66,6 +66,7 @@ from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.client.schemas.responses import ConcurrencyLimitWithLeaseResponse
 from prefect.exceptions import MissingContextError, ObjectAlreadyExists, ObjectNotFound
 from prefect.logging import get_logger, get_run_logger
+from prefect.runtime import flow_run
 from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 from prefect.states import Crashed
 
@@ -124,13 +125,20 @@ def lock_name(spec: DeploySpec, app_uid: str) -> str:
 
 @contextmanager
 def app_lock(
-    spec: DeploySpec, app_uid: str, *, flow_run_id: UUID | None, wait_seconds: float | None = None
+    spec: DeploySpec,
+    app_uid: str,
+    *,
+    flow_run_id: UUID | None = None,
+    wait_seconds: float | None = None,
 ) -> Iterator[bool]:
     """Hold the app's lock for the block; wait up to `wait_seconds` for it (AppBusyError after;
     by default the spec's rollout timeout plus WAIT_MARGIN_SECONDS: another run's deploy of the
-    app, followed to its end, and its diagnosis and rollback). Yields whether another run held
-    it first (what was inspected before may have changed). A subflow or task of the run that
-    holds it goes straight in. AppLockLostError when the lease is lost while held."""
+    app, followed to its end, and its diagnosis and rollback). The holder is the flow run
+    `flow_run_id`, by default the current one (none outside a flow run). Yields whether another
+    run held it first (what was inspected before may have changed). A subflow or task of the
+    run that holds it goes straight in. AppLockLostError when the lease is lost while held."""
+    if flow_run_id is None and (current := flow_run.get_id()):
+        flow_run_id = UUID(current)
     name = lock_name(spec, app_uid)
     if wait_seconds is None:
         wait_seconds = spec.rollout.timeout_seconds + WAIT_MARGIN_SECONDS

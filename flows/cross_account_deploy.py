@@ -16,11 +16,9 @@ so a process killed between a write and its record leaves nothing teardown canno
 from __future__ import annotations
 
 from contextlib import nullcontext
-from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.runtime import flow_run
 
 from crossdeploy import ledger, quota
 from crossdeploy.app_lock import app_lock
@@ -79,12 +77,7 @@ def cross_account_deploy(
         _publish_plan(spec, plan)
         raise DeployError(refusal(access), plan)
     # One run per app at a time, from inspection to the verified app (dry runs only read).
-    run_id = flow_run.get_id()
-    lock = app_lock(
-        spec,
-        accounts.app_uid,
-        flow_run_id=UUID(run_id) if run_id else None,
-    )
+    lock = app_lock(spec, accounts.app_uid)
     with quota.paced(accounts.app_uid, spec.app.region), nullcontext() if dry_run else lock:
         found = inspect_all(spec, accounts)
         plan = make_plan(spec, accounts, found, access)

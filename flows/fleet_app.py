@@ -20,13 +20,10 @@ runs on. The run ends Failed with the outcome's message when the app did not lan
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
-from prefect.runtime import flow_run
 from prefect.states import Failed
 
 from crossdeploy import ledger, quota
@@ -89,16 +86,11 @@ def fleet_app(
 
 
 def _land(spec: DeploySpec, access: AppAccess, budget: quota.Quota) -> AppOutcome:
-    run_id = flow_run.get_id()
     try:
         accounts = resolve_accounts(spec)
         with (
             quota.paced(accounts.app_uid, spec.app.region, budget),
-            app_lock(
-                spec,
-                accounts.app_uid,
-                flow_run_id=UUID(run_id) if run_id else None,
-            ),
+            app_lock(spec, accounts.app_uid),
         ):
             found = inspect_app(spec, accounts, access)
             ledger.migrate(spec, accounts.app_uid, retention=STEPS)

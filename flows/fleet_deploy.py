@@ -31,12 +31,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
-from uuid import UUID
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from crossdeploy import ledger, quota
@@ -154,14 +152,9 @@ def _land(
 ) -> AppOutcome:
     """Land one app; `landed` are its namespace's access states as applied."""
     plan = make_plan(spec, accounts, found)
-    run_id = flow_run.get_id()
     with quota.limited(limit):
         try:
-            with app_lock(
-                spec,
-                accounts.app_uid,
-                flow_run_id=UUID(run_id) if run_id else None,
-            ) as waited:
+            with app_lock(spec, accounts.app_uid) as waited:
                 if waited:  # another run changed the app meanwhile: land it as it is now
                     found = _reinspect(spec, accounts, found)
                 found = with_landed(spec, accounts, found, landed)

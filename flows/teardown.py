@@ -12,10 +12,8 @@ confirmed against the cloud by its step (`Step.confirm`) and then reversed like 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from uuid import UUID
 
 from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
 
 from crossdeploy import audit, ledger, quota
 from crossdeploy.app_lock import app_lock
@@ -48,13 +46,9 @@ def teardown(spec: DeploySpec) -> TeardownResult:
     access = check_permissions([spec], accounts, "teardown")
     if any(row.blocked for row in access):
         raise PermissionsError(refusal(access))
-    run_id = flow_run.get_id()
+    # no deploy of the app meanwhile: the ledger is read once a running one has finished
     with (
-        app_lock(
-            spec,
-            accounts.app_uid,
-            flow_run_id=UUID(run_id) if run_id else None,
-        ),  # no deploy of the app meanwhile: the ledger is read once a running one has finished
+        app_lock(spec, accounts.app_uid),
         quota.paced(accounts.app_uid, spec.app.region),
     ):
         ledger.migrate(spec, accounts.app_uid, retention=STEPS)
