@@ -56,10 +56,10 @@ from flows.fleet_outcome import OUTCOME_KEY, AppOutcome, outcome_from_artifact, 
 Key = tuple[str, str]
 HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"
 ATTEMPTS = 2
+"""A crashed child is started once more, then reported."""
 PAGE = 50
 UNTAKEN_SECONDS = 60.0
 """A child Scheduled this long is worth a warning: no worker of the pool may be running."""
-"""A crashed child is started once more, then reported."""
 
 
 @dataclass(frozen=True)
