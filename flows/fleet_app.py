@@ -29,9 +29,9 @@ from prefect.states import Failed
 from crossdeploy import ledger, quota
 from crossdeploy.app_lock import app_lock
 from crossdeploy.spec import DeploySpec, SpecError
-from flows.fleet_outcome import OUTCOME_KEY, AppAccess, AppOutcome, failure, outcome_of
+from flows.fleet_outcome import OUTCOME_KEY, AppAccess, AppOutcome, landing_outcome
 from flows.inspection import AccountError, make_plan, resolve_accounts
-from flows.landing import DeployError, land_app
+from flows.landing import DeployResult, land_app
 from flows.results import RESULT_SERIALIZER, expected_failures
 from flows.run_names import fleet_app_run_name
 from flows.steps import STEPS
@@ -86,7 +86,7 @@ def fleet_app(
 
 
 def _land(spec: DeploySpec, access: AppAccess, budget: quota.Quota) -> AppOutcome:
-    try:
+    def land() -> DeployResult:
         accounts = resolve_accounts(spec)
         with (
             quota.paced(accounts.app_uid, spec.app.region, budget),
@@ -94,11 +94,6 @@ def _land(spec: DeploySpec, access: AppAccess, budget: quota.Quota) -> AppOutcom
         ):
             found = inspect_app(spec, accounts, access)
             ledger.migrate(spec, accounts.app_uid, retention=STEPS)
-            done = land_app(spec, accounts, found, make_plan(spec, accounts, found))
-    except DeployError as exc:
-        return outcome_of(spec, "failed", exc.message, changes=exc.changes)
-    except Exception as exc:
-        return outcome_of(spec, "failed", failure(exc))
-    return outcome_of(
-        spec, done.outcome, done.message, done.app_id, done.change_order_id, done.changes
-    )
+            return land_app(spec, accounts, found, make_plan(spec, accounts, found))
+
+    return landing_outcome(spec, land)

@@ -43,9 +43,16 @@ from crossdeploy.fleet_spec import FleetSpec
 from crossdeploy.plan import Change, Plan, PlanRow
 from crossdeploy.spec import DeploySpec, SpecError
 from flows.fleet_children import Watch, land_on_workers, missing_deployment
-from flows.fleet_outcome import AppAccess, AppOutcome, AppOutcomeKind, failure, outcome_of
+from flows.fleet_outcome import (
+    AppAccess,
+    AppOutcome,
+    AppOutcomeKind,
+    failure,
+    landing_outcome,
+    outcome_of,
+)
 from flows.inspection import AccountError, inspect_all, make_plan, resolve_accounts
-from flows.landing import ACCESS, DeployError, apply_steps, land_app, with_landed
+from flows.landing import ACCESS, DeployResult, apply_steps, land_app, with_landed
 from flows.permissions import check_permissions, refusal
 from flows.results import RESULT_SERIALIZER, expected_failures
 from flows.run_names import fleet_run_name
@@ -152,21 +159,16 @@ def _land(
 ) -> AppOutcome:
     """Land one app; `landed` are its namespace's access states as applied."""
     plan = make_plan(spec, accounts, found)
+
+    def land() -> DeployResult:
+        with app_lock(spec, accounts.app_uid) as waited:
+            # another run changed the app meanwhile: land it as it is now
+            now = _reinspect(spec, accounts, found) if waited else found
+            ledger.migrate(spec, accounts.app_uid, retention=STEPS)
+            return land_app(spec, accounts, with_landed(spec, accounts, now, landed), plan)
+
     with quota.limited(limit):
-        try:
-            with app_lock(spec, accounts.app_uid) as waited:
-                if waited:  # another run changed the app meanwhile: land it as it is now
-                    found = _reinspect(spec, accounts, found)
-                found = with_landed(spec, accounts, found, landed)
-                ledger.migrate(spec, accounts.app_uid, retention=STEPS)
-                done = land_app(spec, accounts, found, plan)
-        except DeployError as exc:
-            return outcome_of(spec, "failed", exc.message, changes=exc.changes)
-        except Exception as exc:
-            return outcome_of(spec, "failed", failure(exc))
-    return outcome_of(
-        spec, done.outcome, done.message, done.app_id, done.change_order_id, done.changes
-    )
+        return landing_outcome(spec, land)
 
 
 # -- the flow -------------------------------------------------------------------------------------

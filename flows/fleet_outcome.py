@@ -12,6 +12,7 @@ ids and ARNs, the outcome is the same words and Changes the in-process fleet rep
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from crossdeploy.cloud import CloudError
 from crossdeploy.plan import Change
 from crossdeploy.spec import DeploySpec
+from flows.landing import DeployError, DeployResult
 
 AppOutcomeKind = Literal["planned", "unchanged", "deployed", "blocked", "failed"]
 OUTCOME_KEY = "fleet-app-outcome"
@@ -71,6 +73,20 @@ def outcome_of(
         app_id,
         change_order_id,
         changes,
+    )
+
+
+def landing_outcome(spec: DeploySpec, land: Callable[[], DeployResult]) -> AppOutcome:
+    """What landing one app of a fleet came to: its result, or why it failed, in words (an
+    app's failure is its own: the fleet goes on)."""
+    try:
+        done = land()
+    except DeployError as exc:
+        return outcome_of(spec, "failed", exc.message, changes=exc.changes)
+    except Exception as exc:
+        return outcome_of(spec, "failed", failure(exc))
+    return outcome_of(
+        spec, done.outcome, done.message, done.app_id, done.change_order_id, done.changes
     )
 
 
