@@ -45,6 +45,10 @@ half a second; at most the limit's size) and hands them out: one round trip serv
 fleet's waiting calls. A slot not used within half a second of being taken is dropped, which
 keeps the bound above (the other half second of the slack covers the way to SAE).
 
+A call that comes right after work needing no slot (the deploy flow's app lock, the app's
+ledger write, the verify task's start) has its slot asked for ahead (`take_ahead`), so the round
+trip runs alongside that work: 60-120 ms each while the server records the run's task runs.
+
 `Quota.apps_in_flight` sizes a fleet's parallelism from the quota: enough apps at once that
 their calls (about CALLS_PER_APP each, polling included) can use the whole window's budget.
 Measured at SAE's quota, a fleet app makes exactly 6 SAE calls (ListApplications,
@@ -255,8 +259,8 @@ def occupy_slots(name: str, slots: int) -> None:
 class _Taken:
     """One process's side of a limit: slots taken ahead, by the time each must be used by; the
     calls waiting; what it knows of the server's count (`full`: at most that many active slots
-    when its last answer came, at monotonic time `at`; None: unknown); refusals in a row; asks
-    and refusals so far."""
+    when its last answer came, at monotonic time `at`; None: unknown); refusals in a row; asks,
+    refusals and slots dropped unused so far."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     until: deque[float] = field(default_factory=deque)
@@ -266,6 +270,7 @@ class _Taken:
     refused_in_a_row: int = 0
     asked: int = 0
     refused: int = 0
+    lapsed: int = 0
 
     def active_at(self, limit: RateLimit, when: float) -> int | None:
         """At most this many active slots on the server at `when`, if no one else asks: Prefect
@@ -329,6 +334,17 @@ def asks(name: str) -> tuple[int, int]:
         return (taken.asked, taken.refused) if taken else (0, 0)
 
 
+def unused(name: str) -> int:
+    """Slots of the limit `name` this process took that no call used: dropped once they lapsed
+    (`HOLD_SECONDS`), or still held."""
+    with _taken_lock:
+        taken = _taken.get(name)
+    if taken is None:
+        return 0
+    with taken.lock:
+        return taken.lapsed + len(taken.until)
+
+
 def _acquire(limit: RateLimit, slots: int, taken: _Taken) -> None:
     """Take `slots` slots, asked for when they are free by this process's own count of the
     server's (module docstring); `taken.lock` is held."""
@@ -358,23 +374,36 @@ def _acquire(limit: RateLimit, slots: int, taken: _Taken) -> None:
             not_before = max(not_before, answered + retry_after)
 
 
+def _stock(limit: RateLimit, taken: _Taken, calls: int) -> None:
+    """At least one slot of ours not yet expired, taken (for `calls` calls) when there is none;
+    `taken.lock` is held."""
+    now = time.monotonic()
+    while taken.until and taken.until[0] < now:
+        taken.until.popleft()
+        taken.lapsed += 1
+    if not taken.until:
+        occupy = limit.occupy(calls)
+        _acquire(limit, occupy, taken)
+        taken.until.extend([time.monotonic() + HOLD_SECONDS] * occupy)
+
+
+def _taken_for(limit: RateLimit) -> _Taken:
+    with _taken_lock:
+        return _taken.setdefault(limit.name, _Taken())
+
+
 def take_slot(limit: RateLimit) -> None:
     """Block until a slot of the limit is ours (from this process's batch, or a new batch sized
     to the calls waiting)."""
+    taken = _taken_for(limit)
     with _taken_lock:
-        taken = _taken.setdefault(limit.name, _Taken())
         taken.waiting += 1
     served = False
     try:
         with taken.lock:
-            now = time.monotonic()
-            while taken.until and taken.until[0] < now:
-                taken.until.popleft()
-            if not taken.until:
-                with _taken_lock:
-                    occupy = limit.occupy(taken.waiting)
-                _acquire(limit, occupy, taken)
-                taken.until.extend([time.monotonic() + HOLD_SECONDS] * occupy)
+            with _taken_lock:
+                waiting = taken.waiting
+            _stock(limit, taken, waiting)
             taken.until.popleft()
             with _taken_lock:  # no longer waiting before the next batch is sized
                 taken.waiting -= 1
@@ -383,6 +412,38 @@ def take_slot(limit: RateLimit) -> None:
         if not served:
             with _taken_lock:
                 taken.waiting -= 1
+
+
+def take_ahead() -> None:
+    """Ask now, in the background, for the slot the next SAE call of this context takes: for a
+    call that comes after work needing no slot (the app lock, a ledger write, a task's start),
+    so the Prefect round trip for its slot runs alongside that work instead of before the call
+    (each costs 60-120 ms while the server records the run's task runs).
+
+    Only when a slot is free by this process's count (or the count is unknown, as before a
+    process's first call, when a call asks at once anyway) and no call of this process waits
+    for one: where calls queue for slots (a fleet at the quota) a slot taken ahead would only
+    jump the queue, or lapse unused. Like every slot taken ahead (`HOLD_SECONDS`), one not used
+    in time is dropped: it counted against the limit, so the quota bound holds."""
+    limit = _current.get()
+    if limit is None or not limit.active:
+        return
+    taken = _taken_for(limit)
+    with _taken_lock:
+        if taken.waiting:
+            return
+    active = counted(limit)
+    if active is not None and active >= limit.most:
+        return
+
+    def stock() -> None:
+        with taken.lock:
+            try:
+                _stock(limit, taken, 1)
+            except Exception:  # the call's own take_slot asks again, and raises what it meets
+                return
+
+    threading.Thread(target=stock, name="quota-ahead", daemon=True).start()
 
 
 def _slot_taker(limit: RateLimit) -> Callable[[str], None]:

@@ -78,22 +78,26 @@ def cross_account_deploy(
         raise DeployError(refusal(access), plan)
     # One run per app at a time, from inspection to the verified app (dry runs only read).
     lock = app_lock(spec, accounts.app_uid)
-    with quota.paced(accounts.app_uid, spec.app.region), nullcontext() if dry_run else lock:
-        found = inspect_all(spec, accounts)
-        plan = make_plan(spec, accounts, found, access)
-        running = found.of(application.STEP).current.get("ImageUrl")
-        pushed = found.of(image.STEP)
-        if skip_older and (later := image.pushed_later(accounts.registry, spec, pushed, running)):
-            logger.info("%s", later)
-            return DeployResult("unchanged", later, plan, found.of(application.STEP).app_id)
-        _publish_plan(spec, plan)
-        logger.info("%s", plan.summary())
-        if plan.blocked:
-            reasons = "\n".join(f"  {r.step}: {r.reason}" for r in plan.blocked)
-            raise DeployError(f"The plan is blocked; nothing was changed.\n{reasons}", plan)
-        if dry_run:
-            return DeployResult("planned", plan.summary() + " Dry run: nothing changed.", plan)
+    with quota.paced(accounts.app_uid, spec.app.region):
+        quota.take_ahead()  # inspection's first SAE call: its slot is asked while the lock is taken
+        with nullcontext() if dry_run else lock:
+            found = inspect_all(spec, accounts)
+            plan = make_plan(spec, accounts, found, access)
+            running = found.of(application.STEP).current.get("ImageUrl")
+            pushed = found.of(image.STEP)
+            if skip_older and (
+                later := image.pushed_later(accounts.registry, spec, pushed, running)
+            ):
+                logger.info("%s", later)
+                return DeployResult("unchanged", later, plan, found.of(application.STEP).app_id)
+            _publish_plan(spec, plan)
+            logger.info("%s", plan.summary())
+            if plan.blocked:
+                reasons = "\n".join(f"  {r.step}: {r.reason}" for r in plan.blocked)
+                raise DeployError(f"The plan is blocked; nothing was changed.\n{reasons}", plan)
+            if dry_run:
+                return DeployResult("planned", plan.summary() + " Dry run: nothing changed.", plan)
 
-        ledger.migrate(spec, accounts.app_uid, retention=STEPS)  # an old-format one, moved once
-        changes, landed = apply_access(spec, accounts, found)
-        return land_app(spec, accounts, landed, plan, tuple(changes))
+            ledger.migrate(spec, accounts.app_uid, retention=STEPS)  # an old-format one, moved once
+            changes, landed = apply_access(spec, accounts, found)
+            return land_app(spec, accounts, landed, plan, tuple(changes))

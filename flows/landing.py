@@ -15,7 +15,7 @@ from typing import Any, Literal
 from prefect import get_run_logger
 from prefect.futures import PrefectFuture
 
-from crossdeploy import audit, ledger
+from crossdeploy import audit, ledger, quota
 from crossdeploy.plan import Change, Plan
 from crossdeploy.spec import DeploySpec
 from flows.diagnosis import abort_refused, diagnose, roll_back
@@ -143,6 +143,8 @@ def land_app(
     logger = get_run_logger()
     app_step = application.STEP
     state = found.of(app_step)
+    if not state.unchanged:
+        quota.take_ahead()  # the app's deploy call: its slot is asked during the ledger write
     ahead = announce(spec, accounts, [(app_step, state)])
     app = app_step.apply_task.submit(accounts, state).result()
     record(spec, accounts, list(app.changes), ahead)
@@ -174,6 +176,7 @@ def land_app(
         logger.error("%s", report)
         raise DeployError(report, plan, tuple(changes))
     if outcome.succeeded:
+        quota.take_ahead()  # verify's first call: its slot is asked while its task starts
         verified = verify_app(accounts.app, app.app_id, spec.app.replicas)
         if verified.ok:
             message = f"{spec.app.name} is RUNNING: {verified.summary()}"

@@ -105,6 +105,11 @@ class ApplicationState:
     def action(self) -> str:
         return self.rows[0].action if self.rows else OK
 
+    @property
+    def unchanged(self) -> bool:
+        """The app is there as the spec wants it: applying it calls nothing."""
+        return self.app_id is not None and not self.differences
+
 
 @dataclass(frozen=True)
 class ApplicationResult:
@@ -238,8 +243,8 @@ def apply_application(
     """Create, deploy or leave alone; `wait_seconds` bounds waiting for another change order."""
     if state.action == BLOCKED:
         raise RuntimeError(f"app: {state.rows[0].reason}")
-    if state.app_id is not None and not state.differences:
-        return ApplicationResult(state.app_id, state.app_name, "unchanged", None)
+    if state.unchanged:
+        return ApplicationResult(str(state.app_id), state.app_name, "unchanged", None)
     sae = creds_a.get_client("sae")
     if state.app_id is not None:
         return _deploy(creds_a, sae, state, state.app_id, state.differences, wait_seconds)

@@ -36,8 +36,11 @@ from crossdeploy.quota import (
     counted,
     ensure_limit,
     limit_name,
+    limited,
     set_limit,
+    take_ahead,
     take_slot,
+    unused,
 )
 from flows.fleet_deploy import FleetResult, fleet_deploy
 from flows.reconcile import ReconcileResult, reconcile
@@ -81,7 +84,8 @@ def _sae_calls(admin: SandboxAdmin, since: int) -> list[dict[str, Any]]:
 def test_every_flow_takes_one_slot_per_sae_call(world: SandboxAdmin, own_limit: None) -> None:
     """Deploy, reconcile with apply (a deploy subflow under it) and teardown: each takes
     exactly as many slots as it made SAE calls, no fewer (every call is counted) and no more (a
-    subflow never takes a second slot for its calls)."""
+    subflow never takes a second slot for its calls), besides any slot asked for ahead of a
+    call that lapsed before the call came (`unused`: the process counts them)."""
     _update(limit=1_000_000, slot_decay_per_second=1e-6, active=True)  # a counter, in effect
     changed = make_spec(app={"replicas": 3})
     runs: dict[str, Callable[[], object]] = {
@@ -92,11 +96,12 @@ def test_every_flow_takes_one_slot_per_sae_call(world: SandboxAdmin, own_limit: 
     counted = {}
     for name, run in runs.items():
         _update(active_slots=0)
-        since = len(world.requests())
+        since, dropped = len(world.requests()), unused(LIMIT)
         done = run()
         if isinstance(done, ReconcileResult):
             assert [s.applied for s in done.specs] == ["deployed"]
-        counted[name] = (len(_sae_calls(world, since)), _limit().active_slots)
+        slots = _limit().active_slots - (unused(LIMIT) - dropped)
+        counted[name] = (len(_sae_calls(world, since)), slots)
     assert all(calls > 0 for calls, _ in counted.values()), counted
     assert {name: slots for name, (_, slots) in counted.items()} == {
         name: calls for name, (calls, _) in counted.items()
@@ -167,6 +172,33 @@ def test_a_limit_the_operator_resets_is_asked_at_once(prefect_harness: None) -> 
     reset = ensure_limit(name)
     take_slot(reset)
     assert asks(name)[1] == 1  # asked at once and granted
+
+
+def test_a_slot_asked_for_ahead_serves_the_call_that_follows(prefect_harness: None) -> None:
+    """`take_ahead` asks for the next call's slot in the background, so the call finds it
+    taken and asks nothing; once the process's own count says the limit is full, it asks
+    nothing ahead (the call would only queue behind the slot)."""
+    name = f"ahead-{time.monotonic_ns()}"
+    with get_client(sync_client=True) as client:
+        client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name=name, limit=3, slot_decay_per_second=0.5)
+        )
+    limit = ensure_limit(name)
+    with limited(limit):
+        take_ahead()
+        _wait_for("the slot asked for ahead", lambda: asks(name)[0] == 1, timeout=10)
+        take_slot(limit)
+        assert (asks(name), unused(name)) == ((1, 0), 0)  # the call used the slot asked ahead
+
+        for _ in range(3):  # the third is refused once: the count is known from then on
+            take_slot(limit)
+        assert asks(name)[1] == 1
+        assert counted(limit) == limit.most
+        take_ahead()
+        time.sleep(0.2)
+        assert asks(name)[0] == 5  # 1 ahead, 3 granted, 1 refused: nothing more
+    take_ahead()  # outside a paced context: nothing to ask for
+    assert asks(name)[0] == 5
 
 
 THROTTLE_CALLS = 8
