@@ -66,7 +66,8 @@ How each figure is taken:
 - **critical path**: one fresh deploy with 100 ms injected on every call and a 20 s change
   order. The bound is the heaviest chain of calls that need each other's answers
   (`bench/critical_path.py` `DEPENDS`), each weighed by the server's own time for it, plus the
-  change order's duration.
+  change order's duration. It is measured again with Prefect's flow-run heartbeats off (see
+  overhead below), as `crossdeploy deploy` runs on its own temporary server.
 - **polling**: lag from the change order's end on the server to the deploy's last
   DescribeChangeOrder, the number of DescribeChangeOrder calls, and the busiest 60 s of SAE
   calls while following (SAE allows 60 a minute per user).
