@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench.common import Cloud, Figure, clouds, fmt
 from bench.fleet import fleet_data
-from tests.support.processes import LoggedProcess, kill_marked, succeeded
+from tests.support.processes import LoggedProcess, kill_marked, succeeded, worker_ran
 
 N = 20
 N_QUICK = 10
@@ -92,15 +92,8 @@ def _fleet(
         flt = FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent]))
         children = [str(r.id) for r in client.read_flow_runs(flow_run_filter=flt)]
     texts = [worker.text() for worker in workers]
-    per_worker = [sum(_ran(text, child) for child in children) for text in texts]
+    per_worker = [sum(worker_ran(text, child) for child in children) for text in texts]
     return wall, failed, per_worker
-
-
-def _ran(worker_log: str, flow_run_id: str) -> bool:
-    """The worker started the run: it logs its submission first, and then, when another worker
-    had already taken the run, that it aborted it (both workers may see a run as scheduled)."""
-    submitted = f"submitting flow run '{flow_run_id}'" in worker_log
-    return submitted and f"Aborted submission of flow run '{flow_run_id}'" not in worker_log
 
 
 def run(quick: bool = False) -> list[Figure]:

@@ -59,6 +59,7 @@ from tests.support.processes import (
     stop_group,
     succeeded,
     wait_until,
+    worker_ran,
 )
 from tests.support.worlds import demo_world_data, write_world
 
@@ -213,11 +214,9 @@ def writes(stack: Stack, apps: list[str]) -> tuple[Counter[str], int]:
 
 
 def ran_on(stack: Stack, runs: list[FlowRun]) -> dict[str, set[str]]:
-    """Worker name -> the ids of these runs its log says it submitted."""
-    return {
-        name: {str(r.id) for r in runs if f"submitting flow run '{r.id}'" in proc.text()}
-        for name, proc in stack.workers.items()
-    }
+    """Worker name -> the ids of these runs its log says it started."""
+    logs = {name: proc.text() for name, proc in stack.workers.items()}
+    return {name: {str(r.id) for r in runs if worker_ran(log, r.id)} for name, log in logs.items()}
 
 
 def test_a_fleet_lands_on_both_workers_each_app_once(stack: Stack) -> None:

@@ -1,8 +1,8 @@
 """Child processes the tests start: a child Python run as a user's shell starts it, the
 `crossdeploy` command line, a free loopback port for a child to listen on, stopping a child
 that runs in a session of its own together with everything it started, a long-running child
-logging to a file (a server, a worker), the processes that carry a marker in their environment,
-and waiting for what a child does."""
+logging to a file (a server, a worker) and the runs a worker's log says it started, the
+processes that carry a marker in their environment, and waiting for what a child does."""
 
 from __future__ import annotations
 
@@ -113,6 +113,14 @@ class LoggedProcess:
 
     def stop(self) -> None:
         stop_group(self.popen)
+
+
+def worker_ran(worker_log: str, flow_run_id: object) -> bool:
+    """A Prefect worker's log says it started the flow run: it logs its submission first, and
+    then, when another worker of the pool had already taken the run, that it aborted it (two
+    workers may both see a run as scheduled)."""
+    submitted = f"submitting flow run '{flow_run_id}'" in worker_log
+    return submitted and f"Aborted submission of flow run '{flow_run_id}'" not in worker_log
 
 
 def marked_pids(name: str, value: str) -> list[int]:
