@@ -53,6 +53,7 @@ from tests.support.deploy_support import (
     tear_down,
     write_spec,
 )
+from tests.support.processes import wait_until
 from tests.support.specs import DEMO_SPEC, make_spec
 
 REGION = "cn-hangzhou"
@@ -186,7 +187,7 @@ def test_a_slot_asked_for_ahead_serves_the_call_that_follows(prefect_harness: No
     limit = ensure_limit(name)
     with limited(limit):
         take_ahead()
-        _wait_for("the slot asked for ahead", lambda: asks(name)[0] == 1, timeout=10)
+        wait_until("the slot asked for ahead", lambda: asks(name)[0] == 1, 10, every=0.1)
         take_slot(limit)
         assert (asks(name), unused(name)) == ((1, 0), 0)  # the call used the slot asked ahead
 
@@ -221,13 +222,6 @@ def _most_in_window(times: list[float], window: float) -> int:
 def _span(calls: list[dict[str, Any]]) -> tuple[float, float]:
     times = [float(c["received_at"]) for c in calls]
     return min(times), max(times)
-
-
-def _wait_for(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def test_a_fleet_and_a_single_deploy_of_one_account_stay_within_its_quota(
@@ -273,7 +267,7 @@ def test_a_fleet_and_a_single_deploy_of_one_account_stay_within_its_quota(
                 r["params"].get("AppId") == web.app_id for r in world.requests()[since:]
             )
 
-        _wait_for("the single deploy to read its app", single_reading_its_app)
+        wait_until("the single deploy to read its app", single_reading_its_app, 60, every=0.1)
         landing = pool.submit(fleet_deploy, fleet=fleet, return_state=True, **options)
         output, _ = running.communicate(timeout=120)
         single = subprocess.CompletedProcess(command, running.returncode, output, "")

@@ -144,8 +144,10 @@ def kill_marked(name: str, value: str) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def wait_until(what: str, check: Callable[[], T | None], timeout: float, on_fail: str = "") -> T:
-    """`check()`'s first value that is neither None nor False, asked every half second."""
+def wait_until(
+    what: str, check: Callable[[], T | None], timeout: float, on_fail: str = "", every: float = 0.5
+) -> T:
+    """`check()`'s first value that is neither None nor False, asked `every` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -153,4 +155,4 @@ def wait_until(what: str, check: Callable[[], T | None], timeout: float, on_fail
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{on_fail}")
-        time.sleep(0.5)
+        time.sleep(every)
